@@ -1,0 +1,76 @@
+//===- KernelConfig.cpp - Kernel configuration heuristics -----------------===//
+
+#include "xfc/Transforms/KernelConfig.h"
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace llvm;
+
+namespace xfc {
+
+ArrayRef<StringRef> getSupportedArchs() {
+  static constexpr StringRef archs[] = {"sm_80", "sm_86", "sm_89", "sm_90",
+                                        "sm_90a"};
+  return archs;
+}
+
+int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
+                           int64_t stages, int64_t headDim,
+                           unsigned elementBits) {
+  int64_t elementBytes = elementBits / 8;
+  if (path == "mma_sync")
+    // Q tile plus `stages` K and V tiles.
+    return (blockM + 2 * stages * blockN) * headDim * elementBytes;
+  // simt: Q, K and V tiles in fp32, rows padded by one word against bank
+  // conflicts.
+  return (blockM + 2 * blockN) * (headDim + 1) * 4;
+}
+
+Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
+  if (!is_contained(getSupportedArchs(), problem.arch))
+    return createStringError(
+        inconvertibleErrorCode(),
+        formatv("unsupported arch '{0}'; supported: {1}", problem.arch,
+                join(getSupportedArchs(), ", ")));
+  static constexpr int64_t headDims[] = {32, 64, 96, 128};
+  if (!is_contained(headDims, problem.headDim))
+    return createStringError(
+        inconvertibleErrorCode(),
+        formatv("head_dim {0} is not supported by the attention templates; "
+                "supported: 32, 64, 96, 128",
+                problem.headDim));
+  if (problem.elementBits != 16 && problem.elementBits != 32)
+    return createStringError(inconvertibleErrorCode(),
+                             "expected a 16- or 32-bit element type");
+
+  KernelChoice choice;
+  if (problem.elementBits == 32) {
+    // fp32 keeps full precision on CUDA cores: one warp per 8 query rows.
+    choice.path = "simt";
+    choice.blockM = 32;
+    choice.blockN = 32;
+    choice.warps = 4;
+    choice.stages = 1;
+  } else {
+    // One warp owns 16 query rows of m16n8k16 tiles. Large head dims keep
+    // the K/V tiles at 64 keys: the two-stage pipeline then needs 80 KiB.
+    choice.path = "mma_sync";
+    choice.blockM = 64;
+    choice.blockN = 64;
+    choice.warps = 4;
+    choice.stages = 2;
+  }
+  // Block-sparse: a KV tile must not be wider than a layout block can be
+  // skipped at; small blocks share a tile (the tile is partial unless all of
+  // them are on).
+  if (problem.layoutBlockSize > 0 && problem.layoutBlockSize < choice.blockN)
+    choice.blockN = std::max<int64_t>(32, problem.layoutBlockSize);
+  choice.sharedBytes =
+      computeSharedBytes(choice.path, choice.blockM, choice.blockN,
+                         choice.stages, problem.headDim, problem.elementBits);
+  return choice;
+}
+
+} // namespace xfc

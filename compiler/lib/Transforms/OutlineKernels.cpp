@@ -1,0 +1,204 @@
+//===- OutlineKernels.cpp - Configured attention ops into xfk kernels -----===//
+//
+// Each configured xfa.attention becomes an xfk.kernel (template, traits,
+// launch geometry and, for block-sparse attention, the layout mapped onto the
+// kernel's tiles) plus an xfk.launch in its place.
+//
+//===----------------------------------------------------------------------===//
+
+#include "xfc/Transforms/Passes.h"
+
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseMap.h"
+
+using namespace mlir;
+using namespace xfc;
+using namespace xfc::xfa;
+
+namespace xfc {
+#define GEN_PASS_DEF_XFAOUTLINEKERNELS
+#include "xfc/Transforms/Passes.h.inc"
+} // namespace xfc
+
+namespace {
+
+/// The layout mapped onto kernel tiles of blockM queries by blockN keys: a
+/// tile is present when any visible element falls in it and full when every
+/// element in it is visible (so the kernel skips per-element masking).
+struct TileCsr {
+  int64_t numTileRows = 0;
+  SmallVector<int32_t> rowPtr, cols;
+  SmallVector<int8_t> partial;
+};
+
+TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, int64_t blockM,
+                         int64_t blockN) {
+  int64_t blockSize = csr.getBlockSize();
+  int64_t blocks = csr.getBlocks();
+  int64_t seqLen = blocks * blockSize;
+  TileCsr tiles;
+  tiles.numTileRows = (seqLen + blockM - 1) / blockM;
+  int64_t numTileCols = (seqLen + blockN - 1) / blockN;
+
+  ArrayRef<int32_t> rowPtr = csr.getRowPtr().asArrayRef();
+  ArrayRef<int32_t> cols = csr.getCols().asArrayRef();
+  ArrayRef<int8_t> partial = csr.getPartial().asArrayRef();
+
+  for (int64_t h = 0; h < csr.getHeads(); ++h) {
+    // Per head: state of each (query block, key block) pair.
+    enum : int8_t { Off, Full, Partial };
+    SmallVector<int8_t> state(blocks * blocks, Off);
+    for (int64_t row = 0; row < blocks; ++row) {
+      int64_t begin = rowPtr[h * (blocks + 1) + row];
+      int64_t end = rowPtr[h * (blocks + 1) + row + 1];
+      for (int64_t e = begin; e < end; ++e)
+        state[row * blocks + cols[e]] = partial[e] ? Partial : Full;
+    }
+
+    tiles.rowPtr.push_back(tiles.cols.size());
+    for (int64_t tileRow = 0; tileRow < tiles.numTileRows; ++tileRow) {
+      int64_t qBegin = tileRow * blockM;
+      int64_t qEnd = std::min(qBegin + blockM, seqLen);
+      for (int64_t tileCol = 0; tileCol < numTileCols; ++tileCol) {
+        int64_t kBegin = tileCol * blockN;
+        int64_t kEnd = std::min(kBegin + blockN, seqLen);
+        // Causal: nothing visible when the first key follows the last query.
+        if (causal && kBegin > qEnd - 1)
+          continue;
+        bool any = false, all = true;
+        for (int64_t rb = qBegin / blockSize; rb <= (qEnd - 1) / blockSize;
+             ++rb) {
+          for (int64_t cb = kBegin / blockSize; cb <= (kEnd - 1) / blockSize;
+               ++cb) {
+            int8_t s = state[rb * blocks + cb];
+            any |= s != Off;
+            all &= s == Full;
+          }
+        }
+        if (!any)
+          continue;
+        bool causalFull = !causal || kEnd - 1 <= qBegin;
+        bool insideLayout =
+            qBegin + blockM <= seqLen && kBegin + blockN <= seqLen;
+        tiles.cols.push_back(tileCol);
+        tiles.partial.push_back(!(all && causalFull && insideLayout));
+      }
+      tiles.rowPtr.push_back(tiles.cols.size());
+    }
+  }
+  return tiles;
+}
+
+struct OutlineKernelsPass
+    : public xfc::impl::XfaOutlineKernelsBase<OutlineKernelsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *context = module.getContext();
+    OpBuilder moduleBuilder = OpBuilder::atBlockEnd(module.getBody());
+    SymbolTable symbols(module);
+    // Identical kernels are outlined once: key = the kernel's attributes.
+    llvm::DenseMap<DictionaryAttr, xfk::KernelOp> outlined;
+    int64_t counter = 0;
+
+    WalkResult result = module.walk([&](AttentionOp op) -> WalkResult {
+      KernelConfigAttr config = op.getKernelConfigAttr();
+      if (!config)
+        return op.emitOpError("expected a kernel_config; run "
+                              "xfa-select-kernel-config first"),
+               WalkResult::interrupt();
+      MaskAttr mask = op.getMask();
+      Builder b(context);
+
+      NamedAttrList traits;
+      traits.append("Element", TypeAttr::get(op.getElementType()));
+      traits.append("HeadDim", b.getI64IntegerAttr(op.getHeadDim()));
+      traits.append("BlockM", b.getI64IntegerAttr(config.getBlockM()));
+      traits.append("BlockN", b.getI64IntegerAttr(config.getBlockN()));
+      traits.append("NumWarps", b.getI64IntegerAttr(config.getWarps()));
+      traits.append("NumStages", b.getI64IntegerAttr(config.getStages()));
+      traits.append("Causal", b.getBoolAttr(mask.getCausal()));
+      traits.append("HasAttnMask", b.getBoolAttr(mask.getAttnMask()));
+      traits.append("HasKeyPadding", b.getBoolAttr(mask.getKeyPadding()));
+      traits.append("HasDropout",
+                    b.getBoolAttr(op.getDropout().convertToFloat() > 0.0f));
+      traits.append("WriteLse", b.getBoolAttr(false));
+      traits.append("SharedBytes",
+                    b.getI64IntegerAttr(config.getSharedBytes()));
+
+      DictionaryAttr tables;
+      if (BlockCsrAttr csr = op.getSparsityAttr()) {
+        TileCsr tiles = mapBlocksToTiles(csr, mask.getCausal(),
+                                         config.getBlockM(), config.getBlockN());
+        SmallVector<int8_t> bits;
+        for (const APInt &bit : csr.getBits().getValues<APInt>())
+          bits.push_back(!bit.isZero());
+        NamedAttrList entries;
+        entries.append("LayoutBlock", b.getI64IntegerAttr(csr.getBlockSize()));
+        entries.append("LayoutHeads", b.getI64IntegerAttr(csr.getHeads()));
+        entries.append("NumBlocks", b.getI64IntegerAttr(csr.getBlocks()));
+        entries.append("NumTileRows", b.getI64IntegerAttr(tiles.numTileRows));
+        entries.append("TileRowPtr", b.getDenseI32ArrayAttr(tiles.rowPtr));
+        entries.append("TileCols", b.getDenseI32ArrayAttr(tiles.cols));
+        entries.append("TilePartial", b.getDenseI8ArrayAttr(tiles.partial));
+        entries.append("BlockBits", b.getDenseI8ArrayAttr(bits));
+        tables = entries.getDictionary(context);
+      }
+
+      DictionaryAttr traitDict = traits.getDictionary(context);
+      NamedAttrList keyList;
+      keyList.append("traits", traitDict);
+      keyList.append("arch", config.getArch());
+      if (tables)
+        keyList.append("tables", tables);
+      DictionaryAttr key = keyList.getDictionary(context);
+
+      xfk::KernelOp kernel = outlined.lookup(key);
+      if (!kernel) {
+        // grid = (ceil(q_len / BlockM), heads, batch) over the symbols
+        // [batch, heads, q_len, kv_len].
+        AffineExpr batch = getAffineSymbolExpr(0, context);
+        AffineExpr heads = getAffineSymbolExpr(1, context);
+        AffineExpr qLen = getAffineSymbolExpr(2, context);
+        AffineMap grid = AffineMap::get(
+            0, 4, {qLen.ceilDiv(config.getBlockM()), heads, batch}, context);
+        std::string name = "attention_" + std::to_string(counter++);
+        while (symbols.lookup(name))
+          name = "attention_" + std::to_string(counter++);
+        kernel = moduleBuilder.create<xfk::KernelOp>(
+            op.getLoc(), b.getStringAttr(name),
+            b.getStringAttr("attention_forward"), config.getArch(),
+            b.getDenseI32ArrayAttr(
+                {static_cast<int32_t>(config.getWarps() * 32), 1, 1}),
+            AffineMapAttr::get(grid),
+            b.getI64IntegerAttr(config.getSharedBytes()), traitDict, tables);
+        symbols.insert(kernel);
+        outlined[key] = kernel;
+      }
+
+      OpBuilder builder(op);
+      SmallVector<Value> inputs = {op.getQuery(), op.getKey(), op.getValue()};
+      SmallVector<StringRef> roles = {"q", "k", "v"};
+      if (Value attnMask = op.getAttnMask()) {
+        inputs.push_back(attnMask);
+        roles.push_back("attn_mask");
+      }
+      if (Value keyPadding = op.getKeyPadding()) {
+        inputs.push_back(keyPadding);
+        roles.push_back("key_padding");
+      }
+      auto launch = builder.create<xfk::LaunchOp>(
+          op.getLoc(), op.getResult().getType(),
+          FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
+          builder.getStrArrayAttr(roles), op.getDropoutAttr());
+      op.getResult().replaceAllUsesWith(launch.getResult());
+      op.erase();
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,77 @@
+//===- SelectKernelConfig.cpp - Choose kernel configurations once ---------===//
+//
+// Decides tile sizes, warps, stages and the template path of every attention
+// op and stores them as #xfa.kernel_config; nothing later re-decides.
+//
+//===----------------------------------------------------------------------===//
+
+#include "xfc/Transforms/KernelConfig.h"
+#include "xfc/Transforms/Passes.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+using namespace mlir;
+using namespace xfc;
+using namespace xfc::xfa;
+
+namespace xfc {
+#define GEN_PASS_DEF_XFASELECTKERNELCONFIG
+#include "xfc/Transforms/Passes.h.inc"
+} // namespace xfc
+
+namespace {
+
+struct SelectKernelConfigPass
+    : public xfc::impl::XfaSelectKernelConfigBase<SelectKernelConfigPass> {
+  using XfaSelectKernelConfigBase::XfaSelectKernelConfigBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::string target = arch;
+    if (target.empty()) {
+      auto attr = module->getAttrOfType<StringAttr>("xfc.target");
+      if (!attr) {
+        module.emitError("no target architecture: set the module's "
+                         "xfc.target attribute or the pass's arch option");
+        return signalPassFailure();
+      }
+      target = attr.getValue().str();
+    }
+
+    WalkResult result = module.walk([&](AttentionOp op) -> WalkResult {
+      if (op.getMask().getLayout())
+        return op.emitOpError("expected xfa-specialize-sparsity to run "
+                              "before kernel configuration"),
+               WalkResult::interrupt();
+      KernelProblem problem;
+      problem.arch = target;
+      problem.headDim = op.getHeadDim();
+      problem.elementBits = op.getElementType().getIntOrFloatBitWidth();
+      problem.causal = op.getMask().getCausal();
+      if (BlockCsrAttr csr = op.getSparsityAttr())
+        problem.layoutBlockSize = csr.getBlockSize();
+      if (op.getValue().getType().getDimSize(3) != op.getHeadDim())
+        return op.emitOpError("value head_dim ")
+                   << op.getValue().getType().getDimSize(3)
+                   << " differs from the query head_dim " << op.getHeadDim()
+                   << "; the attention templates need them equal",
+               WalkResult::interrupt();
+
+      llvm::Expected<KernelChoice> choice = selectKernelConfig(problem);
+      if (!choice)
+        return op.emitOpError(llvm::toString(choice.takeError())),
+               WalkResult::interrupt();
+      MLIRContext *context = op.getContext();
+      op.setKernelConfigAttr(KernelConfigAttr::get(
+          context, StringAttr::get(context, target),
+          StringAttr::get(context, choice->path), choice->blockM,
+          choice->blockN, choice->warps, choice->stages,
+          choice->sharedBytes));
+      return WalkResult::advance();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,38 @@
+//===- Xfk.h - xfk dialect: kernels and launches ----------------*- C++ -*-===//
+
+#ifndef XFC_DIALECT_XFK_IR_XFK_H
+#define XFC_DIALECT_XFK_IR_XFK_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include "xfc/Dialect/Xfk/IR/XfkDialect.h.inc"
+
+#define GET_OP_CLASSES
+#include "xfc/Dialect/Xfk/IR/XfkOps.h.inc"
+
+namespace xfc::xfk {
+
+/// What an emitter needs to know about a template family.
+struct TemplateSpec {
+  llvm::StringRef name;
+  /// The C++ function the entry point calls.
+  llvm::StringRef entryFunction;
+  /// Traits every instantiation must set, besides `Element`.
+  llvm::ArrayRef<llvm::StringRef> requiredTraits;
+  /// Tables an instantiation may bake in.
+  llvm::ArrayRef<llvm::StringRef> tables;
+  /// Operand roles, in the order launches list them.
+  llvm::ArrayRef<llvm::StringRef> roles;
+};
+
+/// The template families xfc can instantiate, or nullptr.
+const TemplateSpec *lookupTemplate(llvm::StringRef name);
+
+} // namespace xfc::xfk
+
+#endif // XFC_DIALECT_XFK_IR_XFK_H

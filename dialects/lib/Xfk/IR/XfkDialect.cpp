@@ -1,0 +1,224 @@
+//===- XfkDialect.cpp - xfk dialect and op verifiers ----------------------===//
+
+#include "xfc/Dialect/Xfk/IR/Xfk.h"
+
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace xfc::xfk;
+
+#include "xfc/Dialect/Xfk/IR/XfkDialect.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "xfc/Dialect/Xfk/IR/XfkOps.cpp.inc"
+
+void XfkDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "xfc/Dialect/Xfk/IR/XfkOps.cpp.inc"
+      >();
+}
+
+static constexpr StringRef kAttentionTraits[] = {
+    "HeadDim",    "BlockM",        "BlockN",        "NumWarps",
+    "NumStages",  "Causal",        "HasAttnMask",   "HasKeyPadding",
+    "HasDropout", "WriteLse",      "SharedBytes"};
+static constexpr StringRef kAttentionTables[] = {
+    "LayoutBlock", "LayoutHeads", "NumBlocks",  "NumTileRows",
+    "TileRowPtr",  "TileCols",    "TilePartial", "BlockBits"};
+static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
+                                                "key_padding"};
+
+static const TemplateSpec kTemplates[] = {
+    {"attention_forward", "xfc::attentionForward", kAttentionTraits,
+     kAttentionTables, kAttentionRoles},
+};
+
+const TemplateSpec *xfc::xfk::lookupTemplate(StringRef name) {
+  for (const TemplateSpec &spec : kTemplates)
+    if (spec.name == name)
+      return &spec;
+  return nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// KernelOp
+//===----------------------------------------------------------------------===//
+
+/// A grid term is a symbol, a positive constant or `symbol ceildiv constant`:
+/// what the runtime can evaluate without MLIR.
+static bool isSimpleGridTerm(AffineExpr expr) {
+  if (auto constant = dyn_cast<AffineConstantExpr>(expr))
+    return constant.getValue() > 0;
+  if (isa<AffineSymbolExpr>(expr))
+    return true;
+  auto binary = dyn_cast<AffineBinaryOpExpr>(expr);
+  if (!binary || binary.getKind() != AffineExprKind::CeilDiv)
+    return false;
+  auto divisor = dyn_cast<AffineConstantExpr>(binary.getRHS());
+  return isa<AffineSymbolExpr>(binary.getLHS()) && divisor &&
+         divisor.getValue() > 0;
+}
+
+LogicalResult KernelOp::verify() {
+  const TemplateSpec *spec = lookupTemplate(getTemplateName());
+  if (!spec)
+    return emitOpError("unknown template '") << getTemplateName() << "'";
+  if (!getArch().starts_with("sm_"))
+    return emitOpError("expected arch like sm_80 or sm_90a, got '")
+           << getArch() << "'";
+
+  ArrayRef<int32_t> block = getBlock();
+  if (block.size() != 3 || llvm::any_of(block, [](int32_t d) { return d < 1; }))
+    return emitOpError("expected block to have 3 positive sizes");
+  if (getNumThreads() > 1024)
+    return emitOpError("expected at most 1024 threads per block, got ")
+           << getNumThreads();
+
+  AffineMap grid = getGrid();
+  if (grid.getNumDims() != 0 || grid.getNumSymbols() != 4 ||
+      grid.getNumResults() != 3)
+    return emitOpError("expected grid to map the 4 symbols [batch, heads, "
+                       "q_len, kv_len] to 3 sizes, got ")
+           << getGridAttr();
+  for (AffineExpr term : grid.getResults()) {
+    if (isSimpleGridTerm(term))
+      continue;
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    term.print(os);
+    return emitOpError("expected each grid size to be a symbol, a positive "
+                       "constant or 'symbol ceildiv constant', got ")
+           << text;
+  }
+  if (static_cast<int64_t>(getSharedBytes()) < 0 ||
+      getSharedBytes() > 227 * 1024)
+    return emitOpError("expected shared bytes in [0, 232448], got ")
+           << getSharedBytes();
+
+  DictionaryAttr traits = getTraits();
+  auto element = traits.getAs<TypeAttr>("Element");
+  if (!element || !llvm::isa<FloatType>(element.getValue()))
+    return emitOpError("expected trait 'Element' to be a float type");
+  for (StringRef name : spec->requiredTraits) {
+    Attribute trait = traits.get(name);
+    if (!trait)
+      return emitOpError("missing trait '") << name << "' required by template '"
+                                           << spec->name << "'";
+    if (!isa<IntegerAttr, BoolAttr>(trait))
+      return emitOpError("expected trait '")
+             << name << "' to be an integer or a boolean, got " << trait;
+  }
+  for (NamedAttribute trait : traits)
+    if (trait.getName() != "Element" &&
+        !llvm::is_contained(spec->requiredTraits, trait.getName().getValue()))
+      return emitOpError("unknown trait '")
+             << trait.getName().getValue() << "' for template '" << spec->name
+             << "'";
+  if (getIntTrait("SharedBytes") != static_cast<int64_t>(getSharedBytes()))
+    return emitOpError("expected trait SharedBytes (")
+           << getIntTrait("SharedBytes") << ") to equal shared ("
+           << getSharedBytes() << ")";
+  if (getIntTrait("NumWarps") * 32 != getNumThreads())
+    return emitOpError("expected block to hold NumWarps * 32 = ")
+           << getIntTrait("NumWarps") * 32 << " threads, got "
+           << getNumThreads();
+
+  if (std::optional<DictionaryAttr> tables = getTables()) {
+    for (NamedAttribute table : *tables) {
+      StringRef name = table.getName().getValue();
+      if (!llvm::is_contained(spec->tables, name))
+        return emitOpError("unknown table '") << name << "' for template '"
+                                              << spec->name << "'";
+      if (!isa<DenseI32ArrayAttr, DenseI8ArrayAttr, IntegerAttr>(
+              table.getValue()))
+        return emitOpError("expected table '")
+               << name << "' to be an i32/i8 array or an integer";
+    }
+    for (StringRef name : spec->tables)
+      if (!tables->get(name))
+        return emitOpError("missing table '")
+               << name << "': block-sparse kernels need all of them";
+  }
+  return success();
+}
+
+int64_t KernelOp::getNumThreads() {
+  ArrayRef<int32_t> block = getBlock();
+  int64_t threads = 1;
+  for (int32_t d : block)
+    threads *= d;
+  return threads;
+}
+
+Type KernelOp::getElementType() {
+  return getTraits().getAs<TypeAttr>("Element").getValue();
+}
+
+int64_t KernelOp::getIntTrait(StringRef name) {
+  Attribute trait = getTraits().get(name);
+  if (auto boolean = dyn_cast_or_null<BoolAttr>(trait))
+    return boolean.getValue();
+  return cast<IntegerAttr>(trait).getInt();
+}
+
+//===----------------------------------------------------------------------===//
+// LaunchOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LaunchOp::verify() {
+  if (getRoles().size() != getInputs().size())
+    return emitOpError("expected one role per input, got ")
+           << getRoles().size() << " roles for " << getInputs().size()
+           << " inputs";
+  float dropout = getDropout().convertToFloat();
+  if (!(dropout >= 0.0f && dropout < 1.0f))
+    return emitOpError("expected dropout in [0, 1), got ") << dropout;
+  return success();
+}
+
+LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  auto kernel =
+      symbolTable.lookupNearestSymbolFrom<KernelOp>(*this, getKernelAttr());
+  if (!kernel)
+    return emitOpError("'") << getKernel()
+                            << "' does not reference an xfk.kernel";
+  const TemplateSpec *spec = lookupTemplate(kernel.getTemplateName());
+  if (!spec)
+    return success(); // The kernel's own verifier reports it.
+  SmallVector<StringRef> roles;
+  for (Attribute role : getRoles())
+    roles.push_back(cast<StringAttr>(role).getValue());
+  for (StringRef role : roles)
+    if (!llvm::is_contained(spec->roles, role))
+      return emitOpError("unknown role '") << role << "' for template '"
+                                           << spec->name << "'";
+  for (StringRef required : {"q", "k", "v"})
+    if (!llvm::is_contained(roles, required))
+      return emitOpError("missing the '") << required << "' input";
+  bool hasAttnMask = llvm::is_contained(roles, "attn_mask");
+  bool hasKeyPadding = llvm::is_contained(roles, "key_padding");
+  if (hasAttnMask != static_cast<bool>(kernel.getIntTrait("HasAttnMask")) ||
+      hasKeyPadding != static_cast<bool>(kernel.getIntTrait("HasKeyPadding")))
+    return emitOpError("mask inputs do not match the traits of kernel '")
+           << kernel.getSymName() << "'";
+  if ((getDropout().convertToFloat() > 0.0f) !=
+      static_cast<bool>(kernel.getIntTrait("HasDropout")))
+    return emitOpError("dropout ")
+           << getDropout().convertToFloat()
+           << " does not match the HasDropout trait of kernel '"
+           << kernel.getSymName() << "'";
+  Type element = kernel.getElementType();
+  for (auto [role, input] : llvm::zip(roles, getInputs())) {
+    if (role != "q" && role != "k" && role != "v")
+      continue;
+    if (cast<RankedTensorType>(input.getType()).getElementType() != element)
+      return emitOpError("expected '")
+             << role << "' of element type " << element << " for kernel '"
+             << kernel.getSymName() << "', got " << input.getType();
+  }
+  return success();
+}
