@@ -34,7 +34,7 @@ struct TileCsr {
 };
 
 TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, int64_t blockM,
-                         int64_t blockN) {
+                         int64_t blockN, int64_t staticKvLen) {
   int64_t blockSize = csr.getBlockSize();
   int64_t blocks = csr.getBlocks();
   int64_t seqLen = blocks * blockSize;
@@ -44,17 +44,21 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, int64_t blockM,
 
   ArrayRef<int32_t> rowPtr = csr.getRowPtr().asArrayRef();
   ArrayRef<int32_t> cols = csr.getCols().asArrayRef();
-  ArrayRef<int8_t> partial = csr.getPartial().asArrayRef();
+  // The block-level partial flags are not used: causality and the end of
+  // the keys are re-derived per tile, where they are more precise (a tile
+  // below the diagonal of a diagonal block is full).
+  int64_t keyEnd = ShapedType::isDynamic(staticKvLen)
+                       ? seqLen
+                       : std::min(seqLen, staticKvLen);
 
   for (int64_t h = 0; h < csr.getHeads(); ++h) {
-    // Per head: state of each (query block, key block) pair.
-    enum : int8_t { Off, Full, Partial };
-    SmallVector<int8_t> state(blocks * blocks, Off);
+    // Per head: which (query block, key block) pairs are present.
+    SmallVector<bool> present(blocks * blocks, false);
     for (int64_t row = 0; row < blocks; ++row) {
       int64_t begin = rowPtr[h * (blocks + 1) + row];
       int64_t end = rowPtr[h * (blocks + 1) + row + 1];
       for (int64_t e = begin; e < end; ++e)
-        state[row * blocks + cols[e]] = partial[e] ? Partial : Full;
+        present[row * blocks + cols[e]] = true;
     }
 
     tiles.rowPtr.push_back(tiles.cols.size());
@@ -65,25 +69,24 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, int64_t blockM,
         int64_t kBegin = tileCol * blockN;
         int64_t kEnd = std::min(kBegin + blockN, seqLen);
         // Causal: nothing visible when the first key follows the last query.
-        if (causal && kBegin > qEnd - 1)
+        if ((causal && kBegin > qEnd - 1) || kBegin >= keyEnd)
           continue;
         bool any = false, all = true;
         for (int64_t rb = qBegin / blockSize; rb <= (qEnd - 1) / blockSize;
              ++rb) {
           for (int64_t cb = kBegin / blockSize; cb <= (kEnd - 1) / blockSize;
                ++cb) {
-            int8_t s = state[rb * blocks + cb];
-            any |= s != Off;
-            all &= s == Full;
+            bool on = present[rb * blocks + cb];
+            any |= on;
+            all &= on;
           }
         }
         if (!any)
           continue;
         bool causalFull = !causal || kEnd - 1 <= qBegin;
-        bool insideLayout =
-            qBegin + blockM <= seqLen && kBegin + blockN <= seqLen;
+        bool insideKeys = kBegin + blockN <= keyEnd;
         tiles.cols.push_back(tileCol);
-        tiles.partial.push_back(!(all && causalFull && insideLayout));
+        tiles.partial.push_back(!(all && causalFull && insideKeys));
       }
       tiles.rowPtr.push_back(tiles.cols.size());
     }
@@ -129,8 +132,9 @@ struct OutlineKernelsPass
 
       DictionaryAttr tables;
       if (BlockCsrAttr csr = op.getSparsityAttr()) {
-        TileCsr tiles = mapBlocksToTiles(csr, mask.getCausal(),
-                                         config.getBlockM(), config.getBlockN());
+        TileCsr tiles = mapBlocksToTiles(
+            csr, mask.getCausal(), config.getBlockM(), config.getBlockN(),
+            op.getKey().getType().getDimSize(2));
         SmallVector<int8_t> bits;
         for (const APInt &bit : csr.getBits().getValues<APInt>())
           bits.push_back(!bit.isZero());

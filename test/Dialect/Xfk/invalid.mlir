@@ -1,0 +1,86 @@
+// RUN: xfc-opt %s -split-input-file -verify-diagnostics
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{unknown template 'attention_backward'}}
+xfk.kernel @k template "attention_backward" arch "sm_90a" block [128, 1, 1] grid #grid shared 0 traits {Element = bf16}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 * 64, s1, s0)>
+// expected-error @+1 {{expected each grid size to be a symbol, a positive constant or 'symbol ceildiv constant', got s2 * 64}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 0 traits {Element = bf16}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{expected grid to map the 4 symbols [batch, heads, q_len, kv_len] to 3 sizes}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 0 traits {Element = bf16}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{missing trait 'HeadDim' required by template 'attention_forward'}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 0 traits {Element = bf16}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{expected block to hold NumWarps * 32 = 128 threads, got 256}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [256, 1, 1] grid #grid shared 40960
+    traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
+            NumStages = 2 : i64, Causal = true, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{expected trait SharedBytes (40960) to equal shared (1024)}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 1024
+    traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
+            NumStages = 2 : i64, Causal = true, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{missing table 'TileCols': block-sparse kernels need all of them}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 40960
+    traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
+            NumStages = 2 : i64, Causal = true, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64}
+    tables {BlockBits = array<i8: 1>, LayoutBlock = 64 : i64, LayoutHeads = 1 : i64, NumBlocks = 1 : i64,
+            NumTileRows = 1 : i64, TileRowPtr = array<i32: 0, 1>, TilePartial = array<i8: 0>}
+
+// -----
+
+func.func @no_kernel(%q: tensor<1x1x8x64xbf16>) -> tensor<1x1x8x64xbf16> {
+  // expected-error @+1 {{'missing' does not reference an xfk.kernel}}
+  %0 = xfk.launch @missing(%q, %q, %q) roles ["q", "k", "v"] : (tensor<1x1x8x64xbf16>, tensor<1x1x8x64xbf16>, tensor<1x1x8x64xbf16>) -> tensor<1x1x8x64xbf16>
+  return %0 : tensor<1x1x8x64xbf16>
+}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 40960
+    traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
+            NumStages = 2 : i64, Causal = true, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64}
+func.func @wrong_element(%q: tensor<1x1x8x64xf16>) -> tensor<1x1x8x64xf16> {
+  // expected-error @+1 {{expected 'q' of element type 'bf16' for kernel 'k', got 'tensor<1x1x8x64xf16>'}}
+  %0 = xfk.launch @k(%q, %q, %q) roles ["q", "k", "v"] : (tensor<1x1x8x64xf16>, tensor<1x1x8x64xf16>, tensor<1x1x8x64xf16>) -> tensor<1x1x8x64xf16>
+  return %0 : tensor<1x1x8x64xf16>
+}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 40960
+    traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
+            NumStages = 2 : i64, Causal = true, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64}
+func.func @mask_mismatch(%q: tensor<1x1x8x64xbf16>, %p: tensor<1x8xi1>) -> tensor<1x1x8x64xbf16> {
+  // expected-error @+1 {{mask inputs do not match the traits of kernel 'k'}}
+  %0 = xfk.launch @k(%q, %q, %q, %p) roles ["q", "k", "v", "key_padding"] : (tensor<1x1x8x64xbf16>, tensor<1x1x8x64xbf16>, tensor<1x1x8x64xbf16>, tensor<1x8xi1>) -> tensor<1x1x8x64xbf16>
+  return %0 : tensor<1x1x8x64xbf16>
+}

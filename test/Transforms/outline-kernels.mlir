@@ -1,0 +1,100 @@
+// RUN: xfc-opt %s -split-input-file -verify-diagnostics -xfa-outline-kernels | FileCheck %s
+
+// Dense causal attention: one kernel with the configuration as traits, the
+// grid (ceil(q_len / 64), heads, batch) and a launch in place of the op.
+// CHECK-LABEL: func.func @dense
+// CHECK: %[[O:.+]] = xfk.launch @attention_0(%{{.*}}, %{{.*}}, %{{.*}}) roles ["q", "k", "v"]
+// CHECK: return %[[O]]
+// CHECK: xfk.kernel @attention_0 template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #{{.*}} shared 40960
+// CHECK-SAME: BlockM = 64 : i64, BlockN = 64 : i64, Causal = true, Element = bf16
+// CHECK-NOT: tables
+// CHECK-NOT: xfa.attention
+module {
+func.func @dense(%q: tensor<?x8x?x64xbf16>) -> tensor<?x8x?x64xbf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<causal = true>, scale = 0.125 : f32,
+      kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<?x8x?x64xbf16>, tensor<?x8x?x64xbf16>, tensor<?x8x?x64xbf16> -> tensor<?x8x?x64xbf16>
+  return %0 : tensor<?x8x?x64xbf16>
+}
+}
+
+// -----
+
+// Layout blocks of 16 under 64x32 tiles: each tile spans 4x2 blocks and is
+// partial unless all of them are on (here none is complete).
+// CHECK-LABEL: func.func @small_blocks_share_tiles
+// CHECK: tables {BlockBits = array<i8: 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1>, LayoutBlock = 16 : i64, LayoutHeads = 1 : i64, NumBlocks = 4 : i64, NumTileRows = 1 : i64, TileCols = array<i32: 0, 1>, TilePartial = array<i8: 1, 1>, TileRowPtr = array<i32: 0, 2>}
+module {
+func.func @small_blocks_share_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 16, heads = 1, blocks = 4, row_ptr = [0, 1, 3, 5, 7], cols = [0, 0, 1, 2, 3, 2, 3], partial = [0, 0, 0, 0, 0, 0, 0],
+                                bits = dense<[[[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]]> : tensor<1x4x4xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 32, warps = 4, stages = 2, shared_bytes = 24576>}
+      : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf16>
+  return %0 : tensor<?x2x?x64xf16>
+}
+}
+
+// -----
+
+// One causal block of 128 over 64x64 tiles: the tile below the diagonal is
+// full, the two diagonal tiles are partial, the one above is absent.
+// CHECK-LABEL: func.func @large_block_spans_tiles
+// CHECK: NumTileRows = 2 : i64, TileCols = array<i32: 0, 0, 1>, TilePartial = array<i8: 1, 0, 1>, TileRowPtr = array<i32: 0, 1, 3>
+module {
+func.func @large_block_spans_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<causal = true>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 128, heads = 1, blocks = 1, row_ptr = [0, 1], cols = [0], partial = [1], bits = dense<1> : tensor<1x1x1xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf16>
+  return %0 : tensor<?x2x?x64xf16>
+}
+}
+
+// -----
+
+// A static key length of 100 ends inside the second 64-key tile: that tile is
+// partial even though its block is fully on.
+// CHECK-LABEL: func.func @static_end_partial
+// CHECK: TileCols = array<i32: 0, 1, 0, 1>, TilePartial = array<i8: 0, 1, 0, 1>, TileRowPtr = array<i32: 0, 2, 4>
+module {
+func.func @static_end_partial(%q: tensor<1x1x100x64xf16>) -> tensor<1x1x100x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 128, heads = 1, blocks = 1, row_ptr = [0, 1], cols = [0], partial = [1], bits = dense<1> : tensor<1x1x1xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<1x1x100x64xf16>, tensor<1x1x100x64xf16>, tensor<1x1x100x64xf16> -> tensor<1x1x100x64xf16>
+  return %0 : tensor<1x1x100x64xf16>
+}
+}
+
+// -----
+
+// Identical ops share one kernel; masks become launch inputs with roles.
+// CHECK-LABEL: func.func @shared_kernel
+// CHECK: xfk.launch @[[K:attention_[0-9]+]]({{.*}}) roles ["q", "k", "v", "key_padding"]
+// CHECK: xfk.launch @[[K]]({{.*}}) roles ["q", "k", "v", "key_padding"]
+// CHECK: xfk.kernel @[[K]]
+// CHECK-SAME: HasKeyPadding = true
+// CHECK-NOT: xfk.kernel
+module {
+func.func @shared_kernel(%q: tensor<2x8x16x64xf16>, %p: tensor<2x16xi1>) -> tensor<2x8x16x64xf16> {
+  %0 = xfa.attention %q, %q, %q key_padding %p : tensor<2x16xi1> {mask = #xfa.mask<key_padding = true>, scale = 0.125 : f32,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<2x8x16x64xf16>, tensor<2x8x16x64xf16>, tensor<2x8x16x64xf16> -> tensor<2x8x16x64xf16>
+  %1 = xfa.attention %0, %q, %q key_padding %p : tensor<2x16xi1> {mask = #xfa.mask<key_padding = true>, scale = 0.125 : f32,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<2x8x16x64xf16>, tensor<2x8x16x64xf16>, tensor<2x8x16x64xf16> -> tensor<2x8x16x64xf16>
+  return %1 : tensor<2x8x16x64xf16>
+}
+}
+
+// -----
+
+module {
+func.func @unconfigured(%q: tensor<?x8x?x64xbf16>) -> tensor<?x8x?x64xbf16> {
+  // expected-error @+1 {{expected a kernel_config; run xfa-select-kernel-config first}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32}
+      : tensor<?x8x?x64xbf16>, tensor<?x8x?x64xbf16>, tensor<?x8x?x64xbf16> -> tensor<?x8x?x64xbf16>
+  return %0 : tensor<?x8x?x64xbf16>
+}
+}
