@@ -82,8 +82,8 @@ def Xfa_BlockCsrAttr : Xfa_Attr<"BlockCsr", "block_csr"> {
 
     ```mlir
     #xfa.block_csr<block_size = 64, heads = 1, blocks = 2,
-                   row_ptr = array<i32: 0, 1, 3>, cols = array<i32: 0, 0, 1>,
-                   partial = array<i8: 1, 0, 1>,
+                   row_ptr = [0, 1, 3], cols = [0, 0, 1],
+                   partial = [1, 0, 1],
                    bits = dense<[[[1, 0], [1, 1]]]> : tensor<1x2x2xi8>>
     ```
   }];
