@@ -1,0 +1,45 @@
+//===- ConfigLoader.h - From a config file to an AttentionSpec --*- C++ -*-===//
+
+#ifndef XFC_TOOLS_XFC_CONFIGLOADER_H
+#define XFC_TOOLS_XFC_CONFIGLOADER_H
+
+#include "xfc/IRGen/IRGen.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+namespace xfc {
+
+/// Specialization parameters from the command line; they override the
+/// config's (SPEC.md §1).
+struct CommandLineOverrides {
+  std::optional<int64_t> headDim, numHeads, seqLen, kvSeqLen;
+  std::optional<std::string> dtype, arch;
+  bool attnMask = false, keyPadding = false;
+};
+
+/// A parsed, validated config ready for IRGen.
+struct LoadedConfig {
+  AttentionSpec spec;
+  /// Canonical JSON (defaults filled in, overrides applied) and its sha256.
+  std::string canonicalJson;
+  std::string sha256;
+  /// Specialization parameters for the manifest.
+  std::map<std::string, std::string> specialization;
+};
+
+/// Reads and validates `path`; prints warnings and errors, one line each as
+/// `file:line:col: error: message`, to `diagnostics`. Returns nullopt after
+/// an error.
+std::optional<LoadedConfig> loadConfig(mlir::MLIRContext &context,
+                                       llvm::StringRef path,
+                                       const CommandLineOverrides &overrides,
+                                       llvm::raw_ostream &diagnostics);
+
+} // namespace xfc
+
+#endif // XFC_TOOLS_XFC_CONFIGLOADER_H
