@@ -22,7 +22,7 @@ config.environment["XFC_CACHE_DIR"] = os.path.join(config.test_exec_root, "cache
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.xfc_tools_dir, config.llvm_tools_dir]
-tools = ["xfc", "xfc-opt", "split-file"]
+tools = ["xfc", "xfc-opt", "split-file", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 llvm_config.with_environment("PATH", config.xfc_tools_dir, append_path=True)
 

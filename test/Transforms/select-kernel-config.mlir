@@ -32,7 +32,7 @@ func.func @dense_d128(%q: tensor<?x8x?x128xf16>) -> tensor<?x8x?x128xf16> {
 
 // fp32 keeps full precision on the simt path.
 // CHECK-LABEL: func.func @dense_fp32
-// CHECK: path = "simt", block_m = 32, block_n = 32, warps = 4, stages = 1
+// CHECK: path = "simt", block_m = 32, block_n = 32, warps = 4, stages = 2, shared_bytes = 20480
 module attributes {xfc.target = "sm_80"} {
 func.func @dense_fp32(%q: tensor<?x8x?x32xf32>) -> tensor<?x8x?x32xf32> {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.17 : f32}

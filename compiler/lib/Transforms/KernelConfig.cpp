@@ -23,9 +23,8 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
   if (path == "mma_sync")
     // Q tile plus `stages` K and V tiles.
     return (blockM + 2 * stages * blockN) * headDim * elementBytes;
-  // simt: Q, K and V tiles in fp32, rows padded by one word against bank
-  // conflicts.
-  return (blockM + 2 * blockN) * (headDim + 1) * 4;
+  // simt: the same tiles in fp32 (rows are swizzled, not padded).
+  return (blockM + 2 * stages * blockN) * headDim * 4;
 }
 
 Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
@@ -52,7 +51,7 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     choice.blockM = 32;
     choice.blockN = 32;
     choice.warps = 4;
-    choice.stages = 1;
+    choice.stages = 2;
   } else {
     // One warp owns 16 query rows of m16n8k16 tiles. Large head dims keep
     // the K/V tiles at 64 keys: the two-stage pipeline then needs 80 KiB.

@@ -1,0 +1,94 @@
+//===- ConfigLoader.cpp - From a config file to an AttentionSpec ----------===//
+
+#include "ConfigLoader.h"
+
+#include "xfc/Frontend/Config.h"
+
+#include "mlir/IR/Location.h"
+
+using namespace mlir;
+
+namespace xfc {
+
+static Location getLocation(MLIRContext &context,
+                            const AttentionConfig &config,
+                            llvm::StringRef field) {
+  SourceLocation loc = field.empty() ? config.configLocation
+                                     : config.getLocation(field);
+  return FileLineColLoc::get(&context, config.bufferName, loc.line,
+                             loc.column);
+}
+
+std::optional<LoadedConfig> loadConfig(MLIRContext &context,
+                                       llvm::StringRef path,
+                                       const CommandLineOverrides &overrides,
+                                       llvm::raw_ostream &diagnostics) {
+  ConfigOverrides configOverrides;
+  configOverrides.headDim = overrides.headDim;
+  configOverrides.numHeads = overrides.numHeads;
+  configOverrides.dtype = overrides.dtype;
+  configOverrides.seqLen = overrides.seqLen;
+  configOverrides.kvSeqLen = overrides.kvSeqLen;
+  configOverrides.arch = overrides.arch;
+
+  llvm::Expected<AttentionConfig> parsed =
+      parseConfigFile(path, configOverrides);
+  if (!parsed) {
+    llvm::handleAllErrors(
+        parsed.takeError(),
+        [&](const ConfigError &error) {
+          printDiagnostics(error.getDiagnostics(), diagnostics);
+        },
+        [&](const llvm::ErrorInfoBase &error) {
+          diagnostics << path << ": error: " << error.message() << "\n";
+        });
+    return std::nullopt;
+  }
+  const AttentionConfig &config = *parsed;
+  printDiagnostics(config.warnings, diagnostics);
+
+  LoadedConfig loaded{AttentionSpec(UnknownLoc::get(&context)), "", "", {}};
+  AttentionSpec &spec = loaded.spec;
+  spec.variant = config.variant;
+  // Defaults for what neither the config nor the command line fixes.
+  spec.dtype = config.dtype ? dtypeName(*config.dtype) : "fp16";
+  spec.arch = config.arch.value_or("sm_90a");
+  spec.headDim = config.headDim.value_or(64);
+  spec.numHeads = config.numHeads;
+  spec.seqLen = config.seqLen;
+  spec.kvSeqLen = config.kvSeqLen;
+  spec.causal = config.causal;
+  spec.dropout = config.dropout;
+  spec.attnMask = overrides.attnMask;
+  spec.keyPadding = overrides.keyPadding;
+  if (config.layout) {
+    AttentionSpec::Layout layout;
+    layout.blockSize = config.blockSize;
+    layout.heads = config.layout->heads;
+    layout.numBlocks = config.layout->numBlocks;
+    layout.bits = config.layout->bits;
+    spec.layout = std::move(layout);
+  }
+  spec.configLoc = getLocation(context, config, "");
+  spec.layoutLoc = getLocation(context, config, "layout");
+  spec.causalLoc = getLocation(context, config, "causal");
+
+  loaded.canonicalJson = config.canonicalJson;
+  loaded.sha256 = canonicalConfigSha256(config);
+  auto &specialization = loaded.specialization;
+  specialization["variant"] = spec.variant;
+  specialization["dtype"] = spec.dtype;
+  specialization["arch"] = spec.arch;
+  specialization["head_dim"] = std::to_string(spec.headDim);
+  if (spec.numHeads)
+    specialization["num_heads"] = std::to_string(*spec.numHeads);
+  if (spec.seqLen)
+    specialization["seq_len"] = std::to_string(*spec.seqLen);
+  if (spec.kvSeqLen)
+    specialization["kv_seq_len"] = std::to_string(*spec.kvSeqLen);
+  specialization["attn_mask"] = spec.attnMask ? "true" : "false";
+  specialization["key_padding_mask"] = spec.keyPadding ? "true" : "false";
+  return loaded;
+}
+
+} // namespace xfc
