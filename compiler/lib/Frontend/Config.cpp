@@ -4,9 +4,11 @@
 //   1. read the JSON (JsonReader) and find the variant from "name";
 //   2. check every member against the variant's FieldSpecs (registry), each
 //      error at the value (or key) it is about;
-//   3. apply the command-line overrides, then check what spans fields
-//      (required fields, layout against num_heads and seq_len, ...);
-//   4. fill in defaults and derived values, and render the canonical JSON.
+//   3. apply the command-line overrides and xFormers' constant defaults, then
+//      check what spans fields (required fields, layout against num_heads
+//      and seq_len, ...);
+//   4. derive the defaults computed from other fields (linformer's k, ...)
+//      and render the canonical JSON.
 // Field errors do not stop the parse, so one run reports every bad field;
 // checks across fields only look at fields that parsed.
 //
@@ -535,6 +537,7 @@ private:
   void applyOverride(llvm::StringRef name, const JsonValue &value);
   void checkAcrossFields();
   void fillDefaults();
+  void deriveValues();
   void setTypedMembers();
 
   std::optional<int64_t> intOf(llvm::StringRef name) const {
@@ -1159,7 +1162,9 @@ void ConfigParser::fillDefaults() {
       break;
     }
   }
+}
 
+void ConfigParser::deriveValues() {
   // Values derived from other fields, as xFormers' constructors do.
   llvm::StringRef name = variant->name;
   if (name == "blocksparse" && layout && layout->heads > 1)
@@ -1220,10 +1225,11 @@ llvm::Expected<AttentionConfig> ConfigParser::run() {
   for (const JsonMember &member : root->getMembers())
     parseMember(member);
   applyOverrides();
+  fillDefaults();
   checkAcrossFields();
   if (hadError)
     return takeError();
-  fillDefaults();
+  deriveValues();
 
   AttentionConfig config;
   config.variant = variant->name.str();
