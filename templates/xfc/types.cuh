@@ -236,18 +236,20 @@ XFC_DEVICE void copyRowsAsync(const E *base, long long seqStride, int row0,
   constexpr int RowsPerPass = Threads / RowChunks;
   if constexpr (Threads % RowChunks == 0 && RowsPerPass % 8 == 0) {
     // A thread keeps its chunk column and its row's XOR on every pass.
+    // The source advances by one 64-bit add per pass.
     const int r = tid / RowChunks, c = tid % RowChunks;
     const unsigned dstBase = Tile::at(Tile::rowBase(dst, r), c);
-    const E *src = base + c * ElemsPerChunk;
+    const E *src = base + (row0 + r) * seqStride + c * ElemsPerChunk;
+    const long long step = RowsPerPass * seqStride;
 #pragma unroll
     for (int pass = 0; pass < ceilDiv(Rows, RowsPerPass); ++pass) {
       int rr = r + pass * RowsPerPass;
       if (Rows % RowsPerPass == 0 || rr < Rows) {
-        int row = row0 + rr;
-        bool valid = row < rowEnd;
+        bool valid = row0 + rr < rowEnd;
         cpAsync16(dstBase + pass * RowsPerPass * Tile::RowBytes,
-                  src + (valid ? row * seqStride : 0ll), valid);
+                  valid ? src : base, valid);
       }
+      src += step;
     }
   } else {
 #pragma unroll

@@ -1,0 +1,120 @@
+"""Loads an xfc cubin through the CUDA driver API (ctypes) and launches it.
+
+Runs inside PyTorch's primary context: call torch.cuda.init() and run one tiny
+op before loading, then pass tensors' data_ptr()s and
+torch.cuda.current_stream().cuda_stream. Needs only libcuda.so.1.
+"""
+
+import ctypes
+
+CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+CU_FUNC_ATTRIBUTE_NUM_REGS = 4
+CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3
+
+
+class AttentionParams(ctypes.Structure):
+    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 1)."""
+
+    _fields_ = [
+        ("q", ctypes.c_void_p), ("k", ctypes.c_void_p),
+        ("v", ctypes.c_void_p), ("o", ctypes.c_void_p),
+        ("qBatchStride", ctypes.c_longlong), ("qHeadStride", ctypes.c_longlong),
+        ("qSeqStride", ctypes.c_longlong),
+        ("kBatchStride", ctypes.c_longlong), ("kHeadStride", ctypes.c_longlong),
+        ("kSeqStride", ctypes.c_longlong),
+        ("vBatchStride", ctypes.c_longlong), ("vHeadStride", ctypes.c_longlong),
+        ("vSeqStride", ctypes.c_longlong),
+        ("oBatchStride", ctypes.c_longlong), ("oHeadStride", ctypes.c_longlong),
+        ("oSeqStride", ctypes.c_longlong),
+        ("batch", ctypes.c_int), ("heads", ctypes.c_int),
+        ("qLen", ctypes.c_int), ("kvLen", ctypes.c_int),
+        ("scaleLog2", ctypes.c_float), ("dropoutP", ctypes.c_float),
+        ("dropoutSeed", ctypes.c_ulonglong), ("dropoutOffset", ctypes.c_ulonglong),
+        ("attnMask", ctypes.c_void_p),
+        ("attnMaskBatchStride", ctypes.c_longlong),
+        ("attnMaskHeadStride", ctypes.c_longlong),
+        ("attnMaskRowStride", ctypes.c_longlong),
+        ("keyPadding", ctypes.c_void_p),
+        ("keyPaddingBatchStride", ctypes.c_longlong),
+        ("lse", ctypes.c_void_p),
+    ]
+
+
+assert ctypes.sizeof(AttentionParams) == 224, "AttentionParams layout changed"
+
+
+class DriverError(RuntimeError):
+    pass
+
+
+class Driver:
+    """The few driver entry points the harness needs."""
+
+    def __init__(self):
+        self.lib = ctypes.CDLL("libcuda.so.1")
+        self.lib.cuGetErrorString.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
+        self.lib.cuModuleLoadData.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+        self.lib.cuModuleGetFunction.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_char_p]
+        self.lib.cuModuleUnload.argtypes = [ctypes.c_void_p]
+        self.lib.cuFuncSetAttribute.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        self.lib.cuFuncGetAttribute.argtypes = [
+            ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.c_void_p]
+        self.lib.cuLaunchKernel.argtypes = [
+            ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
+            ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
+            ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+        self.lib.cuCtxGetCurrent.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+
+    def check(self, result, what):
+        if result != 0:
+            msg = ctypes.c_char_p()
+            self.lib.cuGetErrorString(result, ctypes.byref(msg))
+            raise DriverError("%s failed: %d (%s)" % (
+                what, result, msg.value.decode() if msg.value else "?"))
+
+    def current_context(self):
+        ctx = ctypes.c_void_p()
+        self.check(self.lib.cuCtxGetCurrent(ctypes.byref(ctx)), "cuCtxGetCurrent")
+        return ctx.value
+
+
+class CubinKernel:
+    """One `extern "C"` kernel of a cubin."""
+
+    def __init__(self, driver, cubin_bytes, symbol, shared_bytes):
+        if not driver.current_context():
+            raise DriverError("no current CUDA context: initialise torch.cuda first")
+        self.driver = driver
+        self._image = ctypes.create_string_buffer(cubin_bytes, len(cubin_bytes))
+        self.module = ctypes.c_void_p()
+        driver.check(driver.lib.cuModuleLoadData(ctypes.byref(self.module), self._image),
+                     "cuModuleLoadData")
+        self.function = ctypes.c_void_p()
+        driver.check(driver.lib.cuModuleGetFunction(
+            ctypes.byref(self.function), self.module, symbol.encode()),
+            "cuModuleGetFunction(%s)" % symbol)
+        self.shared_bytes = shared_bytes
+        if shared_bytes > 48 * 1024:
+            driver.check(driver.lib.cuFuncSetAttribute(
+                self.function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                shared_bytes), "cuFuncSetAttribute(max dynamic shared)")
+
+    def attribute(self, attr):
+        value = ctypes.c_int()
+        self.driver.check(self.driver.lib.cuFuncGetAttribute(
+            ctypes.byref(value), attr, self.function), "cuFuncGetAttribute")
+        return value.value
+
+    def launch(self, params, grid, block, stream):
+        """params: an AttentionParams; stream: a CUstream handle (int)."""
+        arg = ctypes.pointer(params)
+        args = (ctypes.c_void_p * 1)(ctypes.cast(arg, ctypes.c_void_p))
+        self.driver.check(self.driver.lib.cuLaunchKernel(
+            self.function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
+            self.shared_bytes, ctypes.c_void_p(stream), args, None), "cuLaunchKernel")
+
+    def unload(self):
+        if self.module:
+            self.driver.lib.cuModuleUnload(self.module)
+            self.module = ctypes.c_void_p()
