@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole GPU check in one call on the GPU machine (see DESIGN.md):
+#   1. xfc (the statically linked build carried in build-device/) compiles the
+#      config matrix of test/gpu/gen_configs.py for sm_90a through NVRTC;
+#   2. test/gpu/manifest_to_kernels.py turns each manifest into harness
+#      kernel dirs, and test/gpu/harness/check_attention.py runs every kernel
+#      against an fp64 PyTorch reference on fresh random data;
+#   3. compute-sanitizer memcheck and racecheck run a subset.
+# Writes logs and a summary under $OUT; prints `N passed, N failed` last.
+#   usage: bash bench/device-run.sh [--smoke]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/xfc-device}
+XFC=${XFC:-build-device/bin/xfc}
+mkdir -p "$OUT"
+work=$(mktemp -d)
+export PYTHONUNBUFFERED=1
+
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
+"$XFC" --version | tee -a "$OUT/gpu.txt"
+
+python3 test/gpu/gen_configs.py "$work/configs" "$@" > "$work/list.txt"
+compile_failed=0
+: > "$OUT/compile.log"
+while IFS='|' read -r name cfg flags; do
+  start=$(date +%s.%N)
+  # shellcheck disable=SC2086
+  if "$XFC" compile "$cfg" --arch sm_90a $flags -o "$work/compiled/$name" >/dev/null 2>>"$OUT/compile.log"; then
+    printf '%s compiled in %.2fs\n' "$name" "$(echo "$(date +%s.%N) - $start" | bc)" >> "$OUT/compile.log"
+  else
+    echo "COMPILE FAILED: $name" | tee -a "$OUT/compile.log"
+    compile_failed=$((compile_failed + 1))
+  fi
+done < "$work/list.txt"
+
+python3 test/gpu/manifest_to_kernels.py "$work/kernels" "$work"/compiled/* > "$work/kernel-dirs.txt"
+# shellcheck disable=SC2046
+python3 test/gpu/harness/check_attention.py --fresh --log-dir "$OUT" \
+  --summary "$OUT/summary.txt" $(cat "$work/kernel-dirs.txt") 2>&1 | tail -n 200 > "$OUT/check.txt"
+check_status=${PIPESTATUS[0]}
+
+# Sanitizers on a subset (each run replays the quick cases of one kernel).
+: > "$OUT/sanitizer.txt"
+for pattern in sdp_bf16_d64_c bs16_fp16_d64- bs128_bf16_d128- sdp_masks_bf16 sdp_fp32_d64-; do
+  dir=$(grep -m1 -- "/$pattern" "$work/kernel-dirs.txt" || true)
+  [ -n "$dir" ] || continue
+  for tool in memcheck racecheck; do
+    echo "== $tool $(basename "$dir")" >> "$OUT/sanitizer.txt"
+    compute-sanitizer --tool "$tool" --error-exitcode 3 \
+      python3 test/gpu/harness/check_attention.py --quick --log-dir "$work" "$dir" \
+      >> "$OUT/sanitizer.txt" 2>&1
+    echo "exit $?" >> "$OUT/sanitizer.txt"
+  done
+done
+grep -E "^== |^exit|ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitizer.txt" > "$OUT/sanitizer-summary.txt"
+
+cat "$OUT/sanitizer-summary.txt"
+echo "compile failures: $compile_failed"
+tail -n 40 "$OUT/check.txt"
+exit $(( check_status != 0 || compile_failed != 0 ))

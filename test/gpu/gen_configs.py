@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Writes the matrix of configs whose kernels the GPU check runs.
+
+  gen_configs.py DIR [--smoke]
+
+Writes DIR/<name>.json and prints `name|path|extra xfc flags` per config:
+every dtype x head dim x causality, dense and block-sparse (block sizes 16,
+32, 64, 128; random layouts with an empty row; shared and per-head), and the
+run-time options (attn_mask, key_padding_mask, dropout). Layouts come from a
+fixed seed so a failure can be reproduced here.
+"""
+
+import json
+import os
+import random
+import sys
+
+
+def random_layout(rng, blocks, density, causal):
+    rows = []
+    for i in range(blocks):
+        row = [1 if rng.random() < density else 0 for _ in range(blocks)]
+        if causal:
+            row = [b if j <= i else 0 for j, b in enumerate(row)]
+        rows.append(row)
+    # One query block that attends nothing: its rows must come out as zeros.
+    rows[blocks // 2] = [0] * blocks
+    return rows
+
+
+def main():
+    out = sys.argv[1]
+    smoke = "--smoke" in sys.argv
+    os.makedirs(out, exist_ok=True)
+    rng = random.Random(2026)
+    entries = []
+
+    def add(name, config, flags=""):
+        path = os.path.join(out, name + ".json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        entries.append("%s|%s|%s" % (name, path, flags))
+
+    dtypes = ["bf16", "fp32"] if smoke else ["fp16", "bf16", "fp32"]
+    dims = [64] if smoke else [32, 64, 96, 128]
+    for dtype in dtypes:
+        for d in dims:
+            for causal in (False, True):
+                tag = "%s_d%d%s" % (dtype, d, "_c" if causal else "")
+                add("sdp_" + tag, {"name": "scaled_dot_product", "causal": causal,
+                                   "head_dim": d, "dtype": dtype})
+                for block in (16, 32, 64, 128):
+                    blocks = {16: 20, 32: 10, 64: 5, 128: 3}[block]
+                    layout = random_layout(rng, blocks, rng.choice([0.3, 0.6]), causal)
+                    add("bs%d_%s" % (block, tag),
+                        {"name": "blocksparse", "block_size": block, "causal": causal,
+                         "head_dim": d, "dtype": dtype, "layout": layout})
+    # Per-head layouts and the run-time options, on a few shapes.
+    for dtype in ("fp16", "bf16", "fp32"):
+        heads = [random_layout(rng, 6, 0.5, False) for _ in range(3)]
+        add("bs32_heads_%s" % dtype, {"name": "blocksparse", "block_size": 32, "num_heads": 3,
+                                      "head_dim": 64, "dtype": dtype, "layout": heads})
+        add("sdp_masks_%s" % dtype, {"name": "scaled_dot_product", "causal": True,
+                                     "head_dim": 64, "dtype": dtype},
+            "--attn-mask --key-padding-mask")
+        add("sdp_dropout_%s" % dtype, {"name": "scaled_dot_product", "dropout": 0.3,
+                                       "head_dim": 64, "dtype": dtype})
+        add("bs64_masks_dropout_%s" % dtype,
+            {"name": "blocksparse", "block_size": 64, "head_dim": 128, "dtype": dtype,
+             "dropout": 0.1, "layout": random_layout(rng, 5, 0.6, False)},
+            "--attn-mask --key-padding-mask")
+    print("\n".join(entries))
+
+
+if __name__ == "__main__":
+    main()
