@@ -59,14 +59,22 @@ echo "checked in $(( $(date +%s) - start )) s" >> "$OUT/build.log"
 # Sanitizers on a few kernels (quick shapes), time-boxed.
 : > "$OUT/sanitizer.log"
 if command -v compute-sanitizer > /dev/null; then
-  picks=""
-  for pat in bf16_d64_c_bs16 fp32_d64_c_bs32_dropout f16_d128_c_masks bf16_d96_n_dense; do
-    d=$(ls -d "$WORK"/${pat}*/ 2>/dev/null | head -1)
-    [ -n "$d" ] && picks="$picks $d"
-  done
+  pick() {
+    local d p out=""
+    for p in "$@"; do
+      d=$(ls -d "$WORK"/${p}*/ 2>/dev/null | head -1)
+      [ -n "$d" ] && out="$out $d"
+    done
+    echo "$out"
+  }
   for tool in memcheck racecheck; do
+    if [ $tool = memcheck ]; then
+      picks=$(pick bf16_d64_c_bs16 fp32_d64_c_bs32_dropout)
+    else
+      picks=$(pick f16_d96_c_bs32 fp32_d32_c_s2)
+    fi
     echo "== $tool:$picks" >> "$OUT/sanitizer.log"
-    timeout 100 compute-sanitizer --tool $tool --target-processes all \
+    timeout 110 compute-sanitizer --tool $tool --target-processes all \
       python3 "$HERE/check_attention.py" --quick --fresh --log-dir "$WORK/san-$tool" $picks \
       2>&1 | grep -vE "^PASS" | tail -40 >> "$OUT/sanitizer.log"
     echo "== $tool exit ${PIPESTATUS[0]}" >> "$OUT/sanitizer.log"
