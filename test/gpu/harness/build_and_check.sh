@@ -9,7 +9,7 @@
 # Environment: OUT (logs, default build/gpu-check), XFC_MATRIX (default|smoke),
 # XFC_ONLY (substring filter), XFC_ARCH (default 90a).
 # Writes $OUT/summary.txt, check.log, results.jsonl, ptxas.log, build.log,
-# sanitizer.log; prints `N passed, N failed` last.
+# sanitizer.log, bench.txt; prints `N passed, N failed` last.
 
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +55,16 @@ python3 "$HERE/check_attention.py" --fresh --log-dir "$OUT" --summary "$OUT/summ
   "$WORK"/*/ > "$OUT/check_stdout.txt" 2>&1
 status=$?
 echo "checked in $(( $(date +%s) - start )) s" >> "$OUT/build.log"
+
+# Informational timings (B=8, H=16, S=2048) of a few dense kernels.
+bench=""
+for n in bf16_d64_n_dense bf16_d64_c_dense bf16_d128_n_dense bf16_d128_c_dense f16_d128_c_m128 fp32_d64_n_dense; do
+  [ -f "$WORK/$n/kernel.cubin" ] && bench="$bench $WORK/$n"
+done
+if [ -n "$bench" ]; then
+  timeout 60 python3 "$HERE/check_attention.py" --bench "$OUT/bench.txt" $bench > /dev/null 2>&1 \
+    || echo "bench failed or timed out" >> "$OUT/bench.txt"
+fi
 
 # Sanitizers on a few kernels (quick shapes), time-boxed.
 : > "$OUT/sanitizer.log"

@@ -386,6 +386,40 @@ def check_kernel(driver, kernel_dir, quick):
     return result
 
 
+def bench_kernel(driver, kernel_dir, b=8, h=16, s=2048, iters=20):
+    """Median time of one forward on random inputs; TFLOP/s with
+    FLOPs = 4 B H S^2 D (halved when causal)."""
+    runner = Runner(driver, kernel_dir)
+    spec, d = runner.spec, runner.spec["head_dim"]
+    gen = torch.Generator(device=DEV)
+    gen.manual_seed(0)
+    q, k, v = (make_qkv_tensor(b, h, s, d, runner.dtype, "bhsd", gen) for _ in range(3))
+    o = torch.empty_like(q)
+    lse = torch.empty(b, h, s, dtype=torch.float32, device=DEV) if spec["write_lse"] else None
+    mask = pad = None
+    if spec["has_attn_mask"]:
+        mask = torch.zeros(1, 1, s, s, device=DEV).expand(b, h, s, s)
+    if spec["has_key_padding"]:
+        pad = torch.zeros(b, s, dtype=torch.uint8, device=DEV)
+    args = (q, k, v, o, 1.0 / math.sqrt(d), mask, pad, lse)
+    for _ in range(3):
+        runner.launch(*args)
+    times = []
+    for _ in range(iters):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        runner.launch(*args)
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    ms = sorted(times)[len(times) // 2]
+    flops = 4.0 * b * h * s * s * d / (2 if spec["causal"] else 1)
+    regs = runner.kernel.attribute(CU_FUNC_ATTRIBUTE_NUM_REGS)
+    runner.kernel.unload()
+    return "%-28s B=%d H=%d S=%d D=%d: %.3f ms, %.1f TFLOP/s (regs %d)" % (
+        spec["name"], b, h, s, d, ms, flops / ms / 1e9, regs)
+
+
 def format_result(r):
     if r["ok"]:
         extra = " keep=%.4f" % r["keep_rate"] if "keep_rate" in r else ""
@@ -432,6 +466,7 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--fresh", action="store_true", help="truncate the logs first")
     parser.add_argument("--summary", default="")
+    parser.add_argument("--bench", default="", help="time the kernels, write lines here")
     args = parser.parse_args()
     os.makedirs(args.log_dir, exist_ok=True)
     log_path = os.path.join(args.log_dir, "check.log")
@@ -444,6 +479,17 @@ def main():
     torch.zeros(1, device=DEV).add_(1)
     torch.cuda.synchronize()
     driver = Driver()
+    if args.bench:
+        lines = []
+        for kernel_dir in args.dirs:
+            try:
+                lines.append(bench_kernel(driver, kernel_dir))
+            except Exception as e:  # noqa: BLE001 - a benchmark is informational
+                lines.append("%s: %s: %s" % (kernel_dir, type(e).__name__, e))
+            print(lines[-1], flush=True)
+        with open(args.bench, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return 0
     dirs = list(args.dirs)
     while dirs:
         kernel_dir = dirs.pop(0)
