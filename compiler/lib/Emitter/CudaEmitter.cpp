@@ -73,8 +73,11 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
 
   DictionaryAttr tables = kernel.getTablesAttr();
   if (tables) {
+    // Tables are plain __device__ arrays, not const: with const ones ptxas
+    // folds the contents into the code and, for some layouts (an empty
+    // one, say), spills registers.
     auto printTable = [&](StringRef type, StringRef name) {
-      os << "__device__ const " << type << " k" << name << "[] = ";
+      os << "__device__ " << type << " k" << name << "[] = ";
       Attribute table = tables.get(name);
       if (auto i32 = dyn_cast<DenseI32ArrayAttr>(table))
         printInitializer(os, i32.asArrayRef());
@@ -104,8 +107,10 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
   }
   os << "} // namespace\n\n";
 
+  // One CTA per SM as the register budget: with the thread count alone
+  // ptxas trades registers for occupancy and spills.
   os << "extern \"C\" __global__ void __launch_bounds__("
-     << kernel.getNumThreads() << ")\n"
+     << kernel.getNumThreads() << ", 1)\n"
      << kernel.getSymName() << "(const xfc::AttentionParams params) {\n"
      << "  " << spec->entryFunction << "<Traits, Schedule>(params);\n"
      << "}\n";
