@@ -41,7 +41,7 @@ check_status=${PIPESTATUS[0]}
 
 # Sanitizers on a subset (each run replays the quick cases of one kernel).
 : > "$OUT/sanitizer.txt"
-for pattern in sdp_bf16_d64_c bs16_fp16_d64- bs128_bf16_d128- sdp_masks_bf16 sdp_fp32_d64-; do
+for pattern in sdp_masks_bf16 bs16_fp16_d64_c- sdp_fp32_d64-; do
   dir=$(grep -m1 -- "/$pattern" "$work/kernel-dirs.txt" || true)
   [ -n "$dir" ] || continue
   for tool in memcheck racecheck; do
@@ -54,6 +54,9 @@ for pattern in sdp_bf16_d64_c bs16_fp16_d64- bs128_bf16_d128- sdp_masks_bf16 sdp
 done
 grep -E "^== |^exit|ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitizer.txt" > "$OUT/sanitizer-summary.txt"
 
+awk '/compiled in/ {sub("s$", "", $4); print $4}' "$OUT/compile.log" | sort -n |
+  awk '{a[NR]=$1} END {if (NR) printf "xfc compile (config to cubin, sm_90a): %d configs, median %.2fs, max %.2fs\n", NR, a[int((NR+1)/2)], a[NR]}' |
+  tee "$OUT/compile-times.txt"
 cat "$OUT/sanitizer-summary.txt"
 echo "compile failures: $compile_failed"
 tail -n 40 "$OUT/check.txt"
