@@ -26,7 +26,7 @@ while IFS='|' read -r name cfg flags; do
   start=$(date +%s.%N)
   # shellcheck disable=SC2086
   if "$XFC" compile "$cfg" --arch sm_90a $flags -o "$work/compiled/$name" >/dev/null 2>>"$OUT/compile.log"; then
-    printf '%s compiled in %.2fs\n' "$name" "$(echo "$(date +%s.%N) - $start" | bc)" >> "$OUT/compile.log"
+    awk -v n="$name" -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%s compiled in %.2fs\n", n, e - s}' >> "$OUT/compile.log"
   else
     echo "COMPILE FAILED: $name" | tee -a "$OUT/compile.log"
     compile_failed=$((compile_failed + 1))
