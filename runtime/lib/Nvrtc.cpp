@@ -108,8 +108,9 @@ struct ProgramGuard {
   }
 };
 
-/// Finds what ptxas reports that makes a kernel far slower than designed.
-std::string findResourceProblem(const std::string &log) {
+} // namespace
+
+std::string findPtxasResourceProblem(const std::string &log) {
   static const std::regex spills("([1-9][0-9]*) bytes spill (stores|loads)");
   std::smatch match;
   if (std::regex_search(log, match, spills))
@@ -121,6 +122,8 @@ std::string findResourceProblem(const std::string &log) {
              " (setmaxnreg ignored) is treated as an error";
   return "";
 }
+
+namespace {
 
 StatusOr<NvrtcOutput> compileOnce(const NvrtcApi &api,
                                   const std::string &source,
@@ -171,7 +174,7 @@ StatusOr<NvrtcOutput> compileOnce(const NvrtcApi &api,
     output.cubin.resize(size);
     api.getCUBIN(guard.program, output.cubin.data());
     if (options.rejectSpills) {
-      std::string problem = findResourceProblem(log);
+      std::string problem = findPtxasResourceProblem(log);
       if (!problem.empty())
         return Status::error(name + ": " + problem + "\n" + log);
     }

@@ -41,6 +41,10 @@ StatusOr<NvrtcOutput> compileWithNvrtc(const std::string &source,
                                        const std::string &name,
                                        const NvrtcOptions &options);
 
+/// What in a ptxas `-v` log makes a kernel far slower than designed
+/// (register spills, setmaxnreg ignored), or "" when nothing does.
+std::string findPtxasResourceProblem(const std::string &log);
+
 /// "13.0" etc., or an error when NVRTC cannot be loaded.
 StatusOr<std::string> getNvrtcVersion();
 
