@@ -142,21 +142,21 @@ StatusOr<NvrtcOutput> compileOnce(const NvrtcApi &api,
       &guard.program, source.c_str(), name.c_str(),
       static_cast<int>(headerCount), headerTexts.data(), headerNames.data());
   if (code != 0)
-    return Status::error(name + ": nvrtcCreateProgram failed: " +
-                         api.getErrorString(code));
+    return Status::error(
+        name + ": nvrtcCreateProgram failed: " + api.getErrorString(code));
 
   std::vector<std::string> flags = getNvrtcFlags(options, forPtx);
   std::vector<const char *> flagPointers;
   for (const std::string &flag : flags)
     flagPointers.push_back(flag.c_str());
-  code = api.compileProgram(guard.program,
-                            static_cast<int>(flagPointers.size()),
-                            flagPointers.data());
+  code =
+      api.compileProgram(guard.program, static_cast<int>(flagPointers.size()),
+                         flagPointers.data());
   std::string log = getLog(api, guard.program);
   if (code != 0)
     return Status::error(name + ": NVRTC failed to compile for " +
-                         options.arch + ": " + api.getErrorString(code) +
-                         "\n" + log);
+                         options.arch + ": " + api.getErrorString(code) + "\n" +
+                         log);
 
   NvrtcOutput output;
   output.log = log;

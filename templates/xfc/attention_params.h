@@ -1,9 +1,10 @@
 //===- attention_params.h - Kernel parameters shared by host and device ---===//
 //
 // The one struct every xfc attention kernel takes by value. It is plain data so
-// that the host runtime (C++), the test harnesses (ctypes) and the NVRTC-compiled
-// kernels agree on its layout byte for byte. Keep fields 8-byte aligned and only
-// append: the runtime and the manifests record `kParamsVersion`.
+// that the host runtime (C++), the test harnesses (ctypes) and the
+// NVRTC-compiled kernels agree on its layout byte for byte. Keep fields 8-byte
+// aligned and only append: the runtime and the manifests record
+// `kParamsVersion`.
 //
 //===----------------------------------------------------------------------===//
 

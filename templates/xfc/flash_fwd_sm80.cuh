@@ -46,8 +46,7 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
                 "BlockM must be 64 or 128 on the mma.sync path");
   static_assert(Traits::NumWarps * 16 == BlockM,
                 "each warp owns 16 query rows: NumWarps must be BlockM / 16");
-  static_assert(BlockN == 16 || BlockN == 32 || BlockN == 64 ||
-                    BlockN == 128,
+  static_assert(BlockN == 16 || BlockN == 32 || BlockN == 64 || BlockN == 128,
                 "BlockN must be 16, 32, 64 or 128");
   static_assert(BlockN <= 64 || HeadDim <= 64,
                 "BlockN = 128 needs HeadDim <= 64 (S and O accumulators "
@@ -147,9 +146,8 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
     // Lane addresses of the K (x4: keys +0/+0/+8/+8, chunks +0/+1/+0/+1)
     // and V (x4.trans: keys +0/+8/+0/+8, chunks +0/+0/+1/+1) fragments.
     // The chunk bit folds into the XOR: 2 * kk + 1 == (2 * kk) ^ 1.
-    const unsigned kLaneBase =
-        Tile::rowBase(sK, (lane % 8) + (lane / 16) * 8) ^
-        (((lane / 8) & 1) * 16);
+    const unsigned kLaneBase = Tile::rowBase(sK, (lane % 8) + (lane / 16) * 8) ^
+                               (((lane / 8) & 1) * 16);
     const unsigned vLaneBase =
         Tile::rowBase(sV, (lane % 8) + ((lane / 8) & 1) * 8) ^
         ((lane / 16) * 16);
@@ -200,9 +198,8 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
       for (int n = 0; n < NTiles; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          s[n][e] = scoreWithMasks<Traits>(s[n][e], scaleLog2,
-                                           col0 + n * 8 + (e & 1), kvLen,
-                                           masks[e / 2]);
+          s[n][e] = scoreWithMasks<Traits>(
+              s[n][e], scaleLog2, col0 + n * 8 + (e & 1), kvLen, masks[e / 2]);
       if (tile.partial) {
 #pragma unroll
         for (int n = 0; n < NTiles; ++n)
@@ -288,10 +285,9 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
     if constexpr (Traits::WriteLse) {
       int row = row0 + h * 8;
       if (t == 0 && row < qLen)
-        params.lse[(static_cast<long long>(batch) * params.heads + head) *
-                       qLen +
-                   row] = l > 0.0f ? (rowMax[h] + log2Fast(l)) * kLn2
-                                   : negInf();
+        params
+            .lse[(static_cast<long long>(batch) * params.heads + head) * qLen +
+                 row] = l > 0.0f ? (rowMax[h] + log2Fast(l)) * kLn2 : negInf();
     }
   }
 
@@ -302,8 +298,8 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
     for (int h = 0; h < 2; ++h) {
       int r = warp * 16 + g + h * 8;
       int col = d * 8 + 2 * t;
-      *reinterpret_cast<unsigned *>(
-          sOut + Tile::offset(r, col / 8) + (col % 8) * 2) =
+      *reinterpret_cast<unsigned *>(sOut + Tile::offset(r, col / 8) +
+                                    (col % 8) * 2) =
           packPair<Element>(acc[d][2 * h] * rowScale[h],
                             acc[d][2 * h + 1] * rowScale[h]);
     }
@@ -321,8 +317,8 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
       if (row < qLen) {
         const Chunk16 chunk = *reinterpret_cast<const Chunk16 *>(
             sOut + Tile::offset(warp * 16 + r, c));
-        *reinterpret_cast<Chunk16 *>(oBase + row * params.oSeqStride +
-                                     c * 8) = chunk;
+        *reinterpret_cast<Chunk16 *>(oBase + row * params.oSeqStride + c * 8) =
+            chunk;
       }
     }
   }

@@ -30,8 +30,7 @@ struct KvTile {
 /// All keys below kvLen; with Causal only tiles up to the diagonal.
 template <typename Traits> class DenseSchedule {
 public:
-  XFC_DEVICE DenseSchedule(const AttentionParams &params, int head,
-                           int mTile)
+  XFC_DEVICE DenseSchedule(const AttentionParams &params, int head, int mTile)
       : kvLen(params.kvLen), rowBegin(mTile * Traits::BlockM) {
     (void)head;
     int count = ceilDiv(params.kvLen, Traits::BlockN);
@@ -104,8 +103,7 @@ public:
   }
 
   XFC_DEVICE bool visible(int i, int j) const {
-    if (j >= kvLen || (Traits::Causal && j > i) || i >= Covered ||
-        j >= Covered)
+    if (j >= kvLen || (Traits::Causal && j > i) || i >= Covered || j >= Covered)
       return false;
     return bits[(i / LayoutBlock) * NumBlocks + j / LayoutBlock] != 0;
   }

@@ -87,14 +87,12 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
   auto loadKv = [&](int idx) {
     int kv = schedule.tile(idx).index;
     int stage = idx % Stages;
-    copyRowsAsync<BlockN, RowChunks, Threads>(kBase, params.kSeqStride,
-                                              kv * BlockN, kvLen,
-                                              sQ + OffK + stage * TileBytes,
-                                              tid);
-    copyRowsAsync<BlockN, RowChunks, Threads>(vBase, params.vSeqStride,
-                                              kv * BlockN, kvLen,
-                                              sQ + OffV + stage * TileBytes,
-                                              tid);
+    copyRowsAsync<BlockN, RowChunks, Threads>(
+        kBase, params.kSeqStride, kv * BlockN, kvLen,
+        sQ + OffK + stage * TileBytes, tid);
+    copyRowsAsync<BlockN, RowChunks, Threads>(
+        vBase, params.vSeqStride, kv * BlockN, kvLen,
+        sQ + OffV + stage * TileBytes, tid);
   };
 
   if (numTiles > 0) {
@@ -153,8 +151,8 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
           const Float4 qv = ldShared4(Tile::at(qLaneBase, ci) + cg * 16);
 #pragma unroll
           for (int u = 0; u < KeysPerLane; ++u) {
-            const Float4 kv = ldShared4(
-                Tile::at(kBase[u % 2], ci, (u / 2) * 8) + cg * 16);
+            const Float4 kv =
+                ldShared4(Tile::at(kBase[u % 2], ci, (u / 2) * 8) + cg * 16);
             s[u] = fmaf(qv.x, kv.x, s[u]);
             s[u] = fmaf(qv.y, kv.y, s[u]);
             s[u] = fmaf(qv.z, kv.z, s[u]);
@@ -166,8 +164,8 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
       const int col0 = tile.index * BlockN + q;
 #pragma unroll
       for (int u = 0; u < KeysPerLane; ++u)
-        s[u] = scoreWithMasks<Traits>(s[u], scaleLog2, col0 + 4 * u, kvLen,
-                                      masks);
+        s[u] =
+            scoreWithMasks<Traits>(s[u], scaleLog2, col0 + 4 * u, kvLen, masks);
       if (tile.partial) {
 #pragma unroll
         for (int u = 0; u < KeysPerLane; ++u)
@@ -205,16 +203,14 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
       // O += P V: key j's probability lives in lane quadBase + j % 4.
 #pragma unroll
       for (int j = 0; j < BlockN; ++j) {
-        const float p =
-            __shfl_sync(0xffffffffu, s[j / 4], quadBase + (j % 4));
+        const float p = __shfl_sync(0xffffffffu, s[j / 4], quadBase + (j % 4));
         // Chunk q + 4v of row j: (q + 4v) ^ (j & 7) = (q ^ (j & 7)) ^ 4v
         // within each group of 8 chunks.
         const unsigned rowV =
             vTile + stageOffset + j * Tile::RowBytes + ((q ^ (j & 7)) * 16);
 #pragma unroll
         for (int v = 0; v < ChunksPerLane; ++v) {
-          const Float4 vv =
-              ldShared4((rowV ^ ((v & 1) * 64)) + (v / 2) * 128);
+          const Float4 vv = ldShared4((rowV ^ ((v & 1) * 64)) + (v / 2) * 128);
           acc[v][0] = fmaf(p, vv.x, acc[v][0]);
           acc[v][1] = fmaf(p, vv.y, acc[v][1]);
           acc[v][2] = fmaf(p, vv.z, acc[v][2]);
@@ -236,9 +232,9 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
   if (row < qLen) {
     if constexpr (Traits::WriteLse) {
       if (q == 0)
-        params.lse[(static_cast<long long>(batch) * params.heads + head) *
-                       qLen +
-                   row] = l > 0.0f ? (rowMax + log2Fast(l)) * kLn2 : negInf();
+        params
+            .lse[(static_cast<long long>(batch) * params.heads + head) * qLen +
+                 row] = l > 0.0f ? (rowMax + log2Fast(l)) * kLn2 : negInf();
     }
     float *out = static_cast<float *>(params.o) + batch * params.oBatchStride +
                  head * params.oHeadStride + row * params.oSeqStride;

@@ -38,24 +38,25 @@ template <typename A> struct IsSame<A, A> {
 
 /// True for the element types of the tensor-core (mma.sync) path.
 template <typename E>
-constexpr bool isHalfElement =
-    IsSame<E, f16>::value || IsSame<E, bf16>::value;
+constexpr bool isHalfElement = IsSame<E, f16>::value || IsSame<E, bf16>::value;
 
 /// Dynamic shared memory of the mma.sync path: the Q tile plus `stages` K
 /// and V tiles, unpadded (tiles are XOR-swizzled instead of padded).
-XFC_HOST_DEVICE constexpr int flashSharedBytes(int blockM, int blockN, int stages,
-                               int headDim) {
+XFC_HOST_DEVICE constexpr int flashSharedBytes(int blockM, int blockN,
+                                               int stages, int headDim) {
   return (blockM + 2 * stages * blockN) * headDim * 2;
 }
 
 /// Dynamic shared memory of the fp32 SIMT path: the same tiles in fp32.
-XFC_HOST_DEVICE constexpr int simtSharedBytes(int blockM, int blockN, int stages,
-                              int headDim) {
+XFC_HOST_DEVICE constexpr int simtSharedBytes(int blockM, int blockN,
+                                              int stages, int headDim) {
   return (blockM + 2 * stages * blockN) * headDim * 4;
 }
 
 XFC_HOST_DEVICE constexpr int ceilDiv(int a, int b) { return (a + b - 1) / b; }
-XFC_HOST_DEVICE constexpr bool isPowerOf2(int x) { return x > 0 && (x & (x - 1)) == 0; }
+XFC_HOST_DEVICE constexpr bool isPowerOf2(int x) {
+  return x > 0 && (x & (x - 1)) == 0;
+}
 
 } // namespace xfc
 

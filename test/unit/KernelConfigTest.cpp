@@ -21,12 +21,14 @@ KernelProblem problem(int64_t headDim, unsigned bits = 16,
 TEST(KernelConfig, HalfPrecisionTakesTensorCores) {
   for (int64_t headDim : {32, 64, 96, 128}) {
     llvm::Expected<KernelChoice> choice = selectKernelConfig(problem(headDim));
-    ASSERT_TRUE(static_cast<bool>(choice)) << llvm::toString(choice.takeError());
+    ASSERT_TRUE(static_cast<bool>(choice))
+        << llvm::toString(choice.takeError());
     EXPECT_EQ(choice->path, "mma_sync");
     // One warp per 16 query rows.
     EXPECT_EQ(choice->blockM, choice->warps * 16);
     EXPECT_EQ(choice->sharedBytes,
-              (choice->blockM + 2 * choice->stages * choice->blockN) * headDim * 2);
+              (choice->blockM + 2 * choice->stages * choice->blockN) * headDim *
+                  2);
     EXPECT_LE(choice->sharedBytes, 227 * 1024);
   }
 }
@@ -41,10 +43,12 @@ TEST(KernelConfig, Fp32TakesSimt) {
 }
 
 TEST(KernelConfig, SmallLayoutBlocksNarrowTheKvTile) {
-  llvm::Expected<KernelChoice> block16 = selectKernelConfig(problem(64, 16, 16));
+  llvm::Expected<KernelChoice> block16 =
+      selectKernelConfig(problem(64, 16, 16));
   ASSERT_TRUE(static_cast<bool>(block16));
   EXPECT_EQ(block16->blockN, 32);
-  llvm::Expected<KernelChoice> block32 = selectKernelConfig(problem(64, 16, 32));
+  llvm::Expected<KernelChoice> block32 =
+      selectKernelConfig(problem(64, 16, 32));
   ASSERT_TRUE(static_cast<bool>(block32));
   EXPECT_EQ(block32->blockN, 32);
   llvm::Expected<KernelChoice> block128 =
@@ -53,7 +57,8 @@ TEST(KernelConfig, SmallLayoutBlocksNarrowTheKvTile) {
   EXPECT_EQ(block128->blockN, 64);
   // Every layout block boundary is a tile boundary or inside one tile.
   for (int64_t block : {16, 32, 64, 128}) {
-    llvm::Expected<KernelChoice> c = selectKernelConfig(problem(128, 16, block));
+    llvm::Expected<KernelChoice> c =
+        selectKernelConfig(problem(128, 16, block));
     ASSERT_TRUE(static_cast<bool>(c));
     EXPECT_TRUE(block % c->blockN == 0 || c->blockN % block == 0) << block;
   }

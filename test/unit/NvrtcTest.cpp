@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "xfc/runtime/EmbeddedHeaders.h"
 #include "xfc/runtime/Nvrtc.h"
+#include "xfc/runtime/EmbeddedHeaders.h"
 
 #include "gtest/gtest.h"
 
@@ -55,8 +55,8 @@ TEST_F(NvrtcTest, CompilesCubinAndPtxWithEmbeddedHeaders) {
     ASSERT_TRUE(out.isOk()) << out.getStatus().getMessage();
     EXPECT_GT(out->cubin.size(), 64u);
     // A cubin is an ELF file.
-    EXPECT_EQ(std::string(out->cubin.begin(), out->cubin.begin() + 4),
-              "\x7f" "ELF");
+    EXPECT_EQ(std::string(out->cubin.begin(), out->cubin.begin() + 4), "\x7f"
+                                                                       "ELF");
     EXPECT_NE(out->ptx.find(".entry fill("), std::string::npos);
     EXPECT_NE(out->ptx.find(std::string(".target ") + arch), std::string::npos);
   }

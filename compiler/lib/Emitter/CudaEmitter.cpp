@@ -94,7 +94,8 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
          {"LayoutBlock", "LayoutHeads", "NumBlocks", "NumTileRows"})
       os << "  static constexpr int " << name << " = "
          << getTableInt(tables, name) << ";\n";
-    os << "  static __device__ const int *tileRowPtr() { return kTileRowPtr; }\n"
+    os << "  static __device__ const int *tileRowPtr() { return kTileRowPtr; "
+          "}\n"
        << "  static __device__ const int *tileCols() { return kTileCols; }\n"
        << "  static __device__ const unsigned char *tilePartial() {\n"
        << "    return kTilePartial;\n  }\n"
@@ -117,8 +118,7 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
   return success();
 }
 
-FailureOr<std::vector<KernelSource>>
-xfc::emitKernelSources(ModuleOp module) {
+FailureOr<std::vector<KernelSource>> xfc::emitKernelSources(ModuleOp module) {
   std::vector<KernelSource> sources;
   for (xfk::KernelOp kernel : module.getOps<xfk::KernelOp>()) {
     KernelSource source;

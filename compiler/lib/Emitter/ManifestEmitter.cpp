@@ -13,8 +13,7 @@
 using namespace mlir;
 using namespace xfc;
 
-static const char *const kGridSymbols[] = {"batch", "heads", "q_len",
-                                           "kv_len"};
+static const char *const kGridSymbols[] = {"batch", "heads", "q_len", "kv_len"};
 
 /// A grid size as the runtime evaluates it: {"symbol", "ceil_div"} or
 /// {"constant"}. The kernel verifier guarantees one of these forms.
@@ -72,8 +71,7 @@ static StringRef getTensorDtype(RankedTensorType type) {
 
 LogicalResult xfc::emitManifest(ModuleOp module, const ManifestInfo &info,
                                 raw_ostream &os) {
-  llvm::Expected<llvm::json::Value> config =
-      llvm::json::parse(info.configJson);
+  llvm::Expected<llvm::json::Value> config = llvm::json::parse(info.configJson);
   if (!config)
     return module.emitError("invalid canonical config JSON: ")
            << llvm::toString(config.takeError());
@@ -129,8 +127,7 @@ LogicalResult xfc::emitManifest(ModuleOp module, const ManifestInfo &info,
             json.attributeObject("tables", [&] {
               for (NamedAttribute table : tables)
                 json.attributeBegin(table.getName().getValue()),
-                    writeAttribute(json, table.getValue()),
-                    json.attributeEnd();
+                    writeAttribute(json, table.getValue()), json.attributeEnd();
             });
           }
         });

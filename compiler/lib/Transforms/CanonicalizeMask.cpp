@@ -56,9 +56,8 @@ BlockLayoutAttr canonicalizeLayout(BlockLayoutAttr layout, bool causal) {
   if (!changed)
     return layout;
 
-  auto type = RankedTensorType::get(
-      {newHeads, blocks, blocks},
-      IntegerType::get(layout.getContext(), 8));
+  auto type = RankedTensorType::get({newHeads, blocks, blocks},
+                                    IntegerType::get(layout.getContext(), 8));
   return BlockLayoutAttr::get(layout.getContext(), layout.getBlockSize(),
                               DenseIntElementsAttr::get(type, ArrayRef(bits)));
 }
@@ -74,9 +73,8 @@ struct CanonicalizeMaskPass
       BlockLayoutAttr canonical = canonicalizeLayout(layout, mask.getCausal());
       if (canonical == layout)
         return;
-      op.setMaskAttr(MaskAttr::get(op.getContext(), mask.getCausal(),
-                                   canonical, mask.getAttnMask(),
-                                   mask.getKeyPadding()));
+      op.setMaskAttr(MaskAttr::get(op.getContext(), mask.getCausal(), canonical,
+                                   mask.getAttnMask(), mask.getKeyPadding()));
     });
   }
 };

@@ -29,10 +29,10 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
 
 Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
   if (!is_contained(getSupportedArchs(), problem.arch))
-    return createStringError(
-        inconvertibleErrorCode(),
-        formatv("unsupported arch '{0}'; supported: {1}", problem.arch,
-                join(getSupportedArchs(), ", ")));
+    return createStringError(inconvertibleErrorCode(),
+                             formatv("unsupported arch '{0}'; supported: {1}",
+                                     problem.arch,
+                                     join(getSupportedArchs(), ", ")));
   static constexpr int64_t headDims[] = {32, 64, 96, 128};
   if (!is_contained(headDims, problem.headDim))
     return createStringError(

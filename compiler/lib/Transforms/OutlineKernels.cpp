@@ -132,9 +132,9 @@ struct OutlineKernelsPass
 
       DictionaryAttr tables;
       if (BlockCsrAttr csr = op.getSparsityAttr()) {
-        TileCsr tiles = mapBlocksToTiles(
-            csr, mask.getCausal(), config.getBlockM(), config.getBlockN(),
-            op.getKey().getType().getDimSize(2));
+        TileCsr tiles = mapBlocksToTiles(csr, mask.getCausal(),
+                                         config.getBlockM(), config.getBlockN(),
+                                         op.getKey().getType().getDimSize(2));
         SmallVector<int8_t> bits;
         for (const APInt &bit : csr.getBits().getValues<APInt>())
           bits.push_back(!bit.isZero());

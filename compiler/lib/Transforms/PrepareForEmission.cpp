@@ -37,9 +37,8 @@ std::string contentSymbol(xfk::KernelOp kernel) {
   os << '\n';
   if (DictionaryAttr tables = kernel.getTablesAttr())
     tables.print(os);
-  std::array<uint8_t, 32> digest = llvm::SHA256::hash(
-      ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(text.data()),
-                        text.size()));
+  std::array<uint8_t, 32> digest = llvm::SHA256::hash(ArrayRef<uint8_t>(
+      reinterpret_cast<const uint8_t *>(text.data()), text.size()));
   return "xfc_attn_" + llvm::toHex(ArrayRef(digest).take_front(8),
                                    /*LowerCase=*/true);
 }
@@ -64,8 +63,8 @@ struct PrepareForEmissionPass
     for (xfk::KernelOp kernel : kernels) {
       std::string symbol = contentSymbol(kernel);
       StringAttr newName = StringAttr::get(module.getContext(), symbol);
-      if (failed(SymbolTable::replaceAllSymbolUses(
-              kernel.getSymNameAttr(), newName, module))) {
+      if (failed(SymbolTable::replaceAllSymbolUses(kernel.getSymNameAttr(),
+                                                   newName, module))) {
         kernel.emitOpError("could not rename its uses to ") << symbol;
         return signalPassFailure();
       }

@@ -65,8 +65,7 @@ struct SelectKernelConfigPass
       op.setKernelConfigAttr(KernelConfigAttr::get(
           context, StringAttr::get(context, target),
           StringAttr::get(context, choice->path), choice->blockM,
-          choice->blockN, choice->warps, choice->stages,
-          choice->sharedBytes));
+          choice->blockN, choice->warps, choice->stages, choice->sharedBytes));
       return WalkResult::advance();
     });
     if (result.wasInterrupted())

@@ -10,13 +10,11 @@ using namespace mlir;
 
 namespace xfc {
 
-static Location getLocation(MLIRContext &context,
-                            const AttentionConfig &config,
+static Location getLocation(MLIRContext &context, const AttentionConfig &config,
                             llvm::StringRef field) {
-  SourceLocation loc = field.empty() ? config.configLocation
-                                     : config.getLocation(field);
-  return FileLineColLoc::get(&context, config.bufferName, loc.line,
-                             loc.column);
+  SourceLocation loc =
+      field.empty() ? config.configLocation : config.getLocation(field);
+  return FileLineColLoc::get(&context, config.bufferName, loc.line, loc.column);
 }
 
 std::optional<LoadedConfig> loadConfig(MLIRContext &context,

@@ -25,8 +25,8 @@ Expected<std::vector<std::string>> OutputDirectory::commit() {
     return errorFor("cannot create output directory '" + path + "'", ec);
 
   SmallString<256> staging;
-  if (std::error_code ec = sys::fs::createUniqueDirectory(
-          path + "/.xfc-staging", staging))
+  if (std::error_code ec =
+          sys::fs::createUniqueDirectory(path + "/.xfc-staging", staging))
     return errorFor("cannot write into output directory '" + path + "'", ec);
 
   auto removeStaging = [&] { (void)sys::fs::remove_directories(staging); };

@@ -1,4 +1,5 @@
-//===- OutputDirectory.h - All-or-nothing writes into a directory -*- C++ -*-===//
+//===- OutputDirectory.h - All-or-nothing writes into a directory -*- C++
+//-*-===//
 
 #ifndef XFC_TOOLS_XFC_OUTPUTDIRECTORY_H
 #define XFC_TOOLS_XFC_OUTPUTDIRECTORY_H

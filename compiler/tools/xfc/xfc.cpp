@@ -40,8 +40,8 @@ namespace cl = llvm::cl;
 
 static cl::SubCommand compileCommand("compile",
                                      "Compile an attention config to kernels");
-static cl::SubCommand listCommand("list",
-                                  "List the attention variants and their fields");
+static cl::SubCommand
+    listCommand("list", "List the attention variants and their fields");
 
 static cl::OptionCategory compileCategory("xfc compile options");
 static cl::opt<std::string> configPath(cl::Positional, cl::Required,
@@ -49,8 +49,9 @@ static cl::opt<std::string> configPath(cl::Positional, cl::Required,
                                        cl::sub(compileCommand),
                                        cl::cat(compileCategory));
 static cl::opt<std::string>
-    outputDir("o", cl::desc("Directory to write the stages, kernels and "
-                            "manifest.json into"),
+    outputDir("o",
+              cl::desc("Directory to write the stages, kernels and "
+                       "manifest.json into"),
               cl::value_desc("dir"), cl::sub(compileCommand),
               cl::cat(compileCategory));
 static cl::opt<std::string>
@@ -66,8 +67,7 @@ static cl::opt<int> numHeads("num-heads", cl::desc("Number of heads"),
 static cl::opt<int> seqLen("seq-len", cl::desc("Query sequence length"),
                            cl::sub(compileCommand), cl::cat(compileCategory));
 static cl::opt<int> kvSeqLen("kv-seq-len", cl::desc("Key sequence length"),
-                             cl::sub(compileCommand),
-                             cl::cat(compileCategory));
+                             cl::sub(compileCommand), cl::cat(compileCategory));
 static cl::opt<std::string> dtype("dtype", cl::desc("fp16, bf16 or fp32"),
                                   cl::sub(compileCommand),
                                   cl::cat(compileCategory));

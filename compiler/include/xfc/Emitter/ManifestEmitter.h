@@ -1,4 +1,5 @@
-//===- ManifestEmitter.h - The launch plan as JSON ---------------*- C++ -*-===//
+//===- ManifestEmitter.h - The launch plan as JSON ---------------*- C++
+//-*-===//
 //
 // manifest.json tells a host program, without MLIR, what `xfc compile` wrote:
 // each kernel's files, symbol, launch geometry, traits and tables, and the

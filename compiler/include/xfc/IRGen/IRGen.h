@@ -56,8 +56,8 @@ struct AttentionSpec {
 /// Builds `module attributes {xfc.target = arch} { func.func @attention }`,
 /// verified; emits an error at the responsible location and returns null
 /// on failure.
-mlir::OwningOpRef<mlir::ModuleOp> buildAttentionModule(mlir::MLIRContext &context,
-                                                       const AttentionSpec &spec);
+mlir::OwningOpRef<mlir::ModuleOp>
+buildAttentionModule(mlir::MLIRContext &context, const AttentionSpec &spec);
 
 } // namespace xfc
 

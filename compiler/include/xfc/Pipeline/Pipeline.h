@@ -1,8 +1,8 @@
 //===- Pipeline.h - The compilation stages, in order ------------*- C++ -*-===//
 //
 // One function per stage. Stage names double as the driver's -emit= values
-// (config | xfa | xfa-specialized | xfk | cuda | ptx | cubin), so each stage can
-// be printed, tested and used to bisect a bad kernel.
+// (config | xfa | xfa-specialized | xfk | cuda | ptx | cubin), so each stage
+// can be printed, tested and used to bisect a bad kernel.
 //
 //===----------------------------------------------------------------------===//
 

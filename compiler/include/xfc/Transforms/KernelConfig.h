@@ -22,9 +22,9 @@ llvm::ArrayRef<llvm::StringRef> getSupportedArchs();
 
 /// What the configuration depends on.
 struct KernelProblem {
-  std::string arch;           ///< e.g. "sm_90a".
-  int64_t headDim = 64;       ///< Query/key head dimension.
-  unsigned elementBits = 16;  ///< 16 (fp16/bf16) or 32 (fp32).
+  std::string arch;          ///< e.g. "sm_90a".
+  int64_t headDim = 64;      ///< Query/key head dimension.
+  unsigned elementBits = 16; ///< 16 (fp16/bf16) or 32 (fp32).
   bool causal = false;
   int64_t layoutBlockSize = 0; ///< 0 for dense attention.
 };

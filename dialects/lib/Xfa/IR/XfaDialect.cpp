@@ -64,9 +64,10 @@ verifyLayoutBits(function_ref<InFlightDiagnostic()> emitError,
     if (bit != 0 && bit != 1) {
       int64_t blocks = type.getDimSize(1);
       return emitError() << "expected layout bits to be 0 or 1, got "
-                         << bit.getSExtValue() << " at [" << index / (blocks * blocks)
-                         << "][" << (index / blocks) % blocks << "]["
-                         << index % blocks << "]";
+                         << bit.getSExtValue() << " at ["
+                         << index / (blocks * blocks) << "]["
+                         << (index / blocks) % blocks << "][" << index % blocks
+                         << "]";
     }
     ++index;
   }
@@ -156,8 +157,8 @@ LogicalResult BlockCsrAttr::verify(function_ref<InFlightDiagnostic()> emitError,
           return emitError() << "expected cols in [0, " << blocks << "), got "
                              << col << " in head " << h << ", row " << r;
         if (e > headPtr[r] && cols[e - 1] >= col)
-          return emitError() << "expected strictly ascending cols in head "
-                             << h << ", row " << r;
+          return emitError() << "expected strictly ascending cols in head " << h
+                             << ", row " << r;
         if (partial[e] != 0 && partial[e] != 1)
           return emitError() << "expected partial flags to be 0 or 1";
       }
@@ -260,14 +261,16 @@ LogicalResult AttentionOp::verify() {
            << (getKeyPadding() ? "present" : "absent");
   if (Value attnMask = getAttnMask()) {
     auto type = llvm::cast<RankedTensorType>(attnMask.getType());
-    if (type.getRank() != 2 || mismatch(type.getDimSize(0), qType.getDimSize(2)) ||
+    if (type.getRank() != 2 ||
+        mismatch(type.getDimSize(0), qType.getDimSize(2)) ||
         mismatch(type.getDimSize(1), kType.getDimSize(2)))
       return emitOpError("expected attn_mask of shape [q_len, kv_len], got ")
              << type;
   }
   if (Value keyPadding = getKeyPadding()) {
     auto type = llvm::cast<RankedTensorType>(keyPadding.getType());
-    if (type.getRank() != 2 || mismatch(type.getDimSize(0), qType.getDimSize(0)) ||
+    if (type.getRank() != 2 ||
+        mismatch(type.getDimSize(0), qType.getDimSize(0)) ||
         mismatch(type.getDimSize(1), kType.getDimSize(2)))
       return emitOpError("expected key_padding of shape [batch, kv_len], got ")
              << type;
@@ -280,8 +283,7 @@ LogicalResult AttentionOp::verify() {
     if (layoutHeads != 1 && !ShapedType::isDynamic(heads) &&
         layoutHeads != heads)
       return emitOpError("expected ")
-             << what << " with 1 or " << heads << " heads, got "
-             << layoutHeads;
+             << what << " with 1 or " << heads << " heads, got " << layoutHeads;
     for (int64_t len : {qType.getDimSize(2), kType.getDimSize(2)})
       if (!ShapedType::isDynamic(len) && len > blocks * blockSize)
         return emitOpError("sequence length ")

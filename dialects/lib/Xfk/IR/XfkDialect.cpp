@@ -23,11 +23,11 @@ void XfkDialect::initialize() {
 }
 
 static constexpr StringRef kAttentionTraits[] = {
-    "HeadDim",    "BlockM",        "BlockN",        "NumWarps",
-    "NumStages",  "Causal",        "HasAttnMask",   "HasKeyPadding",
-    "HasDropout", "WriteLse",      "SharedBytes"};
+    "HeadDim",    "BlockM",   "BlockN",      "NumWarps",
+    "NumStages",  "Causal",   "HasAttnMask", "HasKeyPadding",
+    "HasDropout", "WriteLse", "SharedBytes"};
 static constexpr StringRef kAttentionTables[] = {
-    "LayoutBlock", "LayoutHeads", "NumBlocks",  "NumTileRows",
+    "LayoutBlock", "LayoutHeads", "NumBlocks",   "NumTileRows",
     "TileRowPtr",  "TileCols",    "TilePartial", "BlockBits"};
 static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
                                                 "key_padding"};
@@ -106,8 +106,8 @@ LogicalResult KernelOp::verify() {
   for (StringRef name : spec->requiredTraits) {
     Attribute trait = traits.get(name);
     if (!trait)
-      return emitOpError("missing trait '") << name << "' required by template '"
-                                           << spec->name << "'";
+      return emitOpError("missing trait '")
+             << name << "' required by template '" << spec->name << "'";
     if (!isa<IntegerAttr, BoolAttr>(trait))
       return emitOpError("expected trait '")
              << name << "' to be an integer or a boolean, got " << trait;
@@ -131,8 +131,8 @@ LogicalResult KernelOp::verify() {
     for (NamedAttribute table : *tables) {
       StringRef name = table.getName().getValue();
       if (!llvm::is_contained(spec->tables, name))
-        return emitOpError("unknown table '") << name << "' for template '"
-                                              << spec->name << "'";
+        return emitOpError("unknown table '")
+               << name << "' for template '" << spec->name << "'";
       if (!isa<DenseI32ArrayAttr, DenseI8ArrayAttr, IntegerAttr>(
               table.getValue()))
         return emitOpError("expected table '")
@@ -184,8 +184,8 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   auto kernel =
       symbolTable.lookupNearestSymbolFrom<KernelOp>(*this, getKernelAttr());
   if (!kernel)
-    return emitOpError("'") << getKernel()
-                            << "' does not reference an xfk.kernel";
+    return emitOpError("'")
+           << getKernel() << "' does not reference an xfk.kernel";
   const TemplateSpec *spec = lookupTemplate(kernel.getTemplateName());
   if (!spec)
     return success(); // The kernel's own verifier reports it.
@@ -194,8 +194,8 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
     roles.push_back(cast<StringAttr>(role).getValue());
   for (StringRef role : roles)
     if (!llvm::is_contained(spec->roles, role))
-      return emitOpError("unknown role '") << role << "' for template '"
-                                           << spec->name << "'";
+      return emitOpError("unknown role '")
+             << role << "' for template '" << spec->name << "'";
   for (StringRef required : {"q", "k", "v"})
     if (!llvm::is_contained(roles, required))
       return emitOpError("missing the '") << required << "' input";

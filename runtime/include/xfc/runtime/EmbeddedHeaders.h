@@ -1,4 +1,5 @@
-//===- EmbeddedHeaders.h - Template headers compiled into the binary -*- C++ -*-===//
+//===- EmbeddedHeaders.h - Template headers compiled into the binary -*- C++
+//-*-===//
 
 #ifndef XFC_RUNTIME_EMBEDDEDHEADERS_H
 #define XFC_RUNTIME_EMBEDDEDHEADERS_H

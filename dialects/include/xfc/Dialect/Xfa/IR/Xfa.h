@@ -3,8 +3,8 @@
 #ifndef XFC_DIALECT_XFA_IR_XFA_H
 #define XFC_DIALECT_XFA_IR_XFA_H
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Dialect.h"
@@ -26,7 +26,8 @@ inline constexpr int64_t kSupportedBlockSizes[] = {16, 32, 64, 128};
 /// Head dimensions the attention templates are instantiated for.
 inline constexpr int64_t kSupportedHeadDims[] = {32, 64, 96, 128};
 
-/// Name used in diagnostics and manifests for an element type (fp16, bf16, fp32).
+/// Name used in diagnostics and manifests for an element type (fp16, bf16,
+/// fp32).
 llvm::StringRef getDtypeName(mlir::Type elementType);
 
 } // namespace xfc::xfa
