@@ -153,21 +153,7 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
         ((lane / 16) * 16);
 
     for (int idx = 0; idx < numTiles; ++idx) {
-      // Tile idx has landed for every thread, and every warp is done with
-      // the stage the next copy overwrites.
-      if constexpr (Stages > 1) {
-        cpAsyncWait<Stages - 2>();
-        __syncthreads();
-        if (idx + Stages - 1 < numTiles)
-          loadKv(idx + Stages - 1);
-        cpAsyncCommit();
-      } else {
-        __syncthreads();
-        loadKv(idx);
-        cpAsyncCommit();
-        cpAsyncWait<0>();
-        __syncthreads();
-      }
+      advanceKvPipeline<Stages>(idx, numTiles, loadKv);
       const KvTile tile = schedule.tile(idx);
       const int stageOffset = (idx % Stages) * TileBytes;
 

@@ -120,19 +120,7 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
     const unsigned vTile = sQ + OffV;
 
     for (int idx = 0; idx < numTiles; ++idx) {
-      if constexpr (Stages > 1) {
-        cpAsyncWait<Stages - 2>();
-        __syncthreads();
-        if (idx + Stages - 1 < numTiles)
-          loadKv(idx + Stages - 1);
-        cpAsyncCommit();
-      } else {
-        __syncthreads();
-        loadKv(idx);
-        cpAsyncCommit();
-        cpAsyncWait<0>();
-        __syncthreads();
-      }
+      advanceKvPipeline<Stages>(idx, numTiles, loadKv);
       const KvTile tile = schedule.tile(idx);
       const int stageOffset = (idx % Stages) * TileBytes;
 

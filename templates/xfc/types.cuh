@@ -109,6 +109,28 @@ template <int Pending> XFC_DEVICE void cpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
 }
 
+/// One step of the K/V shared-memory pipeline before computing on tile
+/// `idx`: waits until that tile has landed for every thread and every warp is
+/// done with the stage the next copy overwrites, then issues the copy of the
+/// tile `Stages - 1` ahead (`loadKv(tileIndex)`). With one stage the copy of
+/// `idx` itself is issued and awaited.
+template <int Stages, typename LoadKv>
+XFC_DEVICE void advanceKvPipeline(int idx, int numTiles, const LoadKv &loadKv) {
+  if constexpr (Stages > 1) {
+    cpAsyncWait<Stages - 2>();
+    __syncthreads();
+    if (idx + Stages - 1 < numTiles)
+      loadKv(idx + Stages - 1);
+    cpAsyncCommit();
+  } else {
+    __syncthreads();
+    loadKv(idx);
+    cpAsyncCommit();
+    cpAsyncWait<0>();
+    __syncthreads();
+  }
+}
+
 /// 128-bit shared load; volatile keeps it behind the barriers.
 XFC_DEVICE Float4 ldShared4(unsigned addr) {
   Float4 r;
