@@ -9,7 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "ConfigLoader.h"
+#include "xfc/Pipeline/ConfigLoader.h"
 #include "OutputDirectory.h"
 
 #include "xfc/Dialect/Xfa/IR/Xfa.h"

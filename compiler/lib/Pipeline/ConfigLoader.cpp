@@ -1,6 +1,6 @@
 //===- ConfigLoader.cpp - From a config file to an AttentionSpec ----------===//
 
-#include "ConfigLoader.h"
+#include "xfc/Pipeline/ConfigLoader.h"
 
 #include "xfc/Frontend/Config.h"
 

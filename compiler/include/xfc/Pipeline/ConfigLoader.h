@@ -1,7 +1,7 @@
 //===- ConfigLoader.h - From a config file to an AttentionSpec --*- C++ -*-===//
 
-#ifndef XFC_TOOLS_XFC_CONFIGLOADER_H
-#define XFC_TOOLS_XFC_CONFIGLOADER_H
+#ifndef XFC_PIPELINE_CONFIGLOADER_H
+#define XFC_PIPELINE_CONFIGLOADER_H
 
 #include "xfc/IRGen/IRGen.h"
 
@@ -42,4 +42,4 @@ std::optional<LoadedConfig> loadConfig(mlir::MLIRContext &context,
 
 } // namespace xfc
 
-#endif // XFC_TOOLS_XFC_CONFIGLOADER_H
+#endif // XFC_PIPELINE_CONFIGLOADER_H
