@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "xfc/Pipeline/ConfigLoader.h"
 #include "OutputDirectory.h"
+#include "xfc/Pipeline/ConfigLoader.h"
 
 #include "xfc/Dialect/Xfa/IR/Xfa.h"
 #include "xfc/Dialect/Xfk/IR/Xfk.h"
