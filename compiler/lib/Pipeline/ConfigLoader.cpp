@@ -17,10 +17,8 @@ static Location getLocation(MLIRContext &context, const AttentionConfig &config,
   return FileLineColLoc::get(&context, config.bufferName, loc.line, loc.column);
 }
 
-std::optional<LoadedConfig> loadConfig(MLIRContext &context,
-                                       llvm::StringRef path,
-                                       const CommandLineOverrides &overrides,
-                                       llvm::raw_ostream &diagnostics) {
+static ConfigOverrides
+toConfigOverrides(const CommandLineOverrides &overrides) {
   ConfigOverrides configOverrides;
   configOverrides.headDim = overrides.headDim;
   configOverrides.numHeads = overrides.numHeads;
@@ -28,9 +26,16 @@ std::optional<LoadedConfig> loadConfig(MLIRContext &context,
   configOverrides.seqLen = overrides.seqLen;
   configOverrides.kvSeqLen = overrides.kvSeqLen;
   configOverrides.arch = overrides.arch;
+  return configOverrides;
+}
 
-  llvm::Expected<AttentionConfig> parsed =
-      parseConfigFile(path, configOverrides);
+/// Turns a parsed config into what IRGen and the manifest need, printing
+/// the parser's diagnostics.
+static std::optional<LoadedConfig>
+finishLoading(MLIRContext &context, llvm::StringRef bufferName,
+              llvm::Expected<AttentionConfig> parsed,
+              const CommandLineOverrides &overrides,
+              llvm::raw_ostream &diagnostics) {
   if (!parsed) {
     llvm::handleAllErrors(
         parsed.takeError(),
@@ -38,7 +43,7 @@ std::optional<LoadedConfig> loadConfig(MLIRContext &context,
           printDiagnostics(error.getDiagnostics(), diagnostics);
         },
         [&](const llvm::ErrorInfoBase &error) {
-          diagnostics << path << ": error: " << error.message() << "\n";
+          diagnostics << bufferName << ": error: " << error.message() << "\n";
         });
     return std::nullopt;
   }
@@ -87,6 +92,24 @@ std::optional<LoadedConfig> loadConfig(MLIRContext &context,
   specialization["attn_mask"] = spec.attnMask ? "true" : "false";
   specialization["key_padding_mask"] = spec.keyPadding ? "true" : "false";
   return loaded;
+}
+
+std::optional<LoadedConfig> loadConfig(MLIRContext &context,
+                                       llvm::StringRef path,
+                                       const CommandLineOverrides &overrides,
+                                       llvm::raw_ostream &diagnostics) {
+  return finishLoading(context, path,
+                       parseConfigFile(path, toConfigOverrides(overrides)),
+                       overrides, diagnostics);
+}
+
+std::optional<LoadedConfig> loadConfigText(
+    MLIRContext &context, llvm::StringRef text, llvm::StringRef bufferName,
+    const CommandLineOverrides &overrides, llvm::raw_ostream &diagnostics) {
+  return finishLoading(
+      context, bufferName,
+      parseConfig(text, bufferName, toConfigOverrides(overrides)), overrides,
+      diagnostics);
 }
 
 } // namespace xfc

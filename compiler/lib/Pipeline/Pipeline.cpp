@@ -53,9 +53,10 @@ void buildKernelPipeline(OpPassManager &pm) {
   pm.addPass(createXfkPrepareForEmission());
 }
 
-LogicalResult runStage(ModuleOp module, Stage stage) {
+LogicalResult runStage(ModuleOp module, Stage stage,
+                       function_ref<LogicalResult(PassManager &)> configure) {
   PassManager pm(module->getContext());
-  if (failed(applyPassManagerCLOptions(pm)))
+  if (configure && failed(configure(pm)))
     return failure();
   switch (stage) {
   case Stage::XfaSpecialized:

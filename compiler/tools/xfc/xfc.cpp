@@ -172,7 +172,7 @@ int runCompile(MLIRContext &context) {
     for (Stage stage : {Stage::XfaSpecialized, Stage::Xfk}) {
       if (*last < stage)
         break;
-      if (failed(runStage(*module, stage)))
+      if (failed(runStage(*module, stage, applyPassManagerCLOptions)))
         return 1;
       output.add(("attention." + getStageName(stage) + ".mlir").str(),
                  printModule(*module));

@@ -40,6 +40,14 @@ std::optional<LoadedConfig> loadConfig(mlir::MLIRContext &context,
                                        const CommandLineOverrides &overrides,
                                        llvm::raw_ostream &diagnostics);
 
+/// The same for config text held in memory; `bufferName` names it in
+/// diagnostics, and relative layout files resolve against its directory.
+std::optional<LoadedConfig>
+loadConfigText(mlir::MLIRContext &context, llvm::StringRef text,
+               llvm::StringRef bufferName,
+               const CommandLineOverrides &overrides,
+               llvm::raw_ostream &diagnostics);
+
 } // namespace xfc
 
 #endif // XFC_PIPELINE_CONFIGLOADER_H

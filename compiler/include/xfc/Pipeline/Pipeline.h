@@ -36,9 +36,13 @@ void buildSpecializationPipeline(mlir::OpPassManager &pm);
 void buildKernelPipeline(mlir::OpPassManager &pm);
 
 /// Runs the passes that produce `stage` (XfaSpecialized from xfa, or Xfk
-/// from xfa-specialized) on `module`, honouring the standard MLIR pass
-/// manager command-line options (-mlir-print-ir-after-all, ...).
-mlir::LogicalResult runStage(mlir::ModuleOp module, Stage stage);
+/// from xfa-specialized) on `module`. `configure`, when given, adjusts the
+/// pass manager first; tools pass mlir::applyPassManagerCLOptions so that
+/// -mlir-print-ir-after-all and friends work.
+mlir::LogicalResult runStage(
+    mlir::ModuleOp module, Stage stage,
+    llvm::function_ref<mlir::LogicalResult(mlir::PassManager &)> configure =
+        nullptr);
 
 } // namespace xfc
 
