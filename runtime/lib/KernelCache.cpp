@@ -190,8 +190,9 @@ bool makeDirectories(const std::string &path, std::string &error) {
         S_ISDIR(info.st_mode))
       continue;
     if (mkdirError == EEXIST)
-      mkdirError = ENOTDIR;
-    error = "cannot create " + prefix + ": " + getErrnoMessage(mkdirError);
+      error = prefix + " exists and is not a directory";
+    else
+      error = "cannot create " + prefix + ": " + getErrnoMessage(mkdirError);
     return false;
   }
   return true;

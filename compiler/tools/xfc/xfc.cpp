@@ -2,10 +2,12 @@
 //
 //   xfc compile CONFIG.json [-o DIR] [--emit=STAGE] [specialization flags]
 //   xfc list
+//   xfc cache list|clear|stats [--cache-dir DIR]
 //   xfc --version
 //
 // Stops after the -emit= stage; without -o it prints that stage, with -o it
-// writes every stage up to it into DIR, all or nothing.
+// writes every stage up to it into DIR, all or nothing. Cubins come from the
+// kernel cache (docs/cache.md) unless --no-cache.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +20,7 @@
 #include "xfc/Emitter/ManifestEmitter.h"
 #include "xfc/Frontend/VariantRegistry.h"
 #include "xfc/Pipeline/Pipeline.h"
+#include "xfc/runtime/KernelCache.h"
 #include "xfc/runtime/Nvrtc.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -27,8 +30,11 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <ctime>
 
 using namespace mlir;
 using namespace xfc;
@@ -42,6 +48,8 @@ static cl::SubCommand compileCommand("compile",
                                      "Compile an attention config to kernels");
 static cl::SubCommand
     listCommand("list", "List the attention variants and their fields");
+static cl::SubCommand cacheCommand("cache",
+                                   "List, clear or summarize the kernel cache");
 
 static cl::OptionCategory compileCategory("xfc compile options");
 static cl::opt<std::string> configPath(cl::Positional, cl::Required,
@@ -82,6 +90,23 @@ static cl::opt<bool> keyPaddingMask(
     "key-padding-mask",
     cl::desc("Kernels take a key_padding_mask [B, S] (true = padding)"),
     cl::sub(compileCommand), cl::cat(compileCategory));
+static cl::opt<bool>
+    noCache("no-cache",
+            cl::desc("Compile every cubin with NVRTC, without reading or "
+                     "writing the kernel cache"),
+            cl::sub(compileCommand), cl::cat(compileCategory));
+
+static cl::OptionCategory cacheCategory("xfc cache options");
+static cl::opt<std::string> cacheAction(cl::Positional, cl::Required,
+                                        cl::desc("<list|clear|stats>"),
+                                        cl::sub(cacheCommand),
+                                        cl::cat(cacheCategory));
+static cl::opt<std::string>
+    cacheDir("cache-dir",
+             cl::desc("Kernel cache directory (default: $XFC_CACHE_DIR, "
+                      "else ~/.cache/xfc)"),
+             cl::value_desc("dir"), cl::sub(cacheCommand),
+             cl::cat(cacheCategory));
 
 namespace {
 
@@ -120,6 +145,44 @@ std::string printModule(ModuleOp module) {
 int failWith(const llvm::Twine &message) {
   llvm::errs() << "xfc: error: " << message << "\n";
   return 1;
+}
+
+/// Prints NVRTC's log when it holds warnings.
+void reportNvrtcWarnings(const std::string &name, const std::string &log) {
+  if (!log.empty() && log.find("warning") != std::string::npos)
+    llvm::errs() << name << ": warning: NVRTC reported:\n" << log;
+}
+
+using Cubin = std::shared_ptr<const std::vector<char>>;
+
+/// NVRTC's cubin of `source`, through the global kernel cache unless
+/// --no-cache. NVRTC's warnings are printed when it runs, not on cache hits.
+StatusOr<Cubin> compileCubin(const std::string &source, const std::string &name,
+                             const runtime::NvrtcOptions &options) {
+  auto compile = [&]() -> StatusOr<std::vector<char>> {
+    StatusOr<runtime::NvrtcOutput> compiled =
+        runtime::compileWithNvrtc(source, name, options);
+    if (!compiled)
+      return compiled.getStatus();
+    reportNvrtcWarnings(name, compiled->log);
+    return std::move(compiled->cubin);
+  };
+  // Without NVRTC there is no version to key on; compiling then says why.
+  StatusOr<std::string> nvrtcVersion = runtime::getNvrtcVersion();
+  if (noCache || !nvrtcVersion) {
+    StatusOr<std::vector<char>> cubin = compile();
+    if (!cubin)
+      return cubin.getStatus();
+    return std::make_shared<const std::vector<char>>(std::move(*cubin));
+  }
+  runtime::CacheKeyParts parts;
+  parts.source = source;
+  parts.flags = runtime::getNvrtcFlags(options, /*forPtx=*/false);
+  parts.arch = options.arch;
+  parts.nvrtcVersion = *nvrtcVersion;
+  parts.xfcVersion = XFC_VERSION;
+  return runtime::KernelCache::getGlobal().getOrCompile(
+      runtime::computeCacheKey(parts), compile);
 }
 
 int runCompile(MLIRContext &context) {
@@ -204,25 +267,25 @@ int runCompile(MLIRContext &context) {
         options.arch = kernel.arch;
         options.wantPtx = *last == Stage::Ptx;
         options.wantCubin = *last == Stage::Cubin;
+        if (options.wantCubin) {
+          StatusOr<Cubin> cubin =
+              compileCubin(kernel.source, files.source, options);
+          if (!cubin)
+            return failWith(cubin.getStatus().getMessage());
+          files.cubin = kernel.symbol + ".cubin";
+          output.add(files.cubin,
+                     std::string((*cubin)->begin(), (*cubin)->end()));
+          continue;
+        }
         StatusOr<runtime::NvrtcOutput> compiled =
             runtime::compileWithNvrtc(kernel.source, files.source, options);
         if (!compiled)
           return failWith(compiled.getStatus().getMessage());
-        if (!compiled->log.empty() &&
-            compiled->log.find("warning") != std::string::npos)
-          llvm::errs() << files.source << ": warning: NVRTC reported:\n"
-                       << compiled->log;
-        if (options.wantPtx) {
-          files.ptx = kernel.symbol + ".ptx";
-          output.add(files.ptx, compiled->ptx);
-          if (!toDirectory)
-            llvm::outs() << compiled->ptx;
-        }
-        if (options.wantCubin) {
-          files.cubin = kernel.symbol + ".cubin";
-          output.add(files.cubin, std::string(compiled->cubin.begin(),
-                                              compiled->cubin.end()));
-        }
+        reportNvrtcWarnings(files.source, compiled->log);
+        files.ptx = kernel.symbol + ".ptx";
+        output.add(files.ptx, compiled->ptx);
+        if (!toDirectory)
+          llvm::outs() << compiled->ptx;
       }
       if (*last >= Stage::Ptx) {
         StatusOr<std::string> version = runtime::getNvrtcVersion();
@@ -246,6 +309,63 @@ int runCompile(MLIRContext &context) {
   return 0;
 }
 
+/// "42s", "5m", "3h", "2d".
+std::string formatAge(std::int64_t seconds) {
+  seconds = std::max<std::int64_t>(seconds, 0);
+  if (seconds < 120)
+    return std::to_string(seconds) + "s";
+  if (seconds < 2 * 3600)
+    return std::to_string(seconds / 60) + "m";
+  if (seconds < 2 * 86400)
+    return std::to_string(seconds / 3600) + "h";
+  return std::to_string(seconds / 86400) + "d";
+}
+
+int runCache() {
+  if (cacheAction != "list" && cacheAction != "clear" && cacheAction != "stats")
+    return failWith("unknown cache action '" + cacheAction +
+                    "'; expected list, clear or stats");
+  runtime::KernelCache::Options options;
+  options.directory = cacheDir;
+  runtime::KernelCache cache(options);
+  std::string directory = cache.getDirectory();
+  if (directory.empty())
+    return failWith("no kernel cache directory: set XFC_CACHE_DIR or HOME, "
+                    "or give --cache-dir");
+
+  if (cacheAction == "clear") {
+    std::size_t removed = 0;
+    Status status = cache.clear(&removed);
+    llvm::outs() << "removed " << removed
+                 << (removed == 1 ? " entry" : " entries") << " from "
+                 << directory << "\n";
+    if (!status)
+      return failWith(status.getMessage());
+    return 0;
+  }
+
+  StatusOr<std::vector<runtime::CacheEntry>> entries = cache.listEntries();
+  if (!entries)
+    return failWith(entries.getStatus().getMessage());
+  std::uint64_t totalBytes = 0;
+  for (const runtime::CacheEntry &entry : *entries)
+    totalBytes += entry.size;
+  if (cacheAction == "stats") {
+    llvm::outs() << "directory: " << directory << "\n"
+                 << "entries: " << entries->size() << "\n"
+                 << "total bytes: " << totalBytes << "\n";
+    return 0;
+  }
+  std::int64_t now = std::time(nullptr);
+  for (const runtime::CacheEntry &entry : *entries)
+    llvm::outs() << llvm::formatv("{0} {1,10} bytes {2,5} old\n", entry.key,
+                                  entry.size, formatAge(now - entry.mtime));
+  llvm::outs() << entries->size()
+               << (entries->size() == 1 ? " entry, " : " entries, ")
+               << totalBytes << " bytes in " << directory << "\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -256,13 +376,14 @@ int main(int argc, char **argv) {
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << "xfc " << XFC_VERSION << " (MLIR " << LLVM_VERSION_STRING << ")\n";
   });
-  cl::HideUnrelatedOptions({&compileCategory});
+  cl::HideUnrelatedOptions({&compileCategory, &cacheCategory});
   if (!cl::ParseCommandLineOptions(
           argc, argv,
           "xfc: an attention compiler for xFormers attention configs\n\n"
           "  xfc compile CONFIG.json -o DIR   kernels, stages and manifest\n"
           "  xfc compile CONFIG.json --emit=STAGE   print one stage\n"
-          "  xfc list                          variants and their fields\n",
+          "  xfc list                          variants and their fields\n"
+          "  xfc cache list|clear|stats        the kernel cache\n",
           &llvm::errs()))
     return 1;
 
@@ -270,6 +391,8 @@ int main(int argc, char **argv) {
     printVariantTable(llvm::outs());
     return 0;
   }
+  if (cacheCommand)
+    return runCache();
   if (!compileCommand) {
     cl::PrintHelpMessage();
     return 1;
