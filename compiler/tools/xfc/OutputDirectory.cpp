@@ -24,9 +24,14 @@ Expected<std::vector<std::string>> OutputDirectory::commit() {
   if (std::error_code ec = sys::fs::create_directories(path))
     return errorFor("cannot create output directory '" + path + "'", ec);
 
+  // createUniqueDirectory puts relative names under the system temporary
+  // directory: stage inside the output directory by its absolute path.
+  SmallString<256> absolute(path);
+  if (std::error_code ec = sys::fs::make_absolute(absolute))
+    return errorFor("cannot resolve output directory '" + path + "'", ec);
   SmallString<256> staging;
   if (std::error_code ec =
-          sys::fs::createUniqueDirectory(path + "/.xfc-staging", staging))
+          sys::fs::createUniqueDirectory(absolute + "/.xfc-staging", staging))
     return errorFor("cannot write into output directory '" + path + "'", ec);
 
   auto removeStaging = [&] { (void)sys::fs::remove_directories(staging); };
