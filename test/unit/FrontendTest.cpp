@@ -1105,13 +1105,15 @@ TEST(ConfigErrors, Layouts) {
             "[H][nb][nb] list of 0/1, got an empty list");
   EXPECT_EQ(errorsOf(withLayout("\"bigbird\"")),
             "config.json:1:35: error: layout: expected a [nb][nb] or "
-            "[H][nb][nb] list of 0/1 or {\"file\": \"layout.npy\"}, got "
-            "'bigbird'");
+            "[H][nb][nb] list of 0/1, {\"pattern\": ...} or {\"file\": "
+            "\"layout.npy\"}, got 'bigbird'; did you mean {\"pattern\": "
+            "\"bigbird\"}?");
+  // Generators need seq_len (more in LayoutTest.cpp).
   EXPECT_EQ(errorsOf(withLayout(
                 "{\"pattern\": \"bigbird\", \"num_random_blocks\": 2}")),
-            "config.json:1:35: error: layout: generator patterns are not "
-            "supported yet; give the layout as a nested list or {\"file\": "
-            "...}");
+            "config.json:1:35: error: layout: pattern 'bigbird' needs seq_len "
+            "(the layout has ceil(seq_len / block_size) blocks); give "
+            "seq_len");
   text = withLayout("{\"file\": \"a.npy\", \"shape\": 4}");
   EXPECT_EQ(errorsOf(text), "config.json:" + locOf(text, "\"shape\"") +
                                 ": error: layout: unknown key 'shape' in "

@@ -16,6 +16,7 @@
 
 #include "xfc/Frontend/Config.h"
 
+#include "xfc/Frontend/LayoutGenerators.h"
 #include "xfc/Frontend/VariantRegistry.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -533,6 +534,7 @@ private:
   bool parseLayoutMatrix(const JsonValue &matrix, int64_t head,
                          int64_t numBlocks, std::vector<uint8_t> &bits);
   bool parseTokenList(const JsonValue &value);
+  void generateLayout();
   void applyOverrides();
   void applyOverride(llvm::StringRef name, const JsonValue &value);
   void checkAcrossFields();
@@ -581,6 +583,10 @@ private:
   std::map<std::string, SourceLocation> locations;
   std::vector<std::string> overridden;
   std::optional<BlockLayout> layout;
+  /// A `{"pattern": ...}` layout, generated once every field is known;
+  /// then its canonical JSON object.
+  std::optional<ParsedLayoutGenerator> layoutGenerator;
+  std::string layoutGeneratorJson;
   std::vector<int64_t> globalTokens;
   std::optional<int64_t> globalMaskLength;
 };
@@ -766,30 +772,41 @@ std::optional<BlockLayout> ConfigParser::parseLayout(const JsonValue &value) {
   if (value.isArray())
     return parseLayoutList(value);
   if (!value.isObject()) {
-    error(value.getLocation(), "layout: " + kLayoutShape +
-                                   " or {\"file\": \"layout.npy\"}, got " +
-                                   value.describe());
+    std::string message = "layout: " + kLayoutShape.str() +
+                          ", {\"pattern\": ...} or {\"file\": "
+                          "\"layout.npy\"}, got " +
+                          value.describe();
+    if (value.isString() && getDefaultLayoutOptions(value.getString()))
+      message +=
+          "; did you mean {\"pattern\": \"" + value.getString().str() + "\"}?";
+    error(value.getLocation(), message);
     return std::nullopt;
   }
   if (value.findMember("pattern")) {
-    error(value.getLocation(),
-          "layout: generator patterns are not supported yet; give the layout "
-          "as a nested list or {\"file\": ...}");
+    // Generated in checkAcrossFields, once seq_len, block_size and
+    // num_heads are known.
+    layoutGenerator = parseLayoutGenerator(
+        value, [&](DiagnosticSeverity severity, SourceLocation loc,
+                   const llvm::Twine &message) {
+          report(severity, loc, message + suffix);
+        });
     return std::nullopt;
   }
+  const JsonMember *file = value.findMember("file");
   for (const JsonMember &member : value.getMembers()) {
     if (member.key != "file") {
       error(member.keyLocation,
-            "layout: unknown key '" + member.key +
-                "' in layout object; expected {\"file\": \"layout.npy\"}");
+            "layout: unknown key '" + member.key + "' in layout object; " +
+                (file ? "expected {\"file\": \"layout.npy\"}"
+                      : "expected {\"file\": \"layout.npy\"} or "
+                        "{\"pattern\": ...}"));
       return std::nullopt;
     }
   }
-  const JsonMember *file = value.findMember("file");
   if (!file) {
     error(value.getLocation(),
-          "layout: expected {\"file\": \"layout.npy\"} or a nested list, got "
-          "an empty object");
+          "layout: expected {\"file\": \"layout.npy\"}, {\"pattern\": ...} or "
+          "a nested list, got an empty object");
     return std::nullopt;
   }
   if (!file->value.isString() || file->value.getString().empty()) {
@@ -1027,6 +1044,8 @@ void ConfigParser::checkAcrossFields() {
       error(configLocation, "missing required field '" + field.name +
                                 "' for variant '" + name + "'");
 
+  generateLayout();
+
   // dim_head (favor, lambda) is the head size: it must agree with head_dim.
   if (std::optional<int64_t> dimHead = intOf("dim_head")) {
     std::optional<int64_t> headDim = intOf("head_dim");
@@ -1140,6 +1159,101 @@ void ConfigParser::checkAcrossFields() {
   }
 }
 
+void ConfigParser::generateLayout() {
+  if (!layoutGenerator)
+    return;
+  ParsedLayoutGenerator &generator = *layoutGenerator;
+  LayoutGeneratorOptions &options = generator.options;
+  llvm::StringRef pattern = getLayoutPatternName(options);
+  bool ready = true;
+
+  // block_size: the config's, or the layout object's when only it has one.
+  if (generator.isGiven("block_size")) {
+    int64_t blockSize = getLayoutBlockSize(options);
+    std::optional<int64_t> configBlockSize = intOf("block_size");
+    if (!llvm::is_contained(getLayoutBlockSizes(), blockSize)) {
+      error(generator.getLocation("block_size"),
+            "layout.block_size: expected one of " +
+                joinValues(getLayoutBlockSizes()) + ", got " +
+                llvm::Twine(blockSize));
+      ready = false;
+    } else if (present.count("block_size")) {
+      if (configBlockSize && *configBlockSize != blockSize) {
+        error(generator.getLocation("block_size"),
+              "layout.block_size: " + llvm::Twine(blockSize) +
+                  " does not match block_size " +
+                  llvm::Twine(*configBlockSize) +
+                  originOf("block_size", overridden));
+        ready = false;
+      }
+    } else {
+      values["block_size"] = FieldValue::getInt(blockSize);
+    }
+  } else if (std::optional<int64_t> blockSize = intOf("block_size")) {
+    setLayoutBlockSize(options, *blockSize);
+  } else {
+    ready = false; // block_size is wrong, and said so
+  }
+
+  // num_heads: the config's (or override's), or the layout object's.
+  if (std::optional<int64_t> heads = getLayoutNumHeads(options)) {
+    std::optional<int64_t> configHeads = intOf("num_heads");
+    if (generator.isGiven("num_heads")) {
+      if (configHeads && *configHeads != *heads) {
+        error(generator.getLocation("num_heads"),
+              "layout.num_heads: " + llvm::Twine(*heads) +
+                  " does not match num_heads " + llvm::Twine(*configHeads) +
+                  originOf("num_heads", overridden));
+        ready = false;
+      } else if (!present.count("num_heads")) {
+        values["num_heads"] = FieldValue::getInt(*heads);
+      }
+    } else if (configHeads) {
+      setLayoutNumHeads(options, *configHeads);
+    } else if (present.count("num_heads")) {
+      ready = false; // num_heads is wrong, and said so
+    } else if (hasLayoutPerHead(options)) {
+      error(generator.getLocation("different_layout_per_head"),
+            "layout.different_layout_per_head: a layout per head needs "
+            "num_heads; give num_heads in the config or the layout object");
+      ready = false;
+    }
+  }
+
+  std::optional<int64_t> seqLen = intOf("seq_len");
+  if (!seqLen) {
+    if (!present.count("seq_len"))
+      error(locOf("layout"),
+            "layout: pattern '" + pattern +
+                "' needs seq_len (the layout has ceil(seq_len / block_size) "
+                "blocks); give seq_len");
+    ready = false;
+  }
+  if (!ready)
+    return;
+
+  llvm::Expected<BlockLayout> generated = xfc::generateLayout(options, *seqLen);
+  if (!generated) {
+    llvm::handleAllErrors(
+        generated.takeError(),
+        [&](const LayoutError &failure) {
+          if (failure.getField() == "seq_len")
+            error(locOf("seq_len"), "seq_len: " + failure.getMessage() +
+                                        " (layout pattern '" + pattern + "')" +
+                                        originOf("seq_len", overridden));
+          else
+            error(generator.getLocation(failure.getField()),
+                  "layout." + failure.getField() + ": " + failure.getMessage());
+        },
+        [&](const llvm::ErrorInfoBase &failure) {
+          error(locOf("layout"), "layout: " + failure.message());
+        });
+    return;
+  }
+  layout = std::move(*generated);
+  layoutGeneratorJson = renderLayoutGenerator(options);
+}
+
 void ConfigParser::fillDefaults() {
   for (const FieldSpec &field : variant->fields) {
     std::string key = field.name.str();
@@ -1238,6 +1352,7 @@ llvm::Expected<AttentionConfig> ConfigParser::run() {
   config.fieldLocations = locations;
   config.overridden = overridden;
   config.layout = std::move(layout);
+  config.layoutGenerator = layoutGeneratorJson;
   config.globalTokens = globalTokens;
   config.globalMaskLength = globalMaskLength;
   config.fields = values;
@@ -1354,7 +1469,9 @@ std::string xfc::canonicalConfigJson(const AttentionConfig &config) {
   members["name"] = renderValue(name);
   for (const auto &[key, value] : config.fields)
     members[key] = renderValue(value);
-  if (config.layout)
+  if (!config.layoutGenerator.empty())
+    members["layout"] = config.layoutGenerator;
+  else if (config.layout)
     members["layout"] = renderLayout(*config.layout);
   if (config.globalMaskLength) {
     // Keep the mask's length: as booleans it reads back as a mask.

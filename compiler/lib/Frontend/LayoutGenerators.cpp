@@ -264,9 +264,9 @@ checkGlobalIndices(llvm::ArrayRef<int64_t> starts,
                    const std::optional<std::vector<int64_t>> &ends) {
   for (size_t i = 0; i < starts.size(); ++i)
     if (starts[i] < 0)
-      return fail("global_block_indices",
-                  "index " + llvm::Twine(starts[i]) + " (entry " +
-                      llvm::Twine(i) + ") is negative");
+      return fail("global_block_indices", "index " + llvm::Twine(starts[i]) +
+                                              " (entry " + llvm::Twine(i) +
+                                              ") is negative");
   if (!ends)
     return llvm::Error::success();
   if (ends->size() != starts.size())
@@ -277,11 +277,11 @@ checkGlobalIndices(llvm::ArrayRef<int64_t> starts,
                     "; they must have the same length");
   for (size_t i = 0; i < starts.size(); ++i)
     if (starts[i] >= (*ends)[i])
-      return fail("global_block_end_indices",
-                  "entry " + llvm::Twine(i) + ": the global block start index " +
-                      llvm::Twine(starts[i]) +
-                      " must be smaller than the end index " +
-                      llvm::Twine((*ends)[i]));
+      return fail(
+          "global_block_end_indices",
+          "entry " + llvm::Twine(i) + ": the global block start index " +
+              llvm::Twine(starts[i]) + " must be smaller than the end index " +
+              llvm::Twine((*ends)[i]));
   return llvm::Error::success();
 }
 
@@ -314,8 +314,8 @@ static void setRandomLayout(LayoutGrid &grid, SplitMix64 &rng, int64_t h,
   for (int64_t row = 0; row < nb; ++row) {
     int64_t candidates =
         attention == LayoutAttention::Bidirectional ? nb : row + 1;
-    setRandomColumns(grid, rng, h, row, candidates,
-                     std::min(count, candidates), scratch);
+    setRandomColumns(grid, rng, h, row, candidates, std::min(count, candidates),
+                     scratch);
   }
 }
 
@@ -400,8 +400,7 @@ xfc::makeFixedLayout(const FixedLayoutOptions &options, int64_t seqLen) {
       // when nb < num_global_blocks).
       int64_t start = std::min(end + firstGlobal, nb - global);
       auto [colBegin, colEnd] = pythonSlice(start, start + global, nb);
-      int64_t firstRow =
-          pythonSlice(bidirectional ? 0 : start, nb, nb).first;
+      int64_t firstRow = pythonSlice(bidirectional ? 0 : start, nb, nb).first;
       grid.fill(h, firstRow, nb, colBegin, colEnd);
       if (options.horizontalGlobalAttention)
         grid.fill(h, colBegin, colEnd, 0, nb);
@@ -459,9 +458,9 @@ xfc::makeVariableLayout(const VariableLayoutOptions &options, int64_t seqLen) {
   if (!numBlocks)
     return numBlocks.takeError();
   int64_t nb = *numBlocks;
-  if (llvm::Error error = checkAtMostRow("num_random_blocks",
-                                         options.numRandomBlocks, nb, seqLen,
-                                         options.blockSize))
+  if (llvm::Error error =
+          checkAtMostRow("num_random_blocks", options.numRandomBlocks, nb,
+                         seqLen, options.blockSize))
     return std::move(error);
 
   LayoutGrid grid(heads, nb);
@@ -508,17 +507,17 @@ xfc::makeBigBirdLayout(const BigBirdLayoutOptions &options, int64_t seqLen) {
   if (!numBlocks)
     return numBlocks.takeError();
   int64_t nb = *numBlocks;
-  if (llvm::Error error = checkAtMostRow("num_random_blocks",
-                                         options.numRandomBlocks, nb, seqLen,
-                                         options.blockSize))
+  if (llvm::Error error =
+          checkAtMostRow("num_random_blocks", options.numRandomBlocks, nb,
+                         seqLen, options.blockSize))
     return std::move(error);
-  if (llvm::Error error = checkAtMostRow(
-          "num_sliding_window_blocks", options.numSlidingWindowBlocks, nb,
-          seqLen, options.blockSize))
+  if (llvm::Error error = checkAtMostRow("num_sliding_window_blocks",
+                                         options.numSlidingWindowBlocks, nb,
+                                         seqLen, options.blockSize))
     return std::move(error);
-  if (llvm::Error error = checkAtMostRow("num_global_blocks",
-                                         options.numGlobalBlocks, nb, seqLen,
-                                         options.blockSize))
+  if (llvm::Error error =
+          checkAtMostRow("num_global_blocks", options.numGlobalBlocks, nb,
+                         seqLen, options.blockSize))
     return std::move(error);
 
   LayoutGrid grid(heads, nb);
@@ -551,9 +550,9 @@ xfc::makeBSLongformerLayout(const BSLongformerLayoutOptions &options,
   if (!numBlocks)
     return numBlocks.takeError();
   int64_t nb = *numBlocks;
-  if (llvm::Error error = checkAtMostRow(
-          "num_sliding_window_blocks", options.numSlidingWindowBlocks, nb,
-          seqLen, options.blockSize))
+  if (llvm::Error error = checkAtMostRow("num_sliding_window_blocks",
+                                         options.numSlidingWindowBlocks, nb,
+                                         seqLen, options.blockSize))
     return std::move(error);
 
   LayoutGrid grid(heads, nb);
@@ -579,9 +578,9 @@ llvm::Expected<BlockLayout> xfc::makeLocalSlidingWindowLayout(
   if (!numBlocks)
     return numBlocks.takeError();
   int64_t nb = *numBlocks;
-  if (llvm::Error error = checkAtMostRow(
-          "num_sliding_window_blocks", options.numSlidingWindowBlocks, nb,
-          seqLen, options.blockSize))
+  if (llvm::Error error = checkAtMostRow("num_sliding_window_blocks",
+                                         options.numSlidingWindowBlocks, nb,
+                                         seqLen, options.blockSize))
     return std::move(error);
 
   LayoutGrid grid(1, nb);
@@ -675,9 +674,9 @@ xfc::makeGlobalLayout(const GlobalLayoutOptions &options, int64_t seqLen) {
       return fail("attention_query_mask",
                   "token index " + llvm::Twine(token) + " is negative");
     if (seqLen >= 1 && token >= seqLen)
-      return fail("attention_query_mask",
-                  "token index " + llvm::Twine(token) +
-                      " is out of range for seq_len " + llvm::Twine(seqLen));
+      return fail("attention_query_mask", "token index " + llvm::Twine(token) +
+                                              " is out of range for seq_len " +
+                                              llvm::Twine(seqLen));
   }
   llvm::Expected<int64_t> numBlocks = countBlocks(seqLen, options.blockSize, 1);
   if (!numBlocks)
@@ -842,7 +841,8 @@ static std::vector<int64_t> swinAnchors(int64_t size, int64_t window,
   for (int64_t t = 0; t < size; ++t) {
     int64_t best = 0, bestDistance = std::numeric_limits<int64_t>::max();
     for (int64_t a = 0; a < count; ++a) {
-      int64_t twice = std::llabs((2 * t + 1) - (2 * a * window + window - 2 * s));
+      int64_t twice =
+          std::llabs((2 * t + 1) - (2 * a * window + window - 2 * s));
       if (twice < bestDistance) {
         bestDistance = twice;
         best = a;
@@ -901,8 +901,8 @@ xfc::makeRandomLayout(const RandomLayoutOptions &options, int64_t seqLen) {
   llvm::StringRef field = options.sparsity ? "sparsity" : "density";
   double given = options.sparsity ? *options.sparsity : *options.density;
   if (!(given > 0.0 && given < 1.0))
-    return fail(field, "expected a number in (0, 1), got " +
-                           formatNumber(given));
+    return fail(field,
+                "expected a number in (0, 1), got " + formatNumber(given));
   double sparsity = options.sparsity ? *options.sparsity : 1.0 - given;
   int64_t heads = options.differentLayoutPerHead ? options.numHeads : 1;
   llvm::Expected<int64_t> numBlocks =
@@ -992,11 +992,10 @@ BlockLayout xfc::expandLayoutHeads(const BlockLayout &layout,
 namespace {
 
 /// Where one field of a generator's options lives.
-using FieldStorage =
-    std::variant<int64_t *, uint64_t *, bool *, double *,
-                 std::optional<double> *, LayoutAttention *,
-                 RandomGranularity *, std::vector<int64_t> *,
-                 std::optional<std::vector<int64_t>> *>;
+using FieldStorage = std::variant<int64_t *, uint64_t *, bool *, double *,
+                                  std::optional<double> *, LayoutAttention *,
+                                  RandomGranularity *, std::vector<int64_t> *,
+                                  std::optional<std::vector<int64_t>> *>;
 
 /// One field of a generator's options: its published name, its storage in
 /// an options object and what it accepts.
@@ -1028,8 +1027,7 @@ public:
     field.required = required;
     return add(field);
   }
-  FieldList &common(llvm::StringRef name, int64_t &value,
-                    llvm::StringRef doc) {
+  FieldList &common(llvm::StringRef name, int64_t &value, llvm::StringRef doc) {
     GeneratorField field = make(name, &value, doc);
     field.minInt = 1;
     field.common = true;
@@ -1136,8 +1134,7 @@ void describe(FixedLayoutOptions &o, FieldList &f) {
 
 void describe(VariableLayoutOptions &o, FieldList &f) {
   describeSparsity(o, f);
-  f.integer("num_random_blocks", o.numRandomBlocks, 0,
-            "random blocks per row");
+  f.integer("num_random_blocks", o.numRandomBlocks, 0, "random blocks per row");
   f.list("local_window_blocks", o.localWindowBlocks, 1,
          "sizes of the consecutive local windows; the last one repeats");
   f.list("global_block_indices", o.globalBlockIndices, 0,
@@ -1153,8 +1150,7 @@ void describe(VariableLayoutOptions &o, FieldList &f) {
 
 void describe(BigBirdLayoutOptions &o, FieldList &f) {
   describeSparsity(o, f);
-  f.integer("num_random_blocks", o.numRandomBlocks, 0,
-            "random blocks per row");
+  f.integer("num_random_blocks", o.numRandomBlocks, 0, "random blocks per row");
   f.integer("num_sliding_window_blocks", o.numSlidingWindowBlocks, 0,
             "sliding window width in blocks (row i sees i - n//2 .. i + "
             "n//2)");
@@ -1226,15 +1222,16 @@ void describe(Local2dLayoutOptions &o, FieldList &f) {
 
 void describe(SwinLayoutOptions &o, FieldList &f) {
   describeGrid(o, f);
-  f.integer("window_size", o.windowSize, 1,
-            "window side; divides H and W", /*required=*/true);
+  f.integer("window_size", o.windowSize, 1, "window side; divides H and W",
+            /*required=*/true);
   f.integer("shift_size", o.shiftSize, 0,
             "window shift, 0 <= shift_size < window_size");
 }
 
 void describe(Dilated2dLayoutOptions &o, FieldList &f) {
   describeGrid(o, f);
-  f.integer("k", o.k, 1, "keys whose row and column offsets are multiples of k");
+  f.integer("k", o.k, 1,
+            "keys whose row and column offsets are multiples of k");
 }
 
 void describe(RandomLayoutOptions &o, FieldList &f) {
@@ -1350,8 +1347,7 @@ std::string renderField(const GeneratorField &field) {
   return std::visit(
       [](auto *value) -> std::string {
         using T = std::remove_pointer_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, int64_t> ||
-                      std::is_same_v<T, uint64_t>)
+        if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>)
           return std::to_string(*value);
         else if constexpr (std::is_same_v<T, bool>)
           return *value ? "true" : "false";
@@ -1379,8 +1375,7 @@ std::string kindText(const GeneratorField &field) {
         std::string minimum = field.minInt == 1   ? " >= 1"
                               : field.minInt == 0 ? " >= 0"
                                                   : "";
-        if constexpr (std::is_same_v<T, int64_t> ||
-                      std::is_same_v<T, uint64_t>)
+        if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, uint64_t>)
           return "int" + minimum;
         else if constexpr (std::is_same_v<T, bool>)
           return "bool";
@@ -1466,8 +1461,7 @@ xfc::getLayoutNumHeads(const LayoutGeneratorOptions &options) {
       options);
 }
 
-bool xfc::setLayoutNumHeads(LayoutGeneratorOptions &options,
-                            int64_t numHeads) {
+bool xfc::setLayoutNumHeads(LayoutGeneratorOptions &options, int64_t numHeads) {
   return std::visit(
       [&](auto &o) {
         using T = std::decay_t<decltype(o)>;
@@ -1494,8 +1488,7 @@ bool xfc::hasLayoutPerHead(const LayoutGeneratorOptions &options) {
       options);
 }
 
-SourceLocation
-ParsedLayoutGenerator::getLocation(llvm::StringRef field) const {
+SourceLocation ParsedLayoutGenerator::getLocation(llvm::StringRef field) const {
   auto it = fieldLocations.find(field.str());
   return it == fieldLocations.end() ? location : it->second;
 }
@@ -1560,8 +1553,8 @@ std::optional<int64_t> GeneratorParser::parseInteger(const JsonValue &value,
     }
   }
   if (!value.isInteger() || value.getInteger() < minimum) {
-    error(value.getLocation(), fieldPath + ": expected " + expected +
-                                   ", got " + value.describe());
+    error(value.getLocation(),
+          fieldPath + ": expected " + expected + ", got " + value.describe());
     return std::nullopt;
   }
   return value.getInteger();
@@ -1678,10 +1671,9 @@ GeneratorParser::parseTokens(const GeneratorField &field,
   std::set<int64_t> seen;
   for (size_t i = 0; i < numbers.size(); ++i) {
     if (!seen.insert(numbers[i]).second) {
-      error(items[i].getLocation(), fieldPath + "[" + llvm::Twine(i) +
-                                        "]: token index " +
-                                        llvm::Twine(numbers[i]) +
-                                        " is given twice");
+      error(items[i].getLocation(),
+            fieldPath + "[" + llvm::Twine(i) + "]: token index " +
+                llvm::Twine(numbers[i]) + " is given twice");
       return std::nullopt;
     }
   }
@@ -1703,9 +1695,9 @@ void GeneratorParser::parseField(const GeneratorField &field,
             *storage = static_cast<uint64_t>(*v);
         } else if constexpr (std::is_same_v<T, bool>) {
           if (!value.isBool())
-            error(value.getLocation(),
-                  fieldPath + ": expected true or false, got " +
-                      value.describe());
+            error(value.getLocation(), fieldPath +
+                                           ": expected true or false, got " +
+                                           value.describe());
           else
             *storage = value.getBool();
         } else if constexpr (std::is_same_v<T, double> ||
@@ -1768,8 +1760,8 @@ GeneratorParser::parse(const JsonValue &object) {
   std::optional<LayoutGeneratorOptions> defaults =
       getDefaultLayoutOptions(name);
   if (!defaults) {
-    std::string message = pathOf("pattern") + ": unknown pattern '" +
-                          name.str() + "'; ";
+    std::string message =
+        pathOf("pattern") + ": unknown pattern '" + name.str() + "'; ";
     llvm::StringRef closest = findClosest(name, getLayoutPatternNames());
     if (!closest.empty())
       message += "did you mean '" + closest.str() + "'? ";
@@ -1940,9 +1932,9 @@ static llvm::Error writeAtomically(llvm::StringRef path,
         return llvm::Error::success();
       });
   if (error)
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "cannot write '" + path +
-                                       "': " + llvm::toString(std::move(error)));
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "cannot write '" + path + "': " + llvm::toString(std::move(error)));
   return llvm::Error::success();
 }
 
@@ -2021,9 +2013,9 @@ static void appendChunk(std::string &out, llvm::StringRef type,
   appendBigEndian(out, static_cast<uint32_t>(data.size()));
   std::string typed = type.str() + data.str();
   out += typed;
-  appendBigEndian(out, computeCrc32(llvm::ArrayRef<uint8_t>(
-                           reinterpret_cast<const uint8_t *>(typed.data()),
-                           typed.size())));
+  appendBigEndian(
+      out, computeCrc32(llvm::ArrayRef<uint8_t>(
+               reinterpret_cast<const uint8_t *>(typed.data()), typed.size())));
 }
 
 std::string xfc::encodeLayoutPng(const BlockLayout &layout,

@@ -313,7 +313,8 @@ std::vector<VariantSpec> buildRegistry() {
     FieldSpec layout =
         makeField("layout", FieldKind::Layout,
                   "block layout, row = query block, column = key block: "
-                  "[nb][nb] or [H][nb][nb] list of 0/1, or {\"file\": "
+                  "[nb][nb] or [H][nb][nb] list of 0/1, a generator "
+                  "{\"pattern\": \"bigbird\", ...} or {\"file\": "
                   "\"layout.npy\"}");
     layout.required = true;
     FieldSpec blockSize = intField("block_size", 16, 1,

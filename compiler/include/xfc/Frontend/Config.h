@@ -163,8 +163,13 @@ struct AttentionConfig {
   int64_t blockSize = 16;
   /// local.window_size (xFormers default 5; meaningful for local).
   int64_t windowSize = 5;
-  /// blocksparse.layout.
+  /// blocksparse.layout (given, read from a file or generated).
   std::optional<BlockLayout> layout;
+  /// When the layout came from a generator (`{"pattern": ...}`), its
+  /// canonical JSON object (renderLayoutGenerator: every generator field,
+  /// defaults included, block_size and num_heads left to the top level);
+  /// empty otherwise. The canonical config keeps it instead of the bits.
+  std::string layoutGenerator;
   /// global.attention_query_mask as sorted, unique token indices.
   std::vector<int64_t> globalTokens;
   /// The length of attention_query_mask when it was given as a 0/1 mask.
@@ -189,7 +194,8 @@ struct AttentionConfig {
   std::vector<ConfigDiagnostic> warnings;
 
   /// The config text as read, and its canonical JSON form (sorted keys,
-  /// defaults filled in, overrides applied, file layouts inlined).
+  /// defaults filled in, overrides applied, file layouts inlined,
+  /// generated layouts as their generator object).
   std::string sourceText;
   std::string canonicalJson;
 
@@ -236,7 +242,8 @@ parseConfigFile(llvm::StringRef path, const ConfigOverrides &overrides = {});
 /// The canonical JSON form of `config`: an object with sorted keys, one
 /// member per line, every field that has a value (defaults filled in), the
 /// layout inlined as a nested list ([nb][nb] when shared, else
-/// [H][nb][nb]). Equal configs give equal text.
+/// [H][nb][nb]) or, when generated, its generator object on one line.
+/// Equal configs give equal text.
 std::string canonicalConfigJson(const AttentionConfig &config);
 
 /// Lower-case hex SHA-256 of canonicalConfigJson(config).

@@ -258,14 +258,12 @@ struct GlobalLayoutOptions {
 };
 
 /// Options of any generator; the alternative names the generator.
-using LayoutGeneratorOptions =
-    std::variant<FixedLayoutOptions, VariableLayoutOptions,
-                 BigBirdLayoutOptions, BSLongformerLayoutOptions,
-                 LocalSlidingWindowLayoutOptions, Local1dLayoutOptions,
-                 Causal1dLayoutOptions, Axial2dLayoutOptions,
-                 Local2dLayoutOptions, SwinLayoutOptions,
-                 Dilated2dLayoutOptions, RandomLayoutOptions,
-                 GlobalLayoutOptions>;
+using LayoutGeneratorOptions = std::variant<
+    FixedLayoutOptions, VariableLayoutOptions, BigBirdLayoutOptions,
+    BSLongformerLayoutOptions, LocalSlidingWindowLayoutOptions,
+    Local1dLayoutOptions, Causal1dLayoutOptions, Axial2dLayoutOptions,
+    Local2dLayoutOptions, SwinLayoutOptions, Dilated2dLayoutOptions,
+    RandomLayoutOptions, GlobalLayoutOptions>;
 
 //===----------------------------------------------------------------------===//
 // Generators
@@ -309,10 +307,10 @@ llvm::Expected<BlockLayout> makeSwinLayout(const SwinLayoutOptions &options,
                                            int64_t seqLen);
 llvm::Expected<BlockLayout>
 makeDilated2dLayout(const Dilated2dLayoutOptions &options, int64_t seqLen);
-llvm::Expected<BlockLayout>
-makeRandomLayout(const RandomLayoutOptions &options, int64_t seqLen);
-llvm::Expected<BlockLayout>
-makeGlobalLayout(const GlobalLayoutOptions &options, int64_t seqLen);
+llvm::Expected<BlockLayout> makeRandomLayout(const RandomLayoutOptions &options,
+                                             int64_t seqLen);
+llvm::Expected<BlockLayout> makeGlobalLayout(const GlobalLayoutOptions &options,
+                                             int64_t seqLen);
 
 /// Runs the generator `options` names.
 llvm::Expected<BlockLayout>
@@ -374,9 +372,9 @@ struct ParsedLayoutGenerator {
 };
 
 /// Receives the diagnostics of parseLayoutGenerator.
-using LayoutDiagnosticHandler = llvm::function_ref<void(
-    DiagnosticSeverity severity, SourceLocation loc,
-    const llvm::Twine &message)>;
+using LayoutDiagnosticHandler =
+    llvm::function_ref<void(DiagnosticSeverity severity, SourceLocation loc,
+                            const llvm::Twine &message)>;
 
 /// Parses a generator object `{"pattern": NAME, FIELD: VALUE, ...}`.
 /// Messages start with `path` ("layout"): `layout.pattern: unknown pattern
