@@ -1,0 +1,159 @@
+//===- Manifest.h - The launch plan written by xfc compile ------*- C++ -*-===//
+//
+// `xfc compile CONFIG -o DIR` writes DIR/manifest.json next to the kernels:
+// what each kernel is (symbol, files, template, arch, block, grid formula,
+// shared memory, traits, layout tables) and which launches make up the
+// attention (kernel, dropout, the roles, shapes and dtypes of its tensors).
+// This header holds it as plain structs; parsing checks every field's type
+// and the format versions, and names the offending field on error.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef XFC_RUNTIME_MANIFEST_H
+#define XFC_RUNTIME_MANIFEST_H
+
+#include "xfc/runtime/Status.h"
+#include "xfc/runtime/Tensor.h"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xfc::runtime {
+
+/// The manifest_version this runtime reads.
+constexpr int kSupportedManifestVersion = 1;
+
+/// One grid dimension: ceil(symbol / ceilDiv), or a constant. Symbols are
+/// "batch", "heads", "q_len" and "kv_len".
+struct GridTerm {
+  std::string symbol;
+  int64_t ceilDiv = 1;
+  std::optional<int64_t> constant;
+};
+
+/// A trait or table value: a bool, an integer, a string or a list of
+/// integers (JSON null, for attributes the emitter cannot print, is None).
+struct ManifestValue {
+  enum class Kind { None, Bool, Int, String, IntList };
+  Kind kind = Kind::None;
+  bool boolValue = false;
+  int64_t intValue = 0;
+  std::string stringValue;
+  std::vector<int64_t> listValue;
+};
+
+/// The traits every "attention_forward" kernel has (templates/README.md).
+struct AttentionTraits {
+  DType element = DType::F16;
+  int headDim = 0;
+  int blockM = 0;
+  int blockN = 0;
+  int numWarps = 0;
+  int numStages = 0;
+  int sharedBytes = 0;
+  bool causal = false;
+  bool hasAttnMask = false;
+  bool hasKeyPadding = false;
+  bool hasDropout = false;
+  bool writeLse = false;
+};
+
+/// The block layout of a block-sparse kernel (its "tables").
+struct BlockLayout {
+  int layoutBlock = 0;
+  int layoutHeads = 0;
+  int numBlocks = 0;
+  int numTileRows = 0;
+  /// [layoutHeads][numBlocks][numBlocks], row = query block.
+  std::vector<uint8_t> blockBits;
+
+  /// Tokens the layout covers: numBlocks * layoutBlock.
+  int64_t getCoverage() const {
+    return static_cast<int64_t>(numBlocks) * layoutBlock;
+  }
+  /// Whether query block `qb` attends to key block `kb` in layout head `lh`.
+  bool isOn(int lh, int qb, int kb) const {
+    return blockBits[(static_cast<std::size_t>(lh) * numBlocks + qb) *
+                         numBlocks +
+                     kb] != 0;
+  }
+};
+
+/// One entry of "kernels".
+struct ManifestKernel {
+  std::string symbol;
+  std::string templateName;
+  std::string arch;
+  /// File names in the manifest's directory; empty when not written.
+  std::string source, ptx, cubin;
+  std::string params;
+  std::array<int, 3> block = {1, 1, 1};
+  std::vector<GridTerm> grid;
+  int64_t sharedBytes = 0;
+  int64_t workspaceBytes = 0;
+  std::map<std::string, ManifestValue> traits;
+  std::map<std::string, ManifestValue> tables;
+  /// Typed traits, present for "attention_forward" kernels.
+  std::optional<AttentionTraits> attention;
+  /// Present when the kernel has block-layout tables.
+  std::optional<BlockLayout> layout;
+};
+
+/// A tensor of a launch: role ("q", "k", "v", "attn_mask", "key_padding"),
+/// shape with -1 for sizes fixed only at run time, dtype.
+struct ManifestTensor {
+  std::string role;
+  std::vector<int64_t> shape;
+  DType dtype = DType::F16;
+};
+
+/// One entry of "launches".
+struct ManifestLaunch {
+  std::string kernel;
+  double dropout = 0;
+  std::vector<ManifestTensor> inputs;
+  ManifestTensor output;
+
+  /// The input of `role`, or nullptr.
+  const ManifestTensor *findInput(const std::string &role) const;
+};
+
+/// The whole manifest.
+struct Manifest {
+  int manifestVersion = 0;
+  int paramsVersion = 0;
+  std::string xfcVersion;
+  std::string nvrtcVersion;
+  /// The canonical config, as JSON text.
+  std::string configJson;
+  std::string configSha256;
+  /// arch, dtype, head_dim, ... as the compiler recorded them.
+  std::map<std::string, std::string> specialization;
+  std::vector<ManifestKernel> kernels;
+  std::vector<ManifestLaunch> launches;
+  /// The directory the manifest was loaded from ("" when parsed from text).
+  std::string directory;
+
+  /// Parses manifest JSON; `sourceName` prefixes messages
+  /// ("manifest.json: kernels[0].block: expected an array of 3 positive
+  /// integers, got ...").
+  static StatusOr<Manifest>
+  parse(const std::string &text,
+        const std::string &sourceName = "manifest.json");
+  /// Reads and parses `path`; `directory` is set to its directory.
+  static StatusOr<Manifest> load(const std::string &path);
+
+  /// The kernel named `symbol`, or nullptr.
+  const ManifestKernel *findKernel(const std::string &symbol) const;
+};
+
+/// Reads a whole file, or says why it cannot.
+StatusOr<std::vector<char>> readBinaryFile(const std::string &path);
+
+} // namespace xfc::runtime
+
+#endif // XFC_RUNTIME_MANIFEST_H
