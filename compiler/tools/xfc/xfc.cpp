@@ -20,6 +20,7 @@
 #include "xfc/Emitter/ManifestEmitter.h"
 #include "xfc/Frontend/VariantRegistry.h"
 #include "xfc/Pipeline/Pipeline.h"
+#include "xfc/runtime/CachedCompile.h"
 #include "xfc/runtime/KernelCache.h"
 #include "xfc/runtime/Nvrtc.h"
 
@@ -159,30 +160,10 @@ using Cubin = std::shared_ptr<const std::vector<char>>;
 /// --no-cache. NVRTC's warnings are printed when it runs, not on cache hits.
 StatusOr<Cubin> compileCubin(const std::string &source, const std::string &name,
                              const runtime::NvrtcOptions &options) {
-  auto compile = [&]() -> StatusOr<std::vector<char>> {
-    StatusOr<runtime::NvrtcOutput> compiled =
-        runtime::compileWithNvrtc(source, name, options);
-    if (!compiled)
-      return compiled.getStatus();
-    reportNvrtcWarnings(name, compiled->log);
-    return std::move(compiled->cubin);
-  };
-  // Without NVRTC there is no version to key on; compiling then says why.
-  StatusOr<std::string> nvrtcVersion = runtime::getNvrtcVersion();
-  if (noCache || !nvrtcVersion) {
-    StatusOr<std::vector<char>> cubin = compile();
-    if (!cubin)
-      return cubin.getStatus();
-    return std::make_shared<const std::vector<char>>(std::move(*cubin));
-  }
-  runtime::CacheKeyParts parts;
-  parts.source = source;
-  parts.flags = runtime::getNvrtcFlags(options, /*forPtx=*/false);
-  parts.arch = options.arch;
-  parts.nvrtcVersion = *nvrtcVersion;
-  parts.xfcVersion = XFC_VERSION;
-  return runtime::KernelCache::getGlobal().getOrCompile(
-      runtime::computeCacheKey(parts), compile);
+  return runtime::compileCubinCached(
+      source, name, options,
+      noCache ? nullptr : &runtime::KernelCache::getGlobal(), nullptr,
+      [&](const std::string &log) { reportNvrtcWarnings(name, log); });
 }
 
 int runCompile(MLIRContext &context) {
