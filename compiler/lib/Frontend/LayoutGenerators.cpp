@@ -405,6 +405,11 @@ xfc::makeFixedLayout(const FixedLayoutOptions &options, int64_t seqLen) {
       if (options.horizontalGlobalAttention)
         grid.fill(h, colBegin, colEnd, 0, nb);
     }
+    // With num_global_blocks > 1 the published columns [i, i + G) from row
+    // i reach above the diagonal; an autoregressive layout has no such
+    // block (causal attention would mask all of it).
+    if (!bidirectional)
+      grid.tril(h);
   }
   return grid.take();
 }
@@ -484,6 +489,10 @@ xfc::makeVariableLayout(const VariableLayoutOptions &options, int64_t seqLen) {
     setGlobalBlocks(grid, h, options.globalBlockIndices,
                     options.globalBlockEndIndices,
                     options.horizontalGlobalAttention, !bidirectional);
+    // Global ranges reach above the diagonal as published (columns
+    // [start, end) from row start); see makeFixedLayout.
+    if (!bidirectional)
+      grid.tril(h);
   }
   return grid.take();
 }

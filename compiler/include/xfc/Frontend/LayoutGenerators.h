@@ -275,12 +275,15 @@ using LayoutGeneratorOptions = std::variant<
 /// they concern), and the parameter types' own ranges.
 ///
 /// Where xfc differs from the published code (documented in
-/// docs/config.md): seq_len need not be a multiple of block_size; in
+/// docs/config.md): seq_len need not be a multiple of block_size; every
+/// unidirectional layout is block-lower-triangular (DeepSpeed's `fixed`
+/// with num_global_blocks > 1 and `variable` with global ranges set a few
+/// blocks above the diagonal, which causal attention masks entirely); in
 /// unidirectional `variable` and `bigbird` layouts row i draws its random
 /// blocks from blocks 0..i only, and at most i + 1 of them (DeepSpeed's
-/// `variable` draws from the whole row, so future blocks appear in an
-/// autoregressive layout, and its `bigbird` raises when a row has fewer
-/// candidates than num_random_blocks); `bslongformer` and
+/// `variable` draws from the whole row, and its `bigbird` raises when a row
+/// has fewer candidates than num_random_blocks); random draws come from
+/// SplitMix64 and `seed`, not Python's global `random`; `bslongformer` and
 /// `local_sliding_window` reject an unknown `attention` (the enum cannot
 /// hold one).
 llvm::Expected<BlockLayout> makeFixedLayout(const FixedLayoutOptions &options,
