@@ -766,6 +766,10 @@ public:
     }
     std::printf("[xfc-gpu] device: %s; xfc: %s\n", getGpu().description.c_str(),
                 getXfcBinary().c_str());
+    // Compile everything up front, in parallel, unless only a test or two
+    // runs (ctest runs each test in its own process).
+    if (::testing::UnitTest::GetInstance()->test_to_run_count() <= 2)
+      return;
     unsigned jobs = std::max(2u, std::thread::hardware_concurrency());
     getCompileCache().prefetch(plannedConfigs(), std::min(jobs, 16u));
   }
