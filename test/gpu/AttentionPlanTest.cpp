@@ -767,11 +767,18 @@ public:
     std::printf("[xfc-gpu] device: %s; xfc: %s\n", getGpu().description.c_str(),
                 getXfcBinary().c_str());
     // Compile everything up front, in parallel, unless only a test or two
-    // runs (ctest runs each test in its own process).
-    if (::testing::UnitTest::GetInstance()->test_to_run_count() <= 2)
+    // runs (ctest runs each test in its own process) or XFC_GPU_TEST_JOBS
+    // is 0 or 1. compute-sanitizer crashed (on the H100, CUDA 13.0) while
+    // this ran 16 xfc processes at once: run it with
+    // --target-processes application-only, or XFC_GPU_TEST_JOBS=1.
+    unsigned jobs =
+        std::min(16u, std::max(2u, std::thread::hardware_concurrency()));
+    if (const char *env = std::getenv("XFC_GPU_TEST_JOBS"); env && *env)
+      jobs = static_cast<unsigned>(std::strtoul(env, nullptr, 10));
+    if (jobs <= 1 ||
+        ::testing::UnitTest::GetInstance()->test_to_run_count() <= 2)
       return;
-    unsigned jobs = std::max(2u, std::thread::hardware_concurrency());
-    getCompileCache().prefetch(plannedConfigs(), std::min(jobs, 16u));
+    getCompileCache().prefetch(plannedConfigs(), jobs);
   }
   void TearDown() override {
     for (const auto &[dtype, entry] : getSummary().worst)
