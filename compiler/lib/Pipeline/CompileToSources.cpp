@@ -19,8 +19,7 @@ void registerCompilerDialects(DialectRegistry &registry) {
   registry.insert<func::FuncDialect, xfa::XfaDialect, xfk::XfkDialect>();
 }
 
-/// Prints MLIR diagnostics as single lines, like the config frontend's.
-static void printDiagnosticLine(Diagnostic &diag, llvm::raw_ostream &os) {
+void printDiagnosticLine(Diagnostic &diag, llvm::raw_ostream &os) {
   if (auto loc = dyn_cast<FileLineColLoc>(diag.getLocation()))
     os << loc.getFilename().getValue() << ":" << loc.getLine() << ":"
        << loc.getColumn() << ": ";

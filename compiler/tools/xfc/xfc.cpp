@@ -12,12 +12,15 @@
 //===----------------------------------------------------------------------===//
 
 #include "OutputDirectory.h"
+#include "xfc/Pipeline/CompileToSources.h"
 #include "xfc/Pipeline/ConfigLoader.h"
 
 #include "xfc/Dialect/Xfa/IR/Xfa.h"
 #include "xfc/Dialect/Xfk/IR/Xfk.h"
 #include "xfc/Emitter/CudaEmitter.h"
 #include "xfc/Emitter/ManifestEmitter.h"
+#include "xfc/Frontend/Config.h"
+#include "xfc/Frontend/LayoutGenerators.h"
 #include "xfc/Frontend/VariantRegistry.h"
 #include "xfc/Pipeline/Pipeline.h"
 #include "xfc/runtime/CachedCompile.h"
@@ -33,6 +36,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <ctime>
@@ -51,6 +55,8 @@ static cl::SubCommand
     listCommand("list", "List the attention variants and their fields");
 static cl::SubCommand cacheCommand("cache",
                                    "List, clear or summarize the kernel cache");
+static cl::SubCommand layoutCommand("layout",
+                                    "Print or save a config's block layout");
 
 static cl::OptionCategory compileCategory("xfc compile options");
 static cl::opt<std::string> configPath(cl::Positional, cl::Required,
@@ -109,32 +115,32 @@ static cl::opt<std::string>
              cl::value_desc("dir"), cl::sub(cacheCommand),
              cl::cat(cacheCategory));
 
-namespace {
+static cl::OptionCategory layoutCategory("xfc layout options");
+static cl::opt<std::string> layoutConfigPath(cl::Positional, cl::Required,
+                                             cl::desc("<config.json>"),
+                                             cl::sub(layoutCommand),
+                                             cl::cat(layoutCategory));
+static cl::opt<std::string>
+    layoutOutput("o",
+                 cl::desc("Save the layout to a .npy (heads x blocks x "
+                          "blocks, uint8) or .png (heads side by side) file"),
+                 cl::value_desc("file"), cl::sub(layoutCommand),
+                 cl::cat(layoutCategory));
+static cl::opt<int> layoutSeqLen("seq-len",
+                                 cl::desc("Sequence length (for generators)"),
+                                 cl::sub(layoutCommand),
+                                 cl::cat(layoutCategory));
+static cl::opt<int> layoutNumHeads("num-heads", cl::desc("Number of heads"),
+                                   cl::sub(layoutCommand),
+                                   cl::cat(layoutCategory));
+static cl::opt<unsigned>
+    pixelsPerBlock("pixels-per-block",
+                   cl::desc("PNG pixels per layout block (default: chosen "
+                            "from the layout's size)"),
+                   cl::init(0), cl::sub(layoutCommand),
+                   cl::cat(layoutCategory));
 
-/// Prints diagnostics as one line each, `file:line:col: error: message`.
-void printDiagnostic(Diagnostic &diag) {
-  llvm::raw_ostream &os = llvm::errs();
-  if (auto loc = dyn_cast<FileLineColLoc>(diag.getLocation()))
-    os << loc.getFilename().getValue() << ":" << loc.getLine() << ":"
-       << loc.getColumn() << ": ";
-  switch (diag.getSeverity()) {
-  case DiagnosticSeverity::Error:
-    os << "error: ";
-    break;
-  case DiagnosticSeverity::Warning:
-    os << "warning: ";
-    break;
-  case DiagnosticSeverity::Note:
-    os << "note: ";
-    break;
-  case DiagnosticSeverity::Remark:
-    os << "remark: ";
-    break;
-  }
-  os << diag.str() << "\n";
-  for (Diagnostic &note : diag.getNotes())
-    printDiagnostic(note);
-}
+namespace {
 
 std::string printModule(ModuleOp module) {
   std::string text;
@@ -347,6 +353,49 @@ int runCache() {
   return 0;
 }
 
+/// `xfc layout`: the block layout a config describes, as text, .npy or .png.
+int runLayout() {
+  ConfigOverrides overrides;
+  if (layoutSeqLen.getNumOccurrences())
+    overrides.seqLen = layoutSeqLen;
+  if (layoutNumHeads.getNumOccurrences())
+    overrides.numHeads = layoutNumHeads;
+  llvm::Expected<AttentionConfig> config =
+      parseConfigFile(layoutConfigPath, overrides);
+  if (!config) {
+    llvm::handleAllErrors(
+        config.takeError(),
+        [](const ConfigError &error) {
+          printDiagnostics(error.getDiagnostics(), llvm::errs());
+        },
+        [](const llvm::ErrorInfoBase &error) {
+          llvm::errs() << "xfc: error: " << error.message() << "\n";
+        });
+    return 1;
+  }
+  printDiagnostics(config->warnings, llvm::errs());
+  if (!config->layout)
+    return failWith(layoutConfigPath + ": variant '" + config->variant +
+                    "' has no block layout");
+  if (layoutOutput.empty()) {
+    printLayout(*config->layout, llvm::outs());
+    return 0;
+  }
+  llvm::StringRef extension = llvm::sys::path::extension(layoutOutput);
+  llvm::Error written = llvm::Error::success();
+  if (extension == ".npy")
+    written = writeLayoutNpy(*config->layout, layoutOutput);
+  else if (extension == ".png")
+    written = writeLayoutPng(*config->layout, layoutOutput, pixelsPerBlock);
+  else
+    return failWith("-o " + layoutOutput +
+                    ": expected a file name ending in .npy or .png");
+  if (written)
+    return failWith(llvm::toString(std::move(written)));
+  llvm::outs() << "wrote " << layoutOutput << "\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -357,21 +406,26 @@ int main(int argc, char **argv) {
   cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << "xfc " << XFC_VERSION << " (MLIR " << LLVM_VERSION_STRING << ")\n";
   });
-  cl::HideUnrelatedOptions({&compileCategory, &cacheCategory});
+  cl::HideUnrelatedOptions({&compileCategory, &cacheCategory, &layoutCategory});
   if (!cl::ParseCommandLineOptions(
           argc, argv,
           "xfc: an attention compiler for xFormers attention configs\n\n"
           "  xfc compile CONFIG.json -o DIR   kernels, stages and manifest\n"
           "  xfc compile CONFIG.json --emit=STAGE   print one stage\n"
           "  xfc list                          variants and their fields\n"
-          "  xfc cache list|clear|stats        the kernel cache\n",
+          "  xfc cache list|clear|stats        the kernel cache\n"
+          "  xfc layout CONFIG.json [-o F.png|F.npy]   the block layout\n",
           &llvm::errs()))
     return 1;
 
   if (listCommand) {
     printVariantTable(llvm::outs());
+    llvm::outs() << "\n";
+    printLayoutGenerators(llvm::outs());
     return 0;
   }
+  if (layoutCommand)
+    return runLayout();
   if (cacheCommand)
     return runCache();
   if (!compileCommand) {
@@ -384,7 +438,7 @@ int main(int argc, char **argv) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   ScopedDiagnosticHandler handler(&context, [](Diagnostic &diag) {
-    printDiagnostic(diag);
+    printDiagnosticLine(diag, llvm::errs());
     return success();
   });
   return runCompile(context);

@@ -12,6 +12,7 @@
 #include "xfc/Emitter/CudaEmitter.h"
 #include "xfc/Pipeline/ConfigLoader.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -38,6 +39,10 @@ compileConfigToSources(mlir::MLIRContext &context, llvm::StringRef configText,
                        llvm::StringRef bufferName,
                        const CommandLineOverrides &overrides,
                        llvm::raw_ostream &diagnostics);
+
+/// Prints an MLIR diagnostic and its notes as single lines like the config
+/// frontend's: `file:line:col: error: message`.
+void printDiagnosticLine(mlir::Diagnostic &diag, llvm::raw_ostream &os);
 
 /// Registers what compileConfigToSources needs in `registry`.
 void registerCompilerDialects(mlir::DialectRegistry &registry);
