@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "xfc/runtime/AttentionPlan.h"
+#include "xfc/runtime/Compiler.h"
 #include "xfc/runtime/Cuda.h"
 
 #include "gtest/gtest.h"
@@ -1089,6 +1090,42 @@ TEST(AttentionPlanGpu, StreamsAndThreads) {
     thread.join();
   for (const std::string &failure : failures)
     EXPECT_EQ(failure, "");
+}
+
+//===----------------------------------------------------------------------===//
+// The JIT: the same checks on plans xfc::Compiler builds in-process
+//===----------------------------------------------------------------------===//
+
+TEST(JitGpu, CompiledPlansMatchReference) {
+  REQUIRE_GPU();
+  xfc::Compiler compiler;
+  LayoutSpec layout = randomLayout(32, 6, 4, /*perHead=*/true, 77);
+  struct Request {
+    ConfigSpec config;
+    const LayoutSpec *layout;
+    xfc::Specialization specialization;
+  };
+  std::vector<Request> requests;
+  for (DType dtype : {DType::F16, DType::BF16, DType::F32}) {
+    Request dense{denseConfig(dtype, 64, /*causal=*/true), nullptr, {}};
+    requests.push_back(dense);
+    Request sparse{blockSparseConfig(dtype, 128, 4, layout), &layout, {}};
+    requests.push_back(sparse);
+  }
+  unsigned seed = 900;
+  for (const Request &request : requests) {
+    // The arch defaults to the current GPU's.
+    auto plan = compiler.compile(request.config.json, request.specialization,
+                                 "jit.json");
+    ASSERT_TRUE(plan.isOk()) << plan.getStatus().getMessage();
+    for (auto [qLen, kvLen] :
+         {std::pair<int64_t, int64_t>{192, 192}, {77, 150}, {150, 33}}) {
+      Case c;
+      c.batch = 2, c.heads = 4, c.qLen = qLen, c.kvLen = kvLen;
+      c.dataSeed = seed++;
+      EXPECT_TRUE(checkCase(**plan, c, request.layout)) << request.config.json;
+    }
+  }
 }
 
 } // namespace
