@@ -1,0 +1,147 @@
+//===- MultiheadAttention.h - FairSeq-compatible attention module -*- C++
+//-*-===//
+//
+// xfc::MultiheadAttention is FairSeq's MultiheadAttention with an xFormers
+// attention config (SPEC.md §4): q/k/v/out projections (cuBLAS, opened with
+// dlopen), the attention itself an xfc plan compiled in-process by
+// xfc::Compiler and run on strided [B, H, T, D] views of the projected
+// [T, B, C] buffers. Weights live on the host as fp32 (set and read by name)
+// and are uploaded in the module's dtype on the next forward().
+//
+//   MultiheadAttention::Options options;
+//   options.embedDim = 512;
+//   options.numHeads = 8;
+//   options.xformersAttConfig = R"({"name": "scaled_dot_product"})";
+//   auto mha = MultiheadAttention::create(options);
+//   MultiheadAttention::ForwardArgs args;
+//   args.query = TensorView(q, DType::F32, {T, B, 512}); // ... output
+//   Status status = (*mha)->forward(args, stream);
+//
+// Not supported yet (each a clear error): need_weights/need_head_weights,
+// add_bias_kv, add_zero_attn, incremental_state/static_kv, dropout at
+// training time.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef XFC_RUNTIME_MULTIHEADATTENTION_H
+#define XFC_RUNTIME_MULTIHEADATTENTION_H
+
+#include "xfc/runtime/Status.h"
+#include "xfc/runtime/Tensor.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace xfc {
+
+/// FairSeq's MultiheadAttention on xfc plans. Not copyable; forward() may be
+/// called from several threads (calls are serialized).
+class MultiheadAttention {
+public:
+  /// FairSeq's constructor arguments, with its defaults.
+  struct Options {
+    int64_t embedDim = 0;
+    int64_t numHeads = 0;
+    /// Key and value feature sizes; default embedDim.
+    std::optional<int64_t> kdim, vdim;
+    /// Attention dropout. Only evaluation (no dropout) runs in this cut.
+    float dropout = 0;
+    /// Whether the four projections have biases.
+    bool bias = true;
+    /// Not supported yet: must be false.
+    bool addBiasKv = false;
+    bool addZeroAttn = false;
+    /// Self-attention needs kdim == vdim == embedDim; forward() then uses
+    /// the query as key and value when they are left empty.
+    bool selfAttention = false;
+    /// Encoder-decoder attention: forward() uses the key as value when the
+    /// value is left empty.
+    bool encoderDecoderAttention = false;
+    /// The xFormers attention config, as JSON (SPEC.md §1).
+    std::string xformersAttConfig = R"({"name": "scaled_dot_product"})";
+    /// A block layout [nb][nb] (shared by the heads) or [H][nb][nb]; given,
+    /// the config becomes {"name": "blocksparse", "layout": ...,
+    /// "block_size": xformersBlocksparseBlocksize} with its other fields
+    /// kept, as FairSeq does.
+    std::optional<std::vector<std::vector<int>>> xformersBlocksparseLayout;
+    std::optional<std::vector<std::vector<std::vector<int>>>>
+        xformersBlocksparseLayoutPerHead;
+    int64_t xformersBlocksparseBlocksize = 16;
+    /// The dtype of weights, inputs and outputs: F16, BF16 or F32.
+    runtime::DType dtype = runtime::DType::F32;
+    /// Seeds the initialization of the weights.
+    uint64_t seed = 0;
+  };
+
+  /// One forward call. Tensors are device views in the module's dtype.
+  struct ForwardArgs {
+    /// [T, B, C], contiguous.
+    runtime::TensorView query;
+    /// [S, B, kdim] and [S, B, vdim], contiguous; see Options::selfAttention
+    /// and Options::encoderDecoderAttention for when they may be empty.
+    runtime::TensorView key, value;
+    /// u8 or bool [B, S], nonzero = the key is padding.
+    std::optional<runtime::TensorView> keyPaddingMask;
+    /// [T, S], contiguous: additive (fp32, or the module's fp16/bf16), or
+    /// u8/bool with nonzero = masked.
+    std::optional<runtime::TensorView> attnMask;
+    /// [T, B, C], contiguous; written.
+    runtime::TensorView output;
+    /// Not supported yet: must be false / null.
+    bool needWeights = false;
+    bool needHeadWeights = false;
+    bool staticKv = false;
+    const void *incrementalState = nullptr;
+    /// Training mode: applies dropout (not supported yet when dropout > 0).
+    bool training = false;
+  };
+
+  /// Checks `options`, initializes the weights as FairSeq does (xavier
+  /// uniform; gain 1/sqrt(2) for q/k/v when kdim == vdim == embedDim; q/k/v
+  /// biases uniform in +-1/sqrt(fan_in) as nn.Linear leaves them; out_proj
+  /// bias 0) and compiles the attention plan without masks (through NVRTC;
+  /// no GPU needed). Plans with masks are compiled on first use.
+  static StatusOr<std::unique_ptr<MultiheadAttention>>
+  create(const Options &options);
+
+  ~MultiheadAttention();
+  MultiheadAttention(const MultiheadAttention &) = delete;
+  MultiheadAttention &operator=(const MultiheadAttention &) = delete;
+
+  /// q_proj.weight, q_proj.bias, k_proj.weight, ..., out_proj.bias (no
+  /// biases when Options::bias is false).
+  std::vector<std::string> getWeightNames() const;
+  /// The shape of a weight ([out, in] or [out]), as PyTorch has it.
+  StatusOr<std::vector<int64_t>> getWeightShape(const std::string &name) const;
+  /// Copies `count` floats (row-major, the weight's whole shape) into the
+  /// weight `name`.
+  Status setWeight(const std::string &name, const float *data,
+                   std::size_t count);
+  /// A copy of the weight `name`.
+  StatusOr<std::vector<float>> getWeight(const std::string &name) const;
+
+  /// Runs the module on `stream` (a CUstream; nullptr is the legacy default
+  /// stream); asynchronous except for uploads of changed weights and
+  /// first-use allocations and compiles.
+  Status forward(const ForwardArgs &args, void *stream = nullptr);
+
+  const Options &getOptions() const;
+  int64_t getHeadDim() const;
+  /// head_dim^-1/2.
+  float getScaling() const;
+  /// The config the plans are compiled from (after FairSeq's rewriting).
+  const std::string &getAttentionConfig() const;
+
+private:
+  struct Impl;
+  explicit MultiheadAttention(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace xfc
+
+#endif // XFC_RUNTIME_MULTIHEADATTENTION_H

@@ -1,0 +1,790 @@
+//===- MultiheadAttention.cpp - FairSeq-compatible attention module -------===//
+//
+// Projections through cuBLAS (dlopen'd, GemmEx with fp32 compute), bias adds
+// and mask conversion through the kernels of xfc/mha_helpers.cuh (NVRTC and
+// the kernel cache), the attention through an xfc::Compiler plan run on
+// strided views of the projected [T, B, C] buffers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "xfc/runtime/MultiheadAttention.h"
+
+#include "xfc/runtime/AttentionPlan.h"
+#include "xfc/runtime/CachedCompile.h"
+#include "xfc/runtime/Compiler.h"
+#include "xfc/runtime/Cuda.h"
+#include "xfc/runtime/KernelCache.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <mutex>
+
+using namespace xfc;
+using namespace xfc::runtime;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// cuBLAS, opened at run time
+//===----------------------------------------------------------------------===//
+
+/// The few cuBLAS entry points the projections need. Handles and streams are
+/// void *; enums are the library's integer values.
+struct Cublas {
+  using CreateFn = int (*)(void **);
+  using DestroyFn = int (*)(void *);
+  using SetStreamFn = int (*)(void *, void *);
+  using GemmExFn = int (*)(void *, int, int, int, int, int, const void *,
+                           const void *, int, int, const void *, int, int,
+                           const void *, void *, int, int, int, int);
+  CreateFn create = nullptr;
+  DestroyFn destroy = nullptr;
+  SetStreamFn setStream = nullptr;
+  GemmExFn gemmEx = nullptr;
+};
+
+// cublasOperation_t, cudaDataType_t, cublasComputeType_t, cublasGemmAlgo_t.
+constexpr int kOpN = 0, kOpT = 1;
+constexpr int kCudaR32F = 0, kCudaR16F = 2, kCudaR16BF = 14;
+constexpr int kComputeF32 = 68;
+constexpr int kGemmDefault = -1;
+
+StatusOr<const Cublas *> getCublas() {
+  static StatusOr<const Cublas *> result = []() -> StatusOr<const Cublas *> {
+    std::vector<std::string> names;
+    if (const char *env = std::getenv("XFC_CUBLAS_LIBRARY"); env && *env)
+      names.push_back(env);
+    names.push_back("libcublas.so.13");
+    names.push_back("libcublas.so.12");
+    void *handle = nullptr;
+    std::string tried;
+    for (const std::string &name : names) {
+      handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (handle)
+        break;
+      tried += (tried.empty() ? "" : ", ") + name;
+    }
+    if (!handle)
+      return Status::error(
+          "no cuBLAS found (" + tried +
+          "): MultiheadAttention's projections need it; add its directory "
+          "(e.g. /usr/local/cuda/lib64) to LD_LIBRARY_PATH or name the "
+          "library in XFC_CUBLAS_LIBRARY");
+    static Cublas api;
+    api.create =
+        reinterpret_cast<Cublas::CreateFn>(dlsym(handle, "cublasCreate_v2"));
+    api.destroy =
+        reinterpret_cast<Cublas::DestroyFn>(dlsym(handle, "cublasDestroy_v2"));
+    api.setStream = reinterpret_cast<Cublas::SetStreamFn>(
+        dlsym(handle, "cublasSetStream_v2"));
+    api.gemmEx =
+        reinterpret_cast<Cublas::GemmExFn>(dlsym(handle, "cublasGemmEx"));
+    if (!api.create || !api.destroy || !api.setStream || !api.gemmEx)
+      return Status::error("cuBLAS (" + names.back() +
+                           ") lacks cublasCreate_v2, cublasDestroy_v2, "
+                           "cublasSetStream_v2 or cublasGemmEx");
+    return &api;
+  }();
+  return result;
+}
+
+int getCudaDataType(DType dtype) {
+  switch (dtype) {
+  case DType::F16:
+    return kCudaR16F;
+  case DType::BF16:
+    return kCudaR16BF;
+  default:
+    return kCudaR32F;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Initialization
+//===----------------------------------------------------------------------===//
+
+/// SplitMix64: a small, portable, seeded stream of uniform doubles.
+class SplitMix64 {
+public:
+  explicit SplitMix64(uint64_t seed) : state(seed) {}
+  uint64_t next() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  /// Uniform in [lo, hi).
+  double uniform(double lo, double hi) {
+    return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53;
+  }
+
+private:
+  uint64_t state;
+};
+
+/// One parameter, kept on the host in fp32.
+struct Parameter {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;
+};
+
+std::string formatShape(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+bool isEmptyView(const TensorView &view) {
+  return view.data == nullptr && view.rank == 0;
+}
+
+constexpr const char *kProjections[4] = {"q_proj", "k_proj", "v_proj",
+                                         "out_proj"};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// The module
+//===----------------------------------------------------------------------===//
+
+struct MultiheadAttention::Impl {
+  Options options;
+  int64_t kdim = 0, vdim = 0, headDim = 0;
+  float scaling = 1;
+  std::string configText;
+  /// Weights then biases per projection, in kProjections order: [2 * p] is
+  /// the weight of projection p, [2 * p + 1] its bias (empty without bias).
+  std::vector<Parameter> parameters;
+
+  std::mutex mutex;
+  Compiler compiler;
+  /// Plans by (attn_mask ? 1 : 0) | (key_padding_mask ? 2 : 0).
+  std::shared_ptr<AttentionPlan> plans[4];
+
+  // Device state, made on the first forward().
+  bool weightsDirty = true;
+  DeviceBuffer weights[4], biases[4];
+  DeviceBuffer qBuffer, kBuffer, vBuffer, attnBuffer, maskBuffer;
+  void *cublasHandle = nullptr;
+  CudaModule helpers;
+  void *addBiasFunction = nullptr;
+  void *maskFromBytesFunction = nullptr;
+  void *maskFromF16Function = nullptr;
+  void *maskFromBF16Function = nullptr;
+
+  ~Impl() {
+    if (cublasHandle) {
+      StatusOr<const Cublas *> cublas = getCublas();
+      if (cublas)
+        (*cublas)->destroy(cublasHandle);
+    }
+  }
+
+  Parameter *findParameter(const std::string &name);
+  StatusOr<std::shared_ptr<AttentionPlan>> getPlan(bool attnMask,
+                                                   bool keyPadding);
+  Status prepareDevice(const CudaDriver &driver, int device);
+  Status uploadWeights();
+  Status launchElementwise(const CudaDriver &driver, void *function,
+                           int64_t count, void *stream, void **args);
+  Status linear(const CudaDriver &driver, const void *input, int64_t rows,
+                int projection, void *output, void *stream);
+};
+
+Parameter *MultiheadAttention::Impl::findParameter(const std::string &name) {
+  for (Parameter &parameter : parameters)
+    if (parameter.name == name)
+      return &parameter;
+  return nullptr;
+}
+
+namespace {
+
+/// The config text after FairSeq's rewriting: with a blocksparse layout, the
+/// variant becomes blocksparse with that layout and block size.
+StatusOr<std::string> rewriteConfig(const MultiheadAttention::Options &o) {
+  bool hasLayout = o.xformersBlocksparseLayout.has_value() ||
+                   o.xformersBlocksparseLayoutPerHead.has_value();
+  if (!hasLayout)
+    return o.xformersAttConfig;
+  nlohmann::json config =
+      nlohmann::json::parse(o.xformersAttConfig, nullptr, false);
+  // Malformed text goes to the compiler as is, for its line:column message.
+  if (config.is_discarded() || !config.is_object())
+    return o.xformersAttConfig;
+  // FairSeq hands the whole dict to xFormers, which ignores what the
+  // blocksparse attention does not take; xfc rejects unknown keys, so only
+  // blocksparse's own fields are kept.
+  nlohmann::json rewritten = nlohmann::json::object();
+  for (const char *key : {"dropout", "causal", "num_heads"})
+    if (config.contains(key))
+      rewritten[key] = config[key];
+  rewritten["name"] = "blocksparse";
+  rewritten["block_size"] = o.xformersBlocksparseBlocksize;
+  if (o.xformersBlocksparseLayout)
+    rewritten["layout"] = *o.xformersBlocksparseLayout;
+  else
+    rewritten["layout"] = *o.xformersBlocksparseLayoutPerHead;
+  return rewritten.dump(-1, ' ', false,
+                        nlohmann::json::error_handler_t::replace);
+}
+
+Status checkOptions(const MultiheadAttention::Options &o) {
+  if (o.embedDim <= 0)
+    return Status::error("embed_dim: expected a positive integer, got " +
+                         std::to_string(o.embedDim));
+  if (o.numHeads <= 0)
+    return Status::error("num_heads: expected a positive integer, got " +
+                         std::to_string(o.numHeads));
+  if (o.embedDim % o.numHeads != 0)
+    return Status::error("embed_dim: must be divisible by num_heads (" +
+                         std::to_string(o.embedDim) + " is not a multiple of " +
+                         std::to_string(o.numHeads) + ")");
+  if (o.kdim && *o.kdim <= 0)
+    return Status::error("kdim: expected a positive integer, got " +
+                         std::to_string(*o.kdim));
+  if (o.vdim && *o.vdim <= 0)
+    return Status::error("vdim: expected a positive integer, got " +
+                         std::to_string(*o.vdim));
+  int64_t kdim = o.kdim.value_or(o.embedDim);
+  int64_t vdim = o.vdim.value_or(o.embedDim);
+  if (o.selfAttention && (kdim != o.embedDim || vdim != o.embedDim))
+    return Status::error("self_attention: requires query, key and value of "
+                         "the same size (kdim == vdim == embed_dim = " +
+                         std::to_string(o.embedDim) + "), got kdim " +
+                         std::to_string(kdim) + ", vdim " +
+                         std::to_string(vdim));
+  if (!(o.dropout >= 0 && o.dropout < 1))
+    return Status::error("dropout: expected a probability in [0, 1), got " +
+                         std::to_string(o.dropout));
+  if (o.addBiasKv)
+    return Status::error("add_bias_kv: not supported yet (expected false)");
+  if (o.addZeroAttn)
+    return Status::error("add_zero_attn: not supported yet (expected false)");
+  if (o.dtype != DType::F16 && o.dtype != DType::BF16 && o.dtype != DType::F32)
+    return Status::error(std::string("dtype: expected fp16, bf16 or fp32, "
+                                     "got ") +
+                         getDTypeName(o.dtype));
+  if (o.xformersBlocksparseLayout && o.xformersBlocksparseLayoutPerHead)
+    return Status::error("xformers_blocksparse_layout: give one layout, "
+                         "[nb][nb] or [H][nb][nb], not both");
+  if (o.xformersBlocksparseBlocksize <= 0)
+    return Status::error("xformers_blocksparse_blocksize: expected a "
+                         "positive integer (16, 32, 64 or 128), got " +
+                         std::to_string(o.xformersBlocksparseBlocksize));
+  return Status::ok();
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<MultiheadAttention>>
+MultiheadAttention::create(const Options &options) {
+  if (Status status = checkOptions(options); !status)
+    return status;
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->kdim = options.kdim.value_or(options.embedDim);
+  impl->vdim = options.vdim.value_or(options.embedDim);
+  impl->headDim = options.embedDim / options.numHeads;
+  impl->scaling = static_cast<float>(1.0 / std::sqrt(double(impl->headDim)));
+  StatusOr<std::string> config = rewriteConfig(options);
+  if (!config)
+    return config.getStatus();
+  impl->configText = *config;
+
+  // FairSeq's reset_parameters(): xavier_uniform_ with gain 1/sqrt(2) on
+  // q/k/v when kdim == vdim == embed_dim (else 1), gain 1 on out_proj, whose
+  // bias is zeroed; the q/k/v biases keep nn.Linear's uniform(+-1/sqrt(in)).
+  bool qkvSameDim =
+      impl->kdim == options.embedDim && impl->vdim == options.embedDim;
+  int64_t inputs[4] = {options.embedDim, impl->kdim, impl->vdim,
+                       options.embedDim};
+  SplitMix64 random(options.seed);
+  for (int p = 0; p < 4; ++p) {
+    int64_t in = inputs[p], out = options.embedDim;
+    double gain = (p < 3 && qkvSameDim) ? 1.0 / std::sqrt(2.0) : 1.0;
+    double bound = gain * std::sqrt(6.0 / double(in + out));
+    Parameter weight{std::string(kProjections[p]) + ".weight", {out, in}, {}};
+    weight.values.resize(out * in);
+    for (float &value : weight.values)
+      value = static_cast<float>(random.uniform(-bound, bound));
+    impl->parameters.push_back(std::move(weight));
+    Parameter bias{std::string(kProjections[p]) + ".bias", {out}, {}};
+    if (options.bias) {
+      bias.values.assign(out, 0.0f);
+      if (p < 3) {
+        double biasBound = 1.0 / std::sqrt(double(in));
+        for (float &value : bias.values)
+          value = static_cast<float>(random.uniform(-biasBound, biasBound));
+      }
+    }
+    impl->parameters.push_back(std::move(bias));
+  }
+
+  // The plan without masks now, so that a bad config is reported here.
+  if (auto plan = impl->getPlan(false, false); !plan)
+    return plan.getStatus();
+  return std::unique_ptr<MultiheadAttention>(
+      new MultiheadAttention(std::move(impl)));
+}
+
+MultiheadAttention::MultiheadAttention(std::unique_ptr<Impl> impl)
+    : impl(std::move(impl)) {}
+MultiheadAttention::~MultiheadAttention() = default;
+
+const MultiheadAttention::Options &MultiheadAttention::getOptions() const {
+  return impl->options;
+}
+int64_t MultiheadAttention::getHeadDim() const { return impl->headDim; }
+float MultiheadAttention::getScaling() const { return impl->scaling; }
+const std::string &MultiheadAttention::getAttentionConfig() const {
+  return impl->configText;
+}
+
+StatusOr<std::shared_ptr<AttentionPlan>>
+MultiheadAttention::Impl::getPlan(bool attnMask, bool keyPadding) {
+  std::shared_ptr<AttentionPlan> &slot =
+      plans[(attnMask ? 1 : 0) | (keyPadding ? 2 : 0)];
+  if (slot)
+    return slot;
+  Specialization specialization;
+  specialization.headDim = headDim;
+  specialization.numHeads = options.numHeads;
+  specialization.dtype = getDTypeName(options.dtype);
+  specialization.attnMask = attnMask;
+  specialization.keyPadding = keyPadding;
+  auto plan =
+      compiler.compile(configText, specialization, "xformers_att_config");
+  if (!plan)
+    return plan.getStatus();
+  slot = *plan;
+  return slot;
+}
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+std::vector<std::string> MultiheadAttention::getWeightNames() const {
+  std::vector<std::string> names;
+  for (const Parameter &parameter : impl->parameters)
+    if (!parameter.values.empty())
+      names.push_back(parameter.name);
+  return names;
+}
+
+namespace {
+
+Status unknownWeight(const std::string &name,
+                     const std::vector<std::string> &names) {
+  std::string list;
+  for (const std::string &known : names)
+    list += (list.empty() ? "" : ", ") + known;
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0)
+    for (const char *projection : kProjections)
+      if (name == std::string(projection) + ".bias")
+        return Status::error(name + ": the module has no biases (bias=false)");
+  return Status::error(name + ": unknown weight; expected one of " + list);
+}
+
+} // namespace
+
+StatusOr<std::vector<int64_t>>
+MultiheadAttention::getWeightShape(const std::string &name) const {
+  Parameter *parameter = impl->findParameter(name);
+  if (!parameter || parameter->values.empty())
+    return unknownWeight(name, getWeightNames());
+  return parameter->shape;
+}
+
+Status MultiheadAttention::setWeight(const std::string &name, const float *data,
+                                     std::size_t count) {
+  Parameter *parameter = impl->findParameter(name);
+  if (!parameter || parameter->values.empty())
+    return unknownWeight(name, getWeightNames());
+  if (count != parameter->values.size())
+    return Status::error(name + ": expected " +
+                         std::to_string(parameter->values.size()) +
+                         " values (shape " + formatShape(parameter->shape) +
+                         "), got " + std::to_string(count));
+  if (!data)
+    return Status::error(name + ": the data pointer is null");
+  std::lock_guard<std::mutex> lock(impl->mutex);
+  std::copy(data, data + count, parameter->values.begin());
+  impl->weightsDirty = true;
+  return Status::ok();
+}
+
+StatusOr<std::vector<float>>
+MultiheadAttention::getWeight(const std::string &name) const {
+  Parameter *parameter = impl->findParameter(name);
+  if (!parameter || parameter->values.empty())
+    return unknownWeight(name, getWeightNames());
+  std::lock_guard<std::mutex> lock(impl->mutex);
+  return parameter->values;
+}
+
+//===----------------------------------------------------------------------===//
+// Device work
+//===----------------------------------------------------------------------===//
+
+Status MultiheadAttention::Impl::prepareDevice(const CudaDriver &driver,
+                                               int device) {
+  if (!cublasHandle) {
+    StatusOr<const Cublas *> cublas = getCublas();
+    if (!cublas)
+      return cublas.getStatus();
+    void *handle = nullptr;
+    if (int rc = (*cublas)->create(&handle); rc != 0)
+      return Status::error("cublasCreate failed: status " + std::to_string(rc));
+    cublasHandle = handle;
+  }
+  if (!addBiasFunction) {
+    StatusOr<std::string> arch = driver.getDeviceArch(device);
+    if (!arch)
+      return arch.getStatus();
+    NvrtcOptions nvrtcOptions;
+    nvrtcOptions.arch = *arch;
+    auto cubin = compileCubinCached("#include \"xfc/mha_helpers.cuh\"\n",
+                                    "mha_helpers.cu", nvrtcOptions,
+                                    &KernelCache::getGlobal());
+    if (!cubin)
+      return cubin.getStatus();
+    StatusOr<CudaModule> module =
+        CudaModule::load(driver, **cubin, "mha_helpers");
+    if (!module)
+      return module.getStatus();
+    helpers = std::move(*module);
+    const char *addBias = options.dtype == DType::F16 ? "xfc_mha_add_bias_fp16"
+                          : options.dtype == DType::BF16
+                              ? "xfc_mha_add_bias_bf16"
+                              : "xfc_mha_add_bias_fp32";
+    void **slots[4] = {&addBiasFunction, &maskFromBytesFunction,
+                       &maskFromF16Function, &maskFromBF16Function};
+    const char *symbols[4] = {addBias, "xfc_mha_mask_from_bytes",
+                              "xfc_mha_mask_from_fp16",
+                              "xfc_mha_mask_from_bf16"};
+    for (int i = 3; i >= 0; --i) {
+      StatusOr<void *> function = helpers.getFunction(symbols[i]);
+      if (!function)
+        return function.getStatus();
+      *slots[i] = *function;
+    }
+  }
+  return Status::ok();
+}
+
+Status MultiheadAttention::Impl::uploadWeights() {
+  std::size_t elementSize = getDTypeSize(options.dtype);
+  for (int p = 0; p < 4; ++p) {
+    const Parameter &weight = parameters[2 * p];
+    std::size_t bytes = weight.values.size() * elementSize;
+    if (!weights[p].data()) {
+      StatusOr<DeviceBuffer> buffer = DeviceBuffer::allocate(bytes);
+      if (!buffer)
+        return buffer.getStatus();
+      weights[p] = std::move(*buffer);
+    }
+    Status status = Status::ok();
+    if (options.dtype == DType::F32) {
+      status = weights[p].upload(weight.values.data(), bytes);
+    } else {
+      std::vector<uint16_t> converted(weight.values.size());
+      for (std::size_t i = 0; i < converted.size(); ++i)
+        converted[i] = options.dtype == DType::F16
+                           ? floatToF16(weight.values[i])
+                           : floatToBF16(weight.values[i]);
+      status = weights[p].upload(converted.data(), bytes);
+    }
+    if (!status)
+      return status;
+    const Parameter &bias = parameters[2 * p + 1];
+    if (bias.values.empty())
+      continue;
+    if (!biases[p].data()) {
+      StatusOr<DeviceBuffer> buffer =
+          DeviceBuffer::allocate(bias.values.size() * sizeof(float));
+      if (!buffer)
+        return buffer.getStatus();
+      biases[p] = std::move(*buffer);
+    }
+    if (Status upload = biases[p].upload(bias.values.data(),
+                                         bias.values.size() * sizeof(float));
+        !upload)
+      return upload;
+  }
+  weightsDirty = false;
+  return Status::ok();
+}
+
+Status MultiheadAttention::Impl::launchElementwise(const CudaDriver &driver,
+                                                   void *function,
+                                                   int64_t count, void *stream,
+                                                   void **args) {
+  if (count == 0)
+    return Status::ok();
+  int64_t blocks = std::min<int64_t>((count + 255) / 256, 4096);
+  Dim3 grid{static_cast<unsigned>(blocks), 1, 1};
+  Dim3 block{256, 1, 1};
+  return driver.launch(function, grid, block, 0, stream, args);
+}
+
+Status MultiheadAttention::Impl::linear(const CudaDriver &driver,
+                                        const void *input, int64_t rows,
+                                        int projection, void *output,
+                                        void *stream) {
+  const Parameter &weight = parameters[2 * projection];
+  int64_t out = weight.shape[0], in = weight.shape[1];
+  if (rows > INT_MAX)
+    return Status::error(std::string(kProjections[projection]) +
+                         ": too many rows for one GEMM (" +
+                         std::to_string(rows) + ")");
+  const Cublas *cublas = *getCublas();
+  if (int rc = cublas->setStream(cublasHandle, stream); rc != 0)
+    return Status::error("cublasSetStream failed: status " +
+                         std::to_string(rc));
+  // Row-major y[rows, out] = x[rows, in] W[out, in]^T is, column-major,
+  // y^T = W^T-as-stored(transposed) * x^T.
+  float alpha = 1, beta = 0;
+  int type = getCudaDataType(options.dtype);
+  int rc = cublas->gemmEx(
+      cublasHandle, kOpT, kOpN, static_cast<int>(out), static_cast<int>(rows),
+      static_cast<int>(in), &alpha, weights[projection].data(), type,
+      static_cast<int>(in), input, type, static_cast<int>(in), &beta, output,
+      type, static_cast<int>(out), kComputeF32, kGemmDefault);
+  if (rc != 0)
+    return Status::error(std::string(kProjections[projection]) +
+                         ": cublasGemmEx failed: status " + std::to_string(rc));
+  if (parameters[2 * projection + 1].values.empty())
+    return Status::ok();
+  void *x = output;
+  const void *bias = biases[projection].data();
+  long long rowCount = rows, colCount = out;
+  void *args[] = {&x, &bias, &rowCount, &colCount};
+  return launchElementwise(driver, addBiasFunction, rows * out, stream, args);
+}
+
+namespace {
+
+/// Grows `buffer` to at least `bytes`.
+Status ensureSize(DeviceBuffer &buffer, std::size_t bytes) {
+  if (buffer.size() >= bytes && buffer.data())
+    return Status::ok();
+  StatusOr<DeviceBuffer> grown =
+      DeviceBuffer::allocate(std::max<std::size_t>(bytes, 256));
+  if (!grown)
+    return grown.getStatus();
+  buffer = std::move(*grown);
+  return Status::ok();
+}
+
+Status checkSequenceFirst(const TensorView &view, const std::string &name,
+                          DType dtype, const std::string &dimNames,
+                          int64_t features, const std::string &featureName) {
+  if (Status status = checkWellFormed(view, name); !status)
+    return status;
+  if (Status status = checkRank(view, name, 3, dimNames); !status)
+    return status;
+  if (Status status = checkDType(view, name, dtype); !status)
+    return status;
+  if (Status status = checkDim(view, name, 2, featureName, features); !status)
+    return status;
+  if (!view.isContiguous())
+    return Status::error(name + ": expected a contiguous " + dimNames +
+                         " tensor, got strides [" +
+                         std::to_string(view.strides[0]) + ", " +
+                         std::to_string(view.strides[1]) + ", " +
+                         std::to_string(view.strides[2]) + "]");
+  return Status::ok();
+}
+
+} // namespace
+
+Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
+  Impl &m = *impl;
+  const Options &o = m.options;
+  if (args.needWeights || args.needHeadWeights)
+    return Status::error(std::string(args.needHeadWeights ? "need_head_weights"
+                                                          : "need_weights") +
+                         ": returning attention weights is not supported yet "
+                         "(expected false)");
+  if (args.incrementalState)
+    return Status::error("incremental_state: incremental decoding is not "
+                         "supported yet (expected null)");
+  if (args.staticKv)
+    return Status::error(
+        "static_kv: not supported yet (it needs incremental_state)");
+  if (args.training && o.dropout > 0)
+    return Status::error("dropout: dropout at training time is not supported "
+                         "yet (use training = false, or dropout 0)");
+
+  // Shapes and dtypes.
+  const TensorView &query = args.query;
+  if (Status status = checkSequenceFirst(query, "query", o.dtype,
+                                         "[tgt_len, batch, embed_dim]",
+                                         o.embedDim, "embed_dim");
+      !status)
+    return status;
+  int64_t tgtLen = query.shape[0], batch = query.shape[1];
+  TensorView key = args.key, value = args.value;
+  if (isEmptyView(key)) {
+    if (!o.selfAttention)
+      return Status::error("key: required unless the module is "
+                           "self_attention (expected [src_len, batch, "
+                           "kdim])");
+    key = query;
+  }
+  if (isEmptyView(value)) {
+    if (o.selfAttention && isEmptyView(args.key))
+      value = query;
+    else if (o.encoderDecoderAttention || o.selfAttention)
+      value = key;
+    else
+      return Status::error("value: required unless the module is "
+                           "self_attention or encoder_decoder_attention "
+                           "(expected [src_len, batch, vdim])");
+  }
+  if (Status status = checkSequenceFirst(
+          key, "key", o.dtype, "[src_len, batch, kdim]", m.kdim, "kdim");
+      !status)
+    return status;
+  if (Status status = checkDim(key, "key", 1, "batch (as query)", batch);
+      !status)
+    return status;
+  int64_t srcLen = key.shape[0];
+  if (Status status = checkSequenceFirst(
+          value, "value", o.dtype, "[src_len, batch, vdim]", m.vdim, "vdim");
+      !status)
+    return status;
+  if (Status status = checkShape(value, "value", {srcLen, batch, m.vdim});
+      !status)
+    return status;
+  if (Status status = checkSequenceFirst(args.output, "output", o.dtype,
+                                         "[tgt_len, batch, embed_dim]",
+                                         o.embedDim, "embed_dim");
+      !status)
+    return status;
+  if (Status status =
+          checkShape(args.output, "output", {tgtLen, batch, o.embedDim});
+      !status)
+    return status;
+  if (args.keyPaddingMask) {
+    const TensorView &mask = *args.keyPaddingMask;
+    if (Status status = checkWellFormed(mask, "key_padding_mask"); !status)
+      return status;
+    if (mask.dtype != DType::U8 && mask.dtype != DType::Bool)
+      return Status::error(
+          std::string("key_padding_mask: expected dtype u8 or bool, got ") +
+          getDTypeName(mask.dtype));
+    if (Status status = checkShape(mask, "key_padding_mask", {batch, srcLen});
+        !status)
+      return status;
+  }
+  if (args.attnMask) {
+    const TensorView &mask = *args.attnMask;
+    if (Status status = checkWellFormed(mask, "attn_mask"); !status)
+      return status;
+    if (Status status = checkShape(mask, "attn_mask", {tgtLen, srcLen});
+        !status)
+      return status;
+    if (!mask.isContiguous())
+      return Status::error("attn_mask: expected a contiguous [tgt_len, "
+                           "src_len] tensor");
+  }
+  if (tgtLen == 0 || batch == 0)
+    return Status::ok();
+  if (srcLen == 0)
+    return Status::error("key: src_len is 0, there is nothing to attend to");
+
+  std::lock_guard<std::mutex> lock(m.mutex);
+  auto plan =
+      m.getPlan(args.attnMask.has_value(), args.keyPaddingMask.has_value());
+  if (!plan)
+    return plan.getStatus();
+
+  StatusOr<const CudaDriver *> driverOr = getDriver();
+  if (!driverOr)
+    return driverOr.getStatus();
+  const CudaDriver &driver = **driverOr;
+  StatusOr<CudaContext> context = driver.ensureContext();
+  if (!context)
+    return context.getStatus();
+  if (Status status = m.prepareDevice(driver, context->device); !status)
+    return status;
+  if (m.weightsDirty)
+    if (Status status = m.uploadWeights(); !status)
+      return status;
+
+  std::size_t elementSize = getDTypeSize(o.dtype);
+  std::size_t qBytes = tgtLen * batch * o.embedDim * elementSize;
+  std::size_t kvBytes = srcLen * batch * o.embedDim * elementSize;
+  for (auto [buffer, bytes] :
+       {std::pair<DeviceBuffer *, std::size_t>{&m.qBuffer, qBytes},
+        {&m.kBuffer, kvBytes},
+        {&m.vBuffer, kvBytes},
+        {&m.attnBuffer, qBytes}})
+    if (Status status = ensureSize(*buffer, bytes); !status)
+      return status;
+
+  // Projections (no scaling here: the attention scales by head_dim^-1/2).
+  if (Status status = m.linear(driver, query.data, tgtLen * batch, 0,
+                               m.qBuffer.data(), stream);
+      !status)
+    return status;
+  if (Status status = m.linear(driver, key.data, srcLen * batch, 1,
+                               m.kBuffer.data(), stream);
+      !status)
+    return status;
+  if (Status status = m.linear(driver, value.data, srcLen * batch, 2,
+                               m.vBuffer.data(), stream);
+      !status)
+    return status;
+
+  AttentionArgs attention;
+  attention.query = TensorView::fromSeqFirst(m.qBuffer.data(), o.dtype, tgtLen,
+                                             batch, o.numHeads, m.headDim);
+  attention.key = TensorView::fromSeqFirst(m.kBuffer.data(), o.dtype, srcLen,
+                                           batch, o.numHeads, m.headDim);
+  attention.value = TensorView::fromSeqFirst(m.vBuffer.data(), o.dtype, srcLen,
+                                             batch, o.numHeads, m.headDim);
+  attention.output = TensorView::fromSeqFirst(
+      m.attnBuffer.data(), o.dtype, tgtLen, batch, o.numHeads, m.headDim);
+  attention.scale = m.scaling;
+  if (args.keyPaddingMask)
+    attention.keyPadding = *args.keyPaddingMask;
+  if (args.attnMask) {
+    const TensorView &mask = *args.attnMask;
+    int64_t count = tgtLen * srcLen;
+    if (mask.dtype == DType::F32) {
+      attention.attnMask = TensorView(mask.data, DType::F32, {tgtLen, srcLen});
+    } else {
+      if (Status status = ensureSize(m.maskBuffer, count * sizeof(float));
+          !status)
+        return status;
+      void *function = mask.dtype == DType::F16    ? m.maskFromF16Function
+                       : mask.dtype == DType::BF16 ? m.maskFromBF16Function
+                                                   : m.maskFromBytesFunction;
+      const void *in = mask.data;
+      void *out = m.maskBuffer.data();
+      long long total = count;
+      void *kernelArgs[] = {&in, &out, &total};
+      if (Status status =
+              m.launchElementwise(driver, function, count, stream, kernelArgs);
+          !status)
+        return status;
+      attention.attnMask =
+          TensorView(m.maskBuffer.data(), DType::F32, {tgtLen, srcLen});
+    }
+  }
+  if (Status status = (*plan)->run(attention, stream); !status)
+    return status;
+  return m.linear(driver, m.attnBuffer.data(), tgtLen * batch, 3,
+                  args.output.data, stream);
+}
