@@ -1,5 +1,4 @@
-//===- MultiheadAttention.h - FairSeq-compatible attention module -*- C++
-//-*-===//
+//===- MultiheadAttention.h - FairSeq's MultiheadAttention -----*- C++ -*-===//
 //
 // xfc::MultiheadAttention is FairSeq's MultiheadAttention with an xFormers
 // attention config (SPEC.md §4): q/k/v/out projections (cuBLAS, opened with
