@@ -215,27 +215,6 @@ AttentionConfig::getString(llvm::StringRef field) const {
 // Formatting helpers
 //===----------------------------------------------------------------------===//
 
-/// Shortest decimal text that reads back as `value`, with a '.' or exponent
-/// so that it reads as a float.
-static std::string formatDouble(double value) {
-  char buffer[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
-    if (std::strtod(buffer, nullptr) == value)
-      break;
-  }
-  std::string text = buffer;
-  if (text.find_first_of(".eE") == std::string::npos)
-    text += ".0";
-  return text;
-}
-
-static std::string formatBound(double value) {
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
-    return std::to_string(static_cast<int64_t>(value));
-  return formatDouble(value);
-}
-
 template <typename Range> static std::string joinValues(const Range &values) {
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -1420,7 +1399,7 @@ static std::string renderValue(const FieldValue &value) {
   case FieldValue::Kind::Int:
     return std::to_string(value.intValue);
   case FieldValue::Kind::Float:
-    return formatDouble(value.floatValue);
+    return formatFloat(value.floatValue);
   case FieldValue::Kind::String: {
     std::string text;
     appendJsonString(text, value.stringValue);

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 using namespace xfc;
@@ -554,4 +555,25 @@ void xfc::appendJsonString(std::string &out, llvm::StringRef value) {
     }
   }
   out += '"';
+}
+
+std::string xfc::formatFloat(double value) {
+  char buffer[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value)
+      break;
+  }
+  std::string text = buffer;
+  if (text.find_first_of(".eEni") == std::string::npos)
+    text += ".0";
+  return text;
+}
+
+std::string xfc::formatBound(double value) {
+  if (!std::isfinite(value))
+    return value < 0 ? "-inf" : "inf";
+  if (value == std::floor(value) && std::fabs(value) < 1e15)
+    return std::to_string(static_cast<int64_t>(value));
+  return formatFloat(value);
 }

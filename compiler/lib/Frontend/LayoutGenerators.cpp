@@ -155,20 +155,6 @@ private:
   std::vector<uint8_t> bits;
 };
 
-/// Shortest text that reads back as `value`, with a '.' or exponent.
-std::string formatNumber(double value) {
-  char buffer[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
-    if (std::strtod(buffer, nullptr) == value)
-      break;
-  }
-  std::string text = buffer;
-  if (text.find_first_of(".eEni") == std::string::npos)
-    text += ".0";
-  return text;
-}
-
 /// Python's slice [start:stop] over a length-n axis: negative bounds count
 /// from the end, then both are clamped to [0, n].
 std::pair<int64_t, int64_t> pythonSlice(int64_t start, int64_t stop,
@@ -795,7 +781,7 @@ static bool isWithinDistance(int64_t dh, int64_t dw, double p,
 llvm::Expected<BlockLayout>
 xfc::makeLocal2dLayout(const Local2dLayoutOptions &options, int64_t seqLen) {
   if (!std::isfinite(options.p) || options.p < 0.0)
-    return fail("p", "expected a number >= 0, got " + formatNumber(options.p));
+    return fail("p", "expected a number >= 0, got " + formatFloat(options.p));
   if (!std::isfinite(options.distance))
     return fail("distance", "expected a finite number");
   // Distances grow with |dh| and |dw|, so the closest pair of two
@@ -911,7 +897,7 @@ xfc::makeRandomLayout(const RandomLayoutOptions &options, int64_t seqLen) {
   double given = options.sparsity ? *options.sparsity : *options.density;
   if (!(given > 0.0 && given < 1.0))
     return fail(field,
-                "expected a number in (0, 1), got " + formatNumber(given));
+                "expected a number in (0, 1), got " + formatFloat(given));
   double sparsity = options.sparsity ? *options.sparsity : 1.0 - given;
   int64_t heads = options.differentLayoutPerHead ? options.numHeads : 1;
   llvm::Expected<int64_t> numBlocks =
@@ -1337,13 +1323,6 @@ LayoutGeneratorOptions makeDefaultOptions(size_t index) {
   }
 }
 
-/// A range bound: "0" and "1" rather than "0.0" and "1.0".
-std::string formatBound(double value) {
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
-    return std::to_string(static_cast<int64_t>(value));
-  return formatNumber(value);
-}
-
 std::string formatList(llvm::ArrayRef<int64_t> values) {
   std::string text = "[";
   llvm::raw_string_ostream os(text);
@@ -1361,9 +1340,9 @@ std::string renderField(const GeneratorField &field) {
         else if constexpr (std::is_same_v<T, bool>)
           return *value ? "true" : "false";
         else if constexpr (std::is_same_v<T, double>)
-          return formatNumber(*value);
+          return formatFloat(*value);
         else if constexpr (std::is_same_v<T, std::optional<double>>)
-          return *value ? formatNumber(**value) : "";
+          return *value ? formatFloat(**value) : "";
         else if constexpr (std::is_same_v<T, LayoutAttention>)
           return "\"" + layoutAttentionName(*value).str() + "\"";
         else if constexpr (std::is_same_v<T, RandomGranularity>)

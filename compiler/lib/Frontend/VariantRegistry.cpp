@@ -9,6 +9,8 @@
 
 #include "xfc/Frontend/VariantRegistry.h"
 
+#include "xfc/Frontend/JsonReader.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
@@ -41,29 +43,6 @@ llvm::ArrayRef<llvm::StringRef> xfc::getArchNames() { return kArchs; }
 //===----------------------------------------------------------------------===//
 // FieldSpec
 //===----------------------------------------------------------------------===//
-
-/// Shortest text that reads back as `value`, always with a '.' or exponent.
-static std::string formatFloat(double value) {
-  char buffer[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
-    if (std::strtod(buffer, nullptr) == value)
-      break;
-  }
-  std::string text = buffer;
-  if (text.find_first_of(".eEni") == std::string::npos)
-    text += ".0";
-  return text;
-}
-
-/// A range bound: "0" and "1" rather than "0.0" and "1.0".
-static std::string formatBound(double value) {
-  if (!std::isfinite(value))
-    return value < 0 ? "-inf" : "inf";
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
-    return std::to_string(static_cast<int64_t>(value));
-  return formatFloat(value);
-}
 
 std::string FieldSpec::getKindText() const {
   switch (kind) {

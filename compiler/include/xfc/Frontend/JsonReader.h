@@ -141,6 +141,14 @@ bool isJsonNumber(llvm::StringRef text);
 /// Appends `value` to `out` as a JSON string literal (quotes and escapes).
 void appendJsonString(std::string &out, llvm::StringRef value);
 
+/// The shortest decimal text that reads back as `value`, always with a '.',
+/// an exponent or "inf"/"nan", so that it reads back as a float.
+std::string formatFloat(double value);
+
+/// A range bound for messages: whole numbers without ".0" ("0", "1"),
+/// infinities as "inf" and "-inf", others as formatFloat does.
+std::string formatBound(double value);
+
 //===----------------------------------------------------------------------===//
 // Inline definitions that need JsonMember to be complete.
 //===----------------------------------------------------------------------===//
