@@ -910,60 +910,14 @@ bool ConfigParser::parseLayoutMatrix(const JsonValue &matrix, int64_t head,
 
 bool ConfigParser::parseTokenList(const JsonValue &value) {
   llvm::StringRef path = "attention_query_mask";
-  if (!value.isArray() || value.getElements().empty()) {
-    error(value.getLocation(),
-          path + ": expected a list of token indices or a 0/1 list, got " +
-              value.describe());
+  std::optional<TokenList> list = xfc::parseTokenList(
+      value, path, [&](SourceLocation loc, const llvm::Twine &message) {
+        error(loc, message);
+      });
+  if (!list)
     return false;
-  }
-  llvm::ArrayRef<JsonValue> items = value.getElements();
-  bool allBool =
-      llvm::all_of(items, [](const JsonValue &v) { return v.isBool(); });
-  std::vector<int64_t> numbers;
-  if (!allBool) {
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (!items[i].isInteger() || items[i].getInteger() < 0) {
-        error(items[i].getLocation(),
-              path + "[" + llvm::Twine(i) +
-                  "]: expected a token index (an integer >= 0) or 0/1, got " +
-                  items[i].describe());
-        return false;
-      }
-      numbers.push_back(items[i].getInteger());
-    }
-  }
-  // A 0/1 list with a repeated value is a mask over the sequence; anything
-  // else is a list of indices ([0, 1] is tokens 0 and 1).
-  bool isMask = allBool;
-  if (!allBool) {
-    bool zeroOne = llvm::all_of(numbers, [](int64_t n) { return n <= 1; });
-    std::set<int64_t> distinct(numbers.begin(), numbers.end());
-    isMask = zeroOne && distinct.size() < numbers.size();
-  }
-  std::vector<int64_t> tokens;
-  if (isMask) {
-    for (size_t i = 0; i < items.size(); ++i)
-      if (allBool ? items[i].getBool() : numbers[i] == 1)
-        tokens.push_back(static_cast<int64_t>(i));
-    if (tokens.empty()) {
-      error(value.getLocation(),
-            path + ": no token is global (the mask has no 1)");
-      return false;
-    }
-    globalMaskLength = static_cast<int64_t>(items.size());
-  } else {
-    std::set<int64_t> seen;
-    for (size_t i = 0; i < numbers.size(); ++i) {
-      if (!seen.insert(numbers[i]).second) {
-        error(items[i].getLocation(),
-              path + "[" + llvm::Twine(i) + "]: token index " +
-                  llvm::Twine(numbers[i]) + " is given twice");
-        return false;
-      }
-    }
-    tokens.assign(seen.begin(), seen.end());
-  }
-  globalTokens = std::move(tokens);
+  globalTokens = std::move(list->tokens);
+  globalMaskLength = list->maskLength;
   values[path.str()] = FieldValue::getIntList(globalTokens);
   return true;
 }
@@ -1479,4 +1433,63 @@ std::string xfc::canonicalConfigSha256(const AttentionConfig &config) {
   std::array<uint8_t, 32> digest = llvm::SHA256::hash(llvm::ArrayRef<uint8_t>(
       reinterpret_cast<const uint8_t *>(json.data()), json.size()));
   return llvm::toHex(digest, /*LowerCase=*/true);
+}
+
+std::optional<TokenList> xfc::parseTokenList(
+    const JsonValue &value, llvm::StringRef path,
+    llvm::function_ref<void(SourceLocation, const llvm::Twine &)> error) {
+  if (!value.isArray() || value.getElements().empty()) {
+    error(value.getLocation(),
+          path + ": expected a list of token indices or a 0/1 list, got " +
+              value.describe());
+    return std::nullopt;
+  }
+  llvm::ArrayRef<JsonValue> items = value.getElements();
+  bool allBool =
+      llvm::all_of(items, [](const JsonValue &v) { return v.isBool(); });
+  std::vector<int64_t> numbers;
+  if (!allBool) {
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (!items[i].isInteger() || items[i].getInteger() < 0) {
+        error(items[i].getLocation(),
+              path + "[" + llvm::Twine(i) +
+                  "]: expected a token index (an integer >= 0) or 0/1, got " +
+                  items[i].describe());
+        return std::nullopt;
+      }
+      numbers.push_back(items[i].getInteger());
+    }
+  }
+  // A 0/1 list with a repeated value is a mask over the sequence; anything
+  // else is a list of indices ([0, 1] is tokens 0 and 1).
+  bool isMask = allBool;
+  if (!allBool) {
+    bool zeroOne = llvm::all_of(numbers, [](int64_t n) { return n <= 1; });
+    std::set<int64_t> distinct(numbers.begin(), numbers.end());
+    isMask = zeroOne && distinct.size() < numbers.size();
+  }
+  TokenList list;
+  if (isMask) {
+    for (size_t i = 0; i < items.size(); ++i)
+      if (allBool ? items[i].getBool() : numbers[i] == 1)
+        list.tokens.push_back(static_cast<int64_t>(i));
+    if (list.tokens.empty()) {
+      error(value.getLocation(),
+            path + ": no token is global (the mask has no 1)");
+      return std::nullopt;
+    }
+    list.maskLength = static_cast<int64_t>(items.size());
+    return list;
+  }
+  std::set<int64_t> seen;
+  for (size_t i = 0; i < numbers.size(); ++i) {
+    if (!seen.insert(numbers[i]).second) {
+      error(items[i].getLocation(),
+            path + "[" + llvm::Twine(i) + "]: token index " +
+                llvm::Twine(numbers[i]) + " is given twice");
+      return std::nullopt;
+    }
+  }
+  list.tokens.assign(seen.begin(), seen.end());
+  return list;
 }

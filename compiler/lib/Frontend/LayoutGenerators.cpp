@@ -1613,59 +1613,15 @@ GeneratorParser::parseList(const GeneratorField &field,
 std::optional<std::vector<int64_t>>
 GeneratorParser::parseTokens(const GeneratorField &field,
                              const JsonValue &value) {
-  std::string fieldPath = pathOf(field.name);
-  if (!value.isArray() || value.getElements().empty()) {
-    error(value.getLocation(),
-          fieldPath + ": expected a list of token indices or a 0/1 list, got " +
-              value.describe());
+  // The same forms as the global variant's attention_query_mask.
+  std::optional<TokenList> list =
+      parseTokenList(value, pathOf(field.name),
+                     [&](SourceLocation loc, const llvm::Twine &message) {
+                       error(loc, message);
+                     });
+  if (!list)
     return std::nullopt;
-  }
-  llvm::ArrayRef<JsonValue> items = value.getElements();
-  bool allBool =
-      llvm::all_of(items, [](const JsonValue &v) { return v.isBool(); });
-  std::vector<int64_t> numbers;
-  if (!allBool) {
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (!items[i].isInteger() || items[i].getInteger() < 0) {
-        error(items[i].getLocation(),
-              fieldPath + "[" + llvm::Twine(i) +
-                  "]: expected a token index (an integer >= 0) or 0/1, got " +
-                  items[i].describe());
-        return std::nullopt;
-      }
-      numbers.push_back(items[i].getInteger());
-    }
-  }
-  // As the global variant's attention_query_mask: booleans, or a 0/1 list
-  // in which a value repeats, are a mask; anything else lists indices.
-  bool isMask = allBool;
-  if (!allBool) {
-    std::set<int64_t> distinct(numbers.begin(), numbers.end());
-    isMask = llvm::all_of(numbers, [](int64_t n) { return n <= 1; }) &&
-             distinct.size() < numbers.size();
-  }
-  std::vector<int64_t> tokens;
-  if (isMask) {
-    for (size_t i = 0; i < items.size(); ++i)
-      if (allBool ? items[i].getBool() : numbers[i] == 1)
-        tokens.push_back(static_cast<int64_t>(i));
-    if (tokens.empty()) {
-      error(value.getLocation(),
-            fieldPath + ": no token is global (the mask has no 1)");
-      return std::nullopt;
-    }
-    return tokens;
-  }
-  std::set<int64_t> seen;
-  for (size_t i = 0; i < numbers.size(); ++i) {
-    if (!seen.insert(numbers[i]).second) {
-      error(items[i].getLocation(),
-            fieldPath + "[" + llvm::Twine(i) + "]: token index " +
-                llvm::Twine(numbers[i]) + " is given twice");
-      return std::nullopt;
-    }
-  }
-  return std::vector<int64_t>(seen.begin(), seen.end());
+  return std::move(list->tokens);
 }
 
 void GeneratorParser::parseField(const GeneratorField &field,

@@ -18,7 +18,9 @@
 #include "xfc/Frontend/JsonReader.h"
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/ADT/Twine.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -223,6 +225,22 @@ struct ConfigOverrides {
   std::optional<int64_t> kvSeqLen;
   std::optional<std::string> arch;
 };
+
+/// Tokens given as indices or as a 0/1 (or boolean) mask over the sequence,
+/// as xFormers' attention_query_mask.
+struct TokenList {
+  /// Sorted, unique token indices.
+  std::vector<int64_t> tokens;
+  /// The mask's length when the list was a mask.
+  std::optional<int64_t> maskLength;
+};
+
+/// Reads a token list; a 0/1 list in which a value repeats is a mask,
+/// anything else lists indices. On a problem calls `error` with the location
+/// and a message that starts with `path`, and returns nullopt.
+std::optional<TokenList> parseTokenList(
+    const JsonValue &value, llvm::StringRef path,
+    llvm::function_ref<void(SourceLocation, const llvm::Twine &)> error);
 
 /// Parses and validates the config `text`. `bufferName` names it in
 /// diagnostics (normally the config file's path). Relative `{"file": ...}`
