@@ -655,8 +655,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
           key, "key", o.dtype, "[src_len, batch, kdim]", m.kdim, "kdim");
       !status)
     return status;
-  if (Status status = checkDim(key, "key", 1, "batch (as query)", batch);
-      !status)
+  if (Status status = checkDim(key, "key", 1, "batch", batch); !status)
     return status;
   int64_t srcLen = key.shape[0];
   if (Status status = checkSequenceFirst(
