@@ -299,7 +299,21 @@ TEST(MultiheadAttention, ForwardArgumentErrors) {
   args.attnMask = TensorView(args.output.data, DType::F32, {8, 8});
   EXPECT_TRUE(contains(mha->forward(args).getMessage(),
                        "attn_mask: expected shape [8, 6]"));
+  args.attnMask = TensorView(args.output.data, DType::F32, {8, 6}, {1, 8});
+  EXPECT_EQ(mha->forward(args).getMessage(),
+            "attn_mask: expected a contiguous [tgt_len, src_len] tensor");
+  args.attnMask = TensorView(args.output.data, DType::F16, {8, 6});
+  args.value = TensorView(args.value.data, DType::F32, {6, 2, 64});
+  // An empty batch is a no-op, checked but never launched (no driver needed).
+  args.query = TensorView(args.query.data, DType::F32, {8, 0, 64});
+  args.key = TensorView(args.key.data, DType::F32, {6, 0, 32});
+  args.value = TensorView(args.value.data, DType::F32, {6, 0, 64});
+  args.output = TensorView(args.output.data, DType::F32, {8, 0, 64});
   args.attnMask.reset();
+  EXPECT_TRUE(mha->forward(args).isOk()) << mha->forward(args).getMessage();
+  args.query = TensorView(args.query.data, DType::F32, {8, 2, 64});
+  args.key = TensorView(args.key.data, DType::F32, {6, 2, 32});
+  args.output = TensorView(args.output.data, DType::F32, {8, 2, 64});
   args.value = TensorView();
   EXPECT_TRUE(contains(mha->forward(args).getMessage(), "value: required"));
 }

@@ -38,7 +38,10 @@
 namespace xfc {
 
 /// FairSeq's MultiheadAttention on xfc plans. Not copyable; forward() may be
-/// called from several threads (calls are serialized).
+/// called from several threads (calls are serialized), but the module's work
+/// buffers are shared: calls on different streams must not overlap on the
+/// GPU (synchronize in between), nor may setWeight() run while a forward()
+/// of the module is still in flight.
 class MultiheadAttention {
 public:
   /// FairSeq's constructor arguments, with its defaults.
