@@ -167,17 +167,21 @@ struct MultiheadAttention::Impl {
   Compiler compiler;
   /// Plans by (attn_mask ? 1 : 0) | (key_padding_mask ? 2 : 0).
   std::shared_ptr<AttentionPlan> plans[4];
+  /// The block layout bits of plans[i] on the device (for the weights).
+  DeviceBuffer layoutBits[4];
 
   // Device state, made on the first forward().
   bool weightsDirty = true;
   DeviceBuffer weights[4], biases[4];
-  DeviceBuffer qBuffer, kBuffer, vBuffer, attnBuffer, maskBuffer;
+  DeviceBuffer qBuffer, kBuffer, vBuffer, attnBuffer, maskBuffer, weightsBuffer;
   void *cublasHandle = nullptr;
   CudaModule helpers;
   void *addBiasFunction = nullptr;
   void *maskFromBytesFunction = nullptr;
   void *maskFromF16Function = nullptr;
   void *maskFromBF16Function = nullptr;
+  void *weightsFunction = nullptr;
+  void *averageHeadsFunction = nullptr;
 
   ~Impl() {
     if (cublasHandle) {
@@ -196,6 +200,10 @@ struct MultiheadAttention::Impl {
                            int64_t count, void *stream, void **args);
   Status linear(const CudaDriver &driver, const void *input, int64_t rows,
                 int projection, void *output, void *stream);
+  Status attentionWeights(const CudaDriver &driver, int planIndex,
+                          const AttentionPlan &plan, const ForwardArgs &args,
+                          const float *attnMask, int64_t tgtLen, int64_t srcLen,
+                          int64_t batch, void *stream);
 };
 
 Parameter *MultiheadAttention::Impl::findParameter(const std::string &name) {
@@ -466,12 +474,20 @@ Status MultiheadAttention::Impl::prepareDevice(const CudaDriver &driver,
                           : options.dtype == DType::BF16
                               ? "xfc_mha_add_bias_bf16"
                               : "xfc_mha_add_bias_fp32";
-    void **slots[4] = {&addBiasFunction, &maskFromBytesFunction,
-                       &maskFromF16Function, &maskFromBF16Function};
-    const char *symbols[4] = {addBias, "xfc_mha_mask_from_bytes",
+    const char *weights = options.dtype == DType::F16 ? "xfc_mha_weights_fp16"
+                          : options.dtype == DType::BF16
+                              ? "xfc_mha_weights_bf16"
+                              : "xfc_mha_weights_fp32";
+    void **slots[6] = {&addBiasFunction,     &maskFromBytesFunction,
+                       &maskFromF16Function, &maskFromBF16Function,
+                       &weightsFunction,     &averageHeadsFunction};
+    const char *symbols[6] = {addBias,
+                              "xfc_mha_mask_from_bytes",
                               "xfc_mha_mask_from_fp16",
-                              "xfc_mha_mask_from_bf16"};
-    for (int i = 3; i >= 0; --i) {
+                              "xfc_mha_mask_from_bf16",
+                              weights,
+                              "xfc_mha_average_heads"};
+    for (int i = 5; i >= 0; --i) {
       StatusOr<void *> function = helpers.getFunction(symbols[i]);
       if (!function)
         return function.getStatus();
@@ -573,6 +589,90 @@ Status MultiheadAttention::Impl::linear(const CudaDriver &driver,
 
 namespace {
 
+/// The host twin of xfc::mha::WeightMasks (mha_helpers.cuh), field by field.
+struct WeightMasks {
+  const float *attnMask = nullptr;
+  const unsigned char *keyPadding = nullptr;
+  long long paddingStrideB = 0, paddingStrideS = 0;
+  const unsigned char *layout = nullptr;
+  int layoutBlock = 1, numBlocks = 0, layoutHeads = 1;
+  int causal = 0;
+  long long causalOffset = 0;
+};
+
+} // namespace
+
+Status MultiheadAttention::Impl::attentionWeights(
+    const CudaDriver &driver, int planIndex, const AttentionPlan &plan,
+    const ForwardArgs &args, const float *attnMask, int64_t tgtLen,
+    int64_t srcLen, int64_t batch, void *stream) {
+  WeightMasks masks;
+  masks.attnMask = attnMask;
+  if (args.keyPaddingMask) {
+    masks.keyPadding =
+        static_cast<const unsigned char *>(args.keyPaddingMask->data);
+    masks.paddingStrideB = args.keyPaddingMask->strides[0];
+    masks.paddingStrideS = args.keyPaddingMask->strides[1];
+  }
+  masks.causal = plan.getTraits().causal ? 1 : 0;
+  if (const std::optional<BlockLayout> &layout = plan.getKernel().layout) {
+    DeviceBuffer &bits = layoutBits[planIndex];
+    if (!bits.data()) {
+      StatusOr<DeviceBuffer> buffer = DeviceBuffer::allocate(
+          std::max<std::size_t>(layout->blockBits.size(), 1));
+      if (!buffer)
+        return buffer.getStatus();
+      if (Status status = buffer->upload(layout->blockBits.data(),
+                                         layout->blockBits.size());
+          !status)
+        return status;
+      bits = std::move(*buffer);
+    }
+    masks.layout = static_cast<const unsigned char *>(bits.data());
+    masks.layoutBlock = layout->layoutBlock;
+    masks.numBlocks = layout->numBlocks;
+    masks.layoutHeads = layout->layoutHeads;
+  }
+  int64_t heads = options.numHeads;
+  float *perHead = static_cast<float *>(args.attnWeights->data);
+  if (!args.needHeadWeights) {
+    std::size_t bytes = heads * batch * tgtLen * srcLen * sizeof(float);
+    if (weightsBuffer.size() < bytes || !weightsBuffer.data()) {
+      StatusOr<DeviceBuffer> grown =
+          DeviceBuffer::allocate(std::max<std::size_t>(bytes, 256));
+      if (!grown)
+        return grown.getStatus();
+      weightsBuffer = std::move(*grown);
+    }
+    perHead = static_cast<float *>(weightsBuffer.data());
+  }
+  const void *q = qBuffer.data(), *k = kBuffer.data();
+  long long tLen = tgtLen, sLen = srcLen;
+  int b = static_cast<int>(batch), h = static_cast<int>(heads),
+      d = static_cast<int>(headDim);
+  float scale = scaling;
+  void *kernelArgs[] = {&q, &k, &perHead, &tLen,  &sLen,
+                        &b, &h, &d,       &scale, &masks};
+  Dim3 grid{static_cast<unsigned>(tgtLen), static_cast<unsigned>(heads),
+            static_cast<unsigned>(batch)};
+  Dim3 block{128, 1, 1};
+  if (Status status =
+          driver.launch(weightsFunction, grid, block, 0, stream, kernelArgs);
+      !status)
+    return status;
+  if (args.needHeadWeights)
+    return Status::ok();
+  const float *in = perHead;
+  void *out = args.attnWeights->data;
+  long long count = batch * tgtLen * srcLen;
+  int headCount = h;
+  void *averageArgs[] = {&in, &out, &count, &headCount};
+  return launchElementwise(driver, averageHeadsFunction, count, stream,
+                           averageArgs);
+}
+
+namespace {
+
 /// Grows `buffer` to at least `bytes`.
 Status ensureSize(DeviceBuffer &buffer, std::size_t bytes) {
   if (buffer.size() >= bytes && buffer.data())
@@ -610,11 +710,6 @@ Status checkSequenceFirst(const TensorView &view, const std::string &name,
 Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   Impl &m = *impl;
   const Options &o = m.options;
-  if (args.needWeights || args.needHeadWeights)
-    return Status::error(std::string(args.needHeadWeights ? "need_head_weights"
-                                                          : "need_weights") +
-                         ": returning attention weights is not supported yet "
-                         "(expected false)");
   if (args.incrementalState)
     return Status::error("incremental_state: incremental decoding is not "
                          "supported yet (expected null)");
@@ -696,6 +791,35 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
     if (!mask.isContiguous())
       return Status::error("attn_mask: expected a contiguous [tgt_len, "
                            "src_len] tensor");
+  }
+  bool wantWeights = args.needWeights || args.needHeadWeights;
+  if (wantWeights) {
+    const char *flag =
+        args.needHeadWeights ? "need_head_weights" : "need_weights";
+    if (!args.attnWeights)
+      return Status::error(std::string("attn_weights: required with ") + flag +
+                           " (an fp32 device view to write the weights to)");
+    const TensorView &weights = *args.attnWeights;
+    if (Status status = checkWellFormed(weights, "attn_weights"); !status)
+      return status;
+    if (Status status = checkDType(weights, "attn_weights", DType::F32);
+        !status)
+      return status;
+    std::vector<int64_t> shape = {batch, tgtLen, srcLen};
+    if (args.needHeadWeights)
+      shape.insert(shape.begin(), o.numHeads);
+    if (Status status = checkShape(weights, "attn_weights", shape); !status)
+      return status;
+    if (!weights.isContiguous())
+      return Status::error(std::string("attn_weights: expected a contiguous ") +
+                           (args.needHeadWeights
+                                ? "[heads, batch, tgt_len, src_len]"
+                                : "[batch, tgt_len, src_len]") +
+                           " tensor");
+    if (batch > 65535)
+      return Status::error("attn_weights: batch " + std::to_string(batch) +
+                           " is over 65535, the most the weights kernel "
+                           "launches");
   }
   if (tgtLen == 0 || batch == 0)
     return Status::ok();
@@ -784,6 +908,16 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   }
   if (Status status = (*plan)->run(attention, stream); !status)
     return status;
+  if (wantWeights) {
+    const float *mask =
+        args.attnMask ? static_cast<const float *>(attention.attnMask->data)
+                      : nullptr;
+    int planIndex = (args.attnMask ? 1 : 0) | (args.keyPaddingMask ? 2 : 0);
+    if (Status status = m.attentionWeights(driver, planIndex, **plan, args,
+                                           mask, tgtLen, srcLen, batch, stream);
+        !status)
+      return status;
+  }
   return m.linear(driver, m.attnBuffer.data(), tgtLen * batch, 3,
                   args.output.data, stream);
 }

@@ -3,8 +3,11 @@
 // The small kernels xfc::MultiheadAttention launches around its projections
 // and the attention plan: adding a projection's bias to a row-major
 // [rows, cols] buffer, and turning an attn_mask of any accepted dtype into the
-// additive fp32 mask the attention kernels read. Compiled by NVRTC (no system
-// or CUDA header); every kernel is a grid-stride loop over 64-bit indices.
+// additive fp32 mask the attention kernels read, and the attention weights
+// FairSeq returns with need_weights (a simple reference-style kernel: one
+// block per (row, head, batch), scores then softmax over the key positions).
+// Compiled by NVRTC (no system or CUDA header); the element-wise kernels are
+// grid-stride loops over 64-bit indices.
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,6 +60,111 @@ __device__ void maskFromAdditive(const E *mask, float *out, long long count) {
     out[i] = toFloat(mask[i]);
 }
 
+/// The masks of one attention-weights launch; null pointers are absent.
+struct WeightMasks {
+  /// Additive fp32 [T, S], contiguous.
+  const float *attnMask;
+  /// Nonzero = padding, [B, S] with element strides.
+  const unsigned char *keyPadding;
+  long long paddingStrideB, paddingStrideS;
+  /// Block layout [layoutHeads][numBlocks][numBlocks] (row = query block).
+  const unsigned char *layout;
+  int layoutBlock, numBlocks, layoutHeads;
+  /// Key j is visible to query i only when j <= i + causalOffset.
+  int causal;
+  long long causalOffset;
+};
+
+/// Block-wide reduction of `value` (max when `isMax`, else sum) through
+/// `scratch` (blockDim.x floats, a power of two).
+__device__ inline float blockReduce(float value, float *scratch, bool isMax) {
+  scratch[threadIdx.x] = value;
+  __syncthreads();
+  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) {
+      float other = scratch[threadIdx.x + half];
+      scratch[threadIdx.x] = isMax ? maxf(scratch[threadIdx.x], other)
+                                   : scratch[threadIdx.x] + other;
+    }
+    __syncthreads();
+  }
+  float result = scratch[0];
+  __syncthreads();
+  return result;
+}
+
+/// weights[h, b, t, s] (fp32, [H, B, T, S]) = softmax over s of
+/// scale * q.k + masks, 0 where masked and on fully masked rows. q and k are
+/// the projected [T, B, H * D] and [S, B, H * D] buffers. One block per
+/// (t, h, b); blockDim.x a power of two <= 256.
+template <typename E>
+__device__ void attentionWeights(const E *q, const E *k, float *weights,
+                                 long long T, long long S, int B, int H, int D,
+                                 float scale, WeightMasks masks) {
+  __shared__ float scratch[256];
+  long long t = blockIdx.x;
+  int h = blockIdx.y, b = blockIdx.z;
+  long long C = (long long)H * D;
+  const E *qRow = q + (t * B + b) * C + (long long)h * D;
+  float *row = weights + (((long long)h * B + b) * T + t) * S;
+  int layoutHead = masks.layoutHeads == 1 ? 0 : h;
+  long long covered = (long long)masks.numBlocks * masks.layoutBlock;
+  float rowMax = negInf();
+  for (long long s = threadIdx.x; s < S; s += blockDim.x) {
+    bool visible = true;
+    if (masks.causal && s > t + masks.causalOffset)
+      visible = false;
+    if (masks.keyPadding &&
+        masks.keyPadding[b * masks.paddingStrideB + s * masks.paddingStrideS])
+      visible = false;
+    if (masks.layout) {
+      if (layoutHead >= masks.layoutHeads || t >= covered || s >= covered)
+        visible = false;
+      else if (!masks.layout[((long long)layoutHead * masks.numBlocks +
+                              t / masks.layoutBlock) *
+                                 masks.numBlocks +
+                             s / masks.layoutBlock])
+        visible = false;
+    }
+    float score = negInf();
+    if (visible) {
+      const E *kRow = k + (s * B + b) * C + (long long)h * D;
+      float dot = 0;
+      for (int d = 0; d < D; ++d)
+        dot += toFloat(qRow[d]) * toFloat(kRow[d]);
+      score = dot * scale;
+      if (masks.attnMask)
+        score += masks.attnMask[t * S + s];
+    }
+    row[s] = score;
+    rowMax = maxf(rowMax, score);
+  }
+  rowMax = blockReduce(rowMax, scratch, true);
+  const float log2e = 1.4426950408889634f;
+  float sum = 0;
+  for (long long s = threadIdx.x; s < S; s += blockDim.x) {
+    float p = rowMax == negInf() ? 0.0f : exp2Fast((row[s] - rowMax) * log2e);
+    row[s] = p;
+    sum += p;
+  }
+  sum = blockReduce(sum, scratch, false);
+  float inverse = sum > 0 ? 1.0f / sum : 0.0f;
+  for (long long s = threadIdx.x; s < S; s += blockDim.x)
+    row[s] *= inverse;
+}
+
+/// out[i] = mean over h of weights[h * count + i] ([H, count] -> [count]).
+__device__ inline void averageHeads(const float *weights, float *out,
+                                    long long count, int heads) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       i < count; i += (long long)gridDim.x * blockDim.x) {
+    float sum = 0;
+    for (int h = 0; h < heads; ++h)
+      sum += weights[h * count + i];
+    out[i] = sum / heads;
+  }
+}
+
 } // namespace xfc::mha
 
 extern "C" __global__ void xfc_mha_add_bias_fp16(xfc::f16 *x, const float *bias,
@@ -87,6 +195,23 @@ extern "C" __global__ void xfc_mha_mask_from_fp16(const xfc::f16 *mask,
 extern "C" __global__ void xfc_mha_mask_from_bf16(const xfc::bf16 *mask,
                                                   float *out, long long count) {
   xfc::mha::maskFromAdditive(mask, out, count);
+}
+
+#define XFC_MHA_WEIGHTS(NAME, E)                                               \
+  extern "C" __global__ void NAME(                                             \
+      const E *q, const E *k, float *weights, long long T, long long S, int B, \
+      int H, int D, float scale, xfc::mha::WeightMasks masks) {                \
+    xfc::mha::attentionWeights(q, k, weights, T, S, B, H, D, scale, masks);    \
+  }
+XFC_MHA_WEIGHTS(xfc_mha_weights_fp16, xfc::f16)
+XFC_MHA_WEIGHTS(xfc_mha_weights_bf16, xfc::bf16)
+XFC_MHA_WEIGHTS(xfc_mha_weights_fp32, float)
+#undef XFC_MHA_WEIGHTS
+
+extern "C" __global__ void xfc_mha_average_heads(const float *weights,
+                                                 float *out, long long count,
+                                                 int heads) {
+  xfc::mha::averageHeads(weights, out, count, heads);
 }
 
 #endif // XFC_MHA_HELPERS_CUH

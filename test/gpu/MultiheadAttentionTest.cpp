@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -123,6 +124,11 @@ struct Case {
   std::optional<DType> attnMask;
   std::optional<std::vector<std::vector<int>>> layout;
   int64_t blockSize = 16;
+  /// A causal config ({"name": "scaled_dot_product", "causal": true}, or the
+  /// layout's with "causal": true).
+  bool causal = false;
+  /// need_weights (averaged [B, T, S]) or need_head_weights ([H, B, T, S]).
+  bool needWeights = false, needHeadWeights = false;
   unsigned seed = 1;
 };
 
@@ -139,6 +145,9 @@ void runCase(const Case &c) {
   options.encoderDecoderAttention = c.encoderDecoder;
   options.dtype = c.dtype;
   options.seed = c.seed;
+  if (c.causal)
+    options.xformersAttConfig =
+        R"({"name": "scaled_dot_product", "causal": true})";
   if (c.layout) {
     options.xformersBlocksparseLayout = c.layout;
     options.xformersBlocksparseBlocksize = c.blockSize;
@@ -227,6 +236,21 @@ void runCase(const Case &c) {
     args.keyPaddingMask = TensorView(paddingBuffer.data(), DType::U8, {B, S});
   }
   args.output = TensorView(output->data(), c.dtype, {T, B, C});
+  bool wantWeights = c.needWeights || c.needHeadWeights;
+  int64_t weightCount = (c.needHeadWeights ? H : 1) * B * T * S;
+  StatusOr<DeviceBuffer> weightsOut =
+      DeviceBuffer::allocate(std::max<int64_t>(weightCount, 1) * 4);
+  ASSERT_TRUE(weightsOut.isOk());
+  ASSERT_TRUE(weightsOut->fill(0xff).isOk()); // NaN poison
+  if (wantWeights) {
+    args.needWeights = c.needWeights;
+    args.needHeadWeights = c.needHeadWeights;
+    if (c.needHeadWeights)
+      args.attnWeights =
+          TensorView(weightsOut->data(), DType::F32, {H, B, T, S});
+    else
+      args.attnWeights = TensorView(weightsOut->data(), DType::F32, {B, T, S});
+  }
   Status status = (*mha)->forward(args, nullptr);
   ASSERT_TRUE(status.isOk()) << status.getMessage();
   ASSERT_TRUE((*getDriver())->synchronize(nullptr).isOk());
@@ -252,6 +276,8 @@ void runCase(const Case &c) {
   std::vector<double> v = project(value, S * B, c.vdim, "v_proj");
   double scaling = 1.0 / std::sqrt(double(D));
   std::vector<double> attn(T * B * C, 0.0), scores(S);
+  // [H, B, T, S], 0 on masked positions and fully masked rows.
+  std::vector<double> headWeights(H * B * T * S, 0.0);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t t = 0; t < T; ++t) {
@@ -266,6 +292,8 @@ void runCase(const Case &c) {
             score = -inf;
           if (c.layout && !(*c.layout)[t / c.blockSize][s / c.blockSize])
             score = -inf;
+          if (c.causal && s > t)
+            score = -inf;
           scores[s] = score;
           maxScore = std::max(maxScore, score);
         }
@@ -274,6 +302,8 @@ void runCase(const Case &c) {
         double total = 0;
         for (int64_t s = 0; s < S; ++s)
           total += (scores[s] = std::exp(scores[s] - maxScore));
+        for (int64_t s = 0; s < S; ++s)
+          headWeights[((h * B + b) * T + t) * S + s] = scores[s] / total;
         for (int64_t s = 0; s < S; ++s)
           for (int64_t d = 0; d < D; ++d)
             attn[(t * B + b) * C + h * D + d] +=
@@ -293,6 +323,32 @@ void runCase(const Case &c) {
   double bound = c.dtype == DType::F32 ? 1e-5 : 1e-2;
   EXPECT_EQ(nans, 0);
   EXPECT_LE(relative, bound);
+  if (wantWeights) {
+    std::vector<double> gotWeights =
+        downloadAs(*weightsOut, weightCount, DType::F32);
+    double maxError = 0;
+    int64_t weightNans = 0;
+    for (int64_t i = 0; i < weightCount; ++i) {
+      double want = 0;
+      if (c.needHeadWeights) {
+        want = headWeights[i];
+      } else {
+        for (int64_t h = 0; h < H; ++h)
+          want += headWeights[h * B * T * S + i];
+        want /= double(H);
+      }
+      if (!std::isfinite(gotWeights[i]))
+        ++weightNans;
+      maxError = std::max(maxError, std::fabs(gotWeights[i] - want));
+    }
+    // The weights come from the module's dtype q/k in fp32 arithmetic.
+    double weightBound = c.dtype == DType::F32 ? 1e-5 : 1e-2;
+    EXPECT_EQ(weightNans, 0);
+    EXPECT_LE(maxError, weightBound);
+    std::printf("[mha] %-28s %-4s %s max abs error %.2e\n", c.name.c_str(),
+                getDTypeName(c.dtype),
+                c.needHeadWeights ? "head weights" : "weights", maxError);
+  }
   std::printf("[mha] %-28s %-4s T=%-3lld S=%-3lld B=%lld C=%lld H=%lld "
               "relative error %.2e\n",
               c.name.c_str(), getDTypeName(c.dtype), (long long)T, (long long)S,
@@ -406,6 +462,42 @@ TEST(MultiheadAttentionGpu, BlocksparseWithPadding) {
   c.keyPadding = true;
   c.seed = 7;
   runCase(c);
+}
+
+TEST(MultiheadAttentionGpu, NeedWeights) {
+  REQUIRE_GPU();
+  for (DType dtype : kDTypes) {
+    Case c;
+    c.name = "need_weights + masks";
+    c.dtype = dtype;
+    c.attnMask = DType::Bool;
+    c.keyPadding = true;
+    c.needWeights = true;
+    c.tgtLen = 21;
+    c.srcLen = 300; // more keys than the kernel's threads
+    c.seed = 8;
+    runCase(c);
+  }
+  Case heads;
+  heads.name = "need_head_weights, causal";
+  heads.selfAttention = true;
+  heads.causal = true;
+  heads.needHeadWeights = true;
+  heads.tgtLen = heads.srcLen = 45;
+  heads.seed = 9;
+  runCase(heads);
+  Case sparse;
+  sparse.name = "need_head_weights, blocksparse";
+  sparse.dtype = DType::F16;
+  sparse.selfAttention = true;
+  sparse.layout = std::vector<std::vector<int>>{
+      {1, 0, 0, 0}, {1, 1, 0, 0}, {0, 0, 0, 0}, {1, 0, 1, 1}};
+  sparse.blockSize = 32;
+  sparse.tgtLen = sparse.srcLen = 100;
+  sparse.keyPadding = true;
+  sparse.needHeadWeights = true;
+  sparse.seed = 10;
+  runCase(sparse);
 }
 
 } // namespace

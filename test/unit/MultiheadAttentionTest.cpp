@@ -1,7 +1,8 @@
 //===- MultiheadAttentionTest.cpp - MultiheadAttention without a GPU ------===//
 //
 // Option validation, FairSeq's initialization, weights by name, the errors of
-// what is not supported yet, argument checks and forward() without a driver.
+// what is not supported yet, argument checks (attention weights included) and
+// forward() without a driver.
 // Creating a module compiles its plan through NVRTC (no GPU needed).
 //
 //===----------------------------------------------------------------------===//
@@ -229,13 +230,6 @@ TEST(MultiheadAttention, UnsupportedForwardArguments) {
   auto mha = mustCreate(smallOptions());
   ASSERT_TRUE(mha);
   auto args = fakeArgs(DType::F32, 8, 8, 2, 64);
-  args.needWeights = true;
-  EXPECT_EQ(mha->forward(args).getMessage(),
-            "need_weights: returning attention weights is not supported yet "
-            "(expected false)");
-  args.needHeadWeights = true;
-  EXPECT_TRUE(contains(mha->forward(args).getMessage(), "need_head_weights"));
-  args = fakeArgs(DType::F32, 8, 8, 2, 64);
   int state = 0;
   args.incrementalState = &state;
   EXPECT_TRUE(contains(mha->forward(args).getMessage(),
@@ -253,6 +247,41 @@ TEST(MultiheadAttention, UnsupportedForwardArguments) {
   args.training = true;
   EXPECT_TRUE(contains(withDropout->forward(args).getMessage(),
                        "dropout at training time is not supported yet"));
+}
+
+TEST(MultiheadAttention, AttentionWeightsArgumentErrors) {
+  auto mha = mustCreate(smallOptions());
+  ASSERT_TRUE(mha);
+  auto args = fakeArgs(DType::F32, 8, 6, 2, 64);
+  args.needWeights = true;
+  EXPECT_EQ(mha->forward(args).getMessage(),
+            "attn_weights: required with need_weights (an fp32 device view "
+            "to write the weights to)");
+  args.attnWeights = TensorView(args.output.data, DType::F16, {2, 8, 6});
+  EXPECT_EQ(mha->forward(args).getMessage(),
+            "attn_weights: expected dtype fp32, got fp16");
+  args.attnWeights = TensorView(args.output.data, DType::F32, {2, 6, 8});
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                       "attn_weights: expected shape [2, 8, 6]"))
+      << mha->forward(args).getMessage();
+  args.attnWeights =
+      TensorView(args.output.data, DType::F32, {2, 8, 6}, {1, 2, 16});
+  EXPECT_EQ(mha->forward(args).getMessage(),
+            "attn_weights: expected a contiguous [batch, tgt_len, src_len] "
+            "tensor");
+  args.needHeadWeights = true;
+  args.attnWeights = TensorView(args.output.data, DType::F32, {2, 8, 6});
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(), "attn_weights: "))
+      << mha->forward(args).getMessage();
+  args.needWeights = false;
+  args.attnWeights.reset();
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                       "attn_weights: required with need_head_weights"));
+  // Well-formed weights of an empty batch: checked, nothing launched.
+  args = fakeArgs(DType::F32, 8, 6, 0, 64);
+  args.needHeadWeights = true;
+  args.attnWeights = TensorView(args.output.data, DType::F32, {2, 0, 8, 6});
+  EXPECT_TRUE(mha->forward(args).isOk()) << mha->forward(args).getMessage();
 }
 
 TEST(MultiheadAttention, ForwardArgumentErrors) {

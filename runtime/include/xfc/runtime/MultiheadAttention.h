@@ -16,9 +16,8 @@
 //   args.query = TensorView(q, DType::F32, {T, B, 512}); // ... output
 //   Status status = (*mha)->forward(args, stream);
 //
-// Not supported yet (each a clear error): need_weights/need_head_weights,
-// add_bias_kv, add_zero_attn, incremental_state/static_kv, dropout at
-// training time.
+// Not supported yet (each a clear error): add_bias_kv, add_zero_attn,
+// incremental_state/static_kv, dropout at training time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -93,9 +92,15 @@ public:
     std::optional<runtime::TensorView> attnMask;
     /// [T, B, C], contiguous; written.
     runtime::TensorView output;
-    /// Not supported yet: must be false / null.
+    /// FairSeq's need_weights: also write the softmax attention weights
+    /// (before dropout, fully masked rows 0), averaged over the heads, into
+    /// attnWeights, an fp32 contiguous device [B, T, S] view.
     bool needWeights = false;
+    /// FairSeq's need_head_weights (implies need_weights): the weights per
+    /// head, attnWeights an fp32 contiguous [H, B, T, S] view.
     bool needHeadWeights = false;
+    std::optional<runtime::TensorView> attnWeights;
+    /// Not supported yet: must be false / null.
     bool staticKv = false;
     const void *incrementalState = nullptr;
     /// Training mode: applies dropout (not supported yet when dropout > 0).
