@@ -122,6 +122,12 @@ public:
   double uniform(double lo, double hi) {
     return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1.0p-53;
   }
+  /// Normal with mean 0 and standard deviation `std` (Box-Muller).
+  double normal(double std) {
+    double u1 = uniform(0x1.0p-53, 1.0), u2 = uniform(0.0, 1.0);
+    return std * std::sqrt(-2.0 * std::log(u1)) *
+           std::cos(6.283185307179586 * u2);
+  }
 
 private:
   uint64_t state;
@@ -160,7 +166,8 @@ struct MultiheadAttention::Impl {
   float scaling = 1;
   std::string configText;
   /// Weights then biases per projection, in kProjections order: [2 * p] is
-  /// the weight of projection p, [2 * p + 1] its bias (empty without bias).
+  /// the weight of projection p, [2 * p + 1] its bias (empty without bias);
+  /// then bias_k, bias_v ([1, 1, embed_dim]; empty without add_bias_kv).
   std::vector<Parameter> parameters;
 
   std::mutex mutex;
@@ -172,7 +179,7 @@ struct MultiheadAttention::Impl {
 
   // Device state, made on the first forward().
   bool weightsDirty = true;
-  DeviceBuffer weights[4], biases[4];
+  DeviceBuffer weights[4], biases[4], biasKv[2], paddingBuffer;
   DeviceBuffer qBuffer, kBuffer, vBuffer, attnBuffer, maskBuffer, weightsBuffer;
   void *cublasHandle = nullptr;
   CudaModule helpers;
@@ -181,6 +188,9 @@ struct MultiheadAttention::Impl {
   void *maskFromF16Function = nullptr;
   void *maskFromBF16Function = nullptr;
   void *weightsFunction = nullptr;
+  void *maskFromF32Function = nullptr;
+  void *padKeyPaddingFunction = nullptr;
+  void *fillRowsFunction = nullptr;
   void *averageHeadsFunction = nullptr;
 
   ~Impl() {
@@ -202,8 +212,8 @@ struct MultiheadAttention::Impl {
                 int projection, void *output, void *stream);
   Status attentionWeights(const CudaDriver &driver, int planIndex,
                           const AttentionPlan &plan, const ForwardArgs &args,
-                          const float *attnMask, int64_t tgtLen, int64_t srcLen,
-                          int64_t batch, void *stream);
+                          const AttentionArgs &attention, int64_t tgtLen,
+                          int64_t srcLen, int64_t batch, void *stream);
 };
 
 Parameter *MultiheadAttention::Impl::findParameter(const std::string &name) {
@@ -272,10 +282,7 @@ Status checkOptions(const MultiheadAttention::Options &o) {
   if (!(o.dropout >= 0 && o.dropout < 1))
     return Status::error("dropout: expected a probability in [0, 1), got " +
                          std::to_string(o.dropout));
-  if (o.addBiasKv)
-    return Status::error("add_bias_kv: not supported yet (expected false)");
-  if (o.addZeroAttn)
-    return Status::error("add_zero_attn: not supported yet (expected false)");
+
   if (o.dtype != DType::F16 && o.dtype != DType::BF16 && o.dtype != DType::F32)
     return Status::error(std::string("dtype: expected fp16, bf16 or fp32, "
                                      "got ") +
@@ -334,6 +341,19 @@ MultiheadAttention::create(const Options &options) {
       }
     }
     impl->parameters.push_back(std::move(bias));
+  }
+
+  // FairSeq's bias_k / bias_v: xavier_normal_ on [1, 1, embed_dim]
+  // (fan_in = fan_out = embed_dim, so std = 1 / sqrt(embed_dim)).
+  for (const char *name : {"bias_k", "bias_v"}) {
+    Parameter parameter{name, {1, 1, options.embedDim}, {}};
+    if (options.addBiasKv) {
+      parameter.values.resize(options.embedDim);
+      double std = 1.0 / std::sqrt(double(options.embedDim));
+      for (float &value : parameter.values)
+        value = static_cast<float>(random.normal(std));
+    }
+    impl->parameters.push_back(std::move(parameter));
   }
 
   // The plan without masks now, so that a bad config is reported here.
@@ -395,6 +415,9 @@ Status unknownWeight(const std::string &name,
   std::string list;
   for (const std::string &known : names)
     list += (list.empty() ? "" : ", ") + known;
+  if (name == "bias_k" || name == "bias_v")
+    return Status::error(
+        name + ": the module has no bias_k/bias_v (add_bias_kv=false)");
   if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0)
     for (const char *projection : kProjections)
       if (name == std::string(projection) + ".bias")
@@ -478,16 +501,24 @@ Status MultiheadAttention::Impl::prepareDevice(const CudaDriver &driver,
                           : options.dtype == DType::BF16
                               ? "xfc_mha_weights_bf16"
                               : "xfc_mha_weights_fp32";
-    void **slots[6] = {&addBiasFunction,     &maskFromBytesFunction,
-                       &maskFromF16Function, &maskFromBF16Function,
-                       &weightsFunction,     &averageHeadsFunction};
-    const char *symbols[6] = {addBias,
+    const char *fillRows =
+        options.dtype == DType::F16    ? "xfc_mha_fill_rows_fp16"
+        : options.dtype == DType::BF16 ? "xfc_mha_fill_rows_bf16"
+                                       : "xfc_mha_fill_rows_fp32";
+    void **slots[9] = {
+        &addBiasFunction,      &maskFromBytesFunction, &maskFromF16Function,
+        &maskFromBF16Function, &weightsFunction,       &averageHeadsFunction,
+        &maskFromF32Function,  &padKeyPaddingFunction, &fillRowsFunction};
+    const char *symbols[9] = {addBias,
                               "xfc_mha_mask_from_bytes",
                               "xfc_mha_mask_from_fp16",
                               "xfc_mha_mask_from_bf16",
                               weights,
-                              "xfc_mha_average_heads"};
-    for (int i = 5; i >= 0; --i) {
+                              "xfc_mha_average_heads",
+                              "xfc_mha_mask_from_fp32",
+                              "xfc_mha_pad_key_padding",
+                              fillRows};
+    for (int i = 8; i >= 0; --i) {
       StatusOr<void *> function = helpers.getFunction(symbols[i]);
       if (!function)
         return function.getStatus();
@@ -533,6 +564,21 @@ Status MultiheadAttention::Impl::uploadWeights() {
     }
     if (Status upload = biases[p].upload(bias.values.data(),
                                          bias.values.size() * sizeof(float));
+        !upload)
+      return upload;
+  }
+  for (int i = 0; i < 2; ++i) {
+    const Parameter &parameter = parameters[8 + i];
+    if (parameter.values.empty())
+      continue;
+    std::size_t bytes = parameter.values.size() * sizeof(float);
+    if (!biasKv[i].data()) {
+      StatusOr<DeviceBuffer> buffer = DeviceBuffer::allocate(bytes);
+      if (!buffer)
+        return buffer.getStatus();
+      biasKv[i] = std::move(*buffer);
+    }
+    if (Status upload = biasKv[i].upload(parameter.values.data(), bytes);
         !upload)
       return upload;
   }
@@ -604,15 +650,16 @@ struct WeightMasks {
 
 Status MultiheadAttention::Impl::attentionWeights(
     const CudaDriver &driver, int planIndex, const AttentionPlan &plan,
-    const ForwardArgs &args, const float *attnMask, int64_t tgtLen,
+    const ForwardArgs &args, const AttentionArgs &attention, int64_t tgtLen,
     int64_t srcLen, int64_t batch, void *stream) {
   WeightMasks masks;
-  masks.attnMask = attnMask;
-  if (args.keyPaddingMask) {
+  if (attention.attnMask)
+    masks.attnMask = static_cast<const float *>(attention.attnMask->data);
+  if (attention.keyPadding) {
     masks.keyPadding =
-        static_cast<const unsigned char *>(args.keyPaddingMask->data);
-    masks.paddingStrideB = args.keyPaddingMask->strides[0];
-    masks.paddingStrideS = args.keyPaddingMask->strides[1];
+        static_cast<const unsigned char *>(attention.keyPadding->data);
+    masks.paddingStrideB = attention.keyPadding->strides[0];
+    masks.paddingStrideS = attention.keyPadding->strides[1];
   }
   masks.causal = plan.getTraits().causal ? 1 : 0;
   if (const std::optional<BlockLayout> &layout = plan.getKernel().layout) {
@@ -792,6 +839,9 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
       return Status::error("attn_mask: expected a contiguous [tgt_len, "
                            "src_len] tensor");
   }
+  // add_bias_kv, then add_zero_attn, each append one key/value position.
+  int64_t extraKeys = (o.addBiasKv ? 1 : 0) + (o.addZeroAttn ? 1 : 0);
+  int64_t keyLen = srcLen + extraKeys;
   bool wantWeights = args.needWeights || args.needHeadWeights;
   if (wantWeights) {
     const char *flag =
@@ -805,7 +855,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
     if (Status status = checkDType(weights, "attn_weights", DType::F32);
         !status)
       return status;
-    std::vector<int64_t> shape = {batch, tgtLen, srcLen};
+    std::vector<int64_t> shape = {batch, tgtLen, keyLen};
     if (args.needHeadWeights)
       shape.insert(shape.begin(), o.numHeads);
     if (Status status = checkShape(weights, "attn_weights", shape); !status)
@@ -847,7 +897,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
 
   std::size_t elementSize = getDTypeSize(o.dtype);
   std::size_t qBytes = tgtLen * batch * o.embedDim * elementSize;
-  std::size_t kvBytes = srcLen * batch * o.embedDim * elementSize;
+  std::size_t kvBytes = keyLen * batch * o.embedDim * elementSize;
   for (auto [buffer, bytes] :
        {std::pair<DeviceBuffer *, std::size_t>{&m.qBuffer, qBytes},
         {&m.kBuffer, kvBytes},
@@ -870,51 +920,89 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
       !status)
     return status;
 
+  // The extra positions: bias_k / bias_v, then zeros, in every batch entry.
+  for (int64_t i = 0; i < extraKeys; ++i) {
+    bool isBias = o.addBiasKv && i == 0;
+    std::size_t offset = (srcLen + i) * batch * o.embedDim * elementSize;
+    for (int kv = 0; kv < 2; ++kv) {
+      void *x = static_cast<char *>(kv ? m.vBuffer.data() : m.kBuffer.data()) +
+                offset;
+      const void *values = isBias ? m.biasKv[kv].data() : nullptr;
+      long long rows = batch, cols = o.embedDim;
+      void *kernelArgs[] = {&x, &values, &rows, &cols};
+      if (Status status = m.launchElementwise(driver, m.fillRowsFunction,
+                                              rows * cols, stream, kernelArgs);
+          !status)
+        return status;
+    }
+  }
+
   AttentionArgs attention;
   attention.query = TensorView::fromSeqFirst(m.qBuffer.data(), o.dtype, tgtLen,
                                              batch, o.numHeads, m.headDim);
-  attention.key = TensorView::fromSeqFirst(m.kBuffer.data(), o.dtype, srcLen,
+  attention.key = TensorView::fromSeqFirst(m.kBuffer.data(), o.dtype, keyLen,
                                            batch, o.numHeads, m.headDim);
-  attention.value = TensorView::fromSeqFirst(m.vBuffer.data(), o.dtype, srcLen,
+  attention.value = TensorView::fromSeqFirst(m.vBuffer.data(), o.dtype, keyLen,
                                              batch, o.numHeads, m.headDim);
   attention.output = TensorView::fromSeqFirst(
       m.attnBuffer.data(), o.dtype, tgtLen, batch, o.numHeads, m.headDim);
   attention.scale = m.scaling;
-  if (args.keyPaddingMask)
+  if (args.keyPaddingMask && extraKeys == 0) {
     attention.keyPadding = *args.keyPaddingMask;
+  } else if (args.keyPaddingMask) {
+    // Padded with "not padding" columns for the extra positions.
+    const TensorView &mask = *args.keyPaddingMask;
+    int64_t count = batch * keyLen;
+    if (Status status = ensureSize(m.paddingBuffer, count); !status)
+      return status;
+    const void *in = mask.data;
+    long long strideB = mask.strides[0], strideS = mask.strides[1];
+    void *out = m.paddingBuffer.data();
+    long long total = count, cols = srcLen, outCols = keyLen;
+    void *kernelArgs[] = {&in,    &strideB, &strideS, &out,
+                          &total, &cols,    &outCols};
+    if (Status status = m.launchElementwise(driver, m.padKeyPaddingFunction,
+                                            count, stream, kernelArgs);
+        !status)
+      return status;
+    attention.keyPadding =
+        TensorView(m.paddingBuffer.data(), DType::U8, {batch, keyLen});
+  }
   if (args.attnMask) {
     const TensorView &mask = *args.attnMask;
-    int64_t count = tgtLen * srcLen;
-    if (mask.dtype == DType::F32) {
+    int64_t count = tgtLen * keyLen;
+    if (mask.dtype == DType::F32 && extraKeys == 0) {
       attention.attnMask = TensorView(mask.data, DType::F32, {tgtLen, srcLen});
     } else {
+      // Converted to additive fp32, with 0 (not masked) columns for the
+      // extra positions.
       if (Status status = ensureSize(m.maskBuffer, count * sizeof(float));
           !status)
         return status;
-      void *function = mask.dtype == DType::F16    ? m.maskFromF16Function
+      void *function = mask.dtype == DType::F32    ? m.maskFromF32Function
+                       : mask.dtype == DType::F16  ? m.maskFromF16Function
                        : mask.dtype == DType::BF16 ? m.maskFromBF16Function
                                                    : m.maskFromBytesFunction;
       const void *in = mask.data;
       void *out = m.maskBuffer.data();
-      long long total = count;
-      void *kernelArgs[] = {&in, &out, &total};
+      long long total = count, cols = srcLen, outCols = keyLen;
+      void *kernelArgs[] = {&in, &out, &total, &cols, &outCols};
       if (Status status =
               m.launchElementwise(driver, function, count, stream, kernelArgs);
           !status)
         return status;
       attention.attnMask =
-          TensorView(m.maskBuffer.data(), DType::F32, {tgtLen, srcLen});
+          TensorView(m.maskBuffer.data(), DType::F32, {tgtLen, keyLen});
     }
   }
   if (Status status = (*plan)->run(attention, stream); !status)
     return status;
   if (wantWeights) {
-    const float *mask =
-        args.attnMask ? static_cast<const float *>(attention.attnMask->data)
-                      : nullptr;
+
     int planIndex = (args.attnMask ? 1 : 0) | (args.keyPaddingMask ? 2 : 0);
-    if (Status status = m.attentionWeights(driver, planIndex, **plan, args,
-                                           mask, tgtLen, srcLen, batch, stream);
+    if (Status status =
+            m.attentionWeights(driver, planIndex, **plan, args, attention,
+                               tgtLen, keyLen, batch, stream);
         !status)
       return status;
   }

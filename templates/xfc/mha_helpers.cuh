@@ -2,12 +2,13 @@
 //
 // The small kernels xfc::MultiheadAttention launches around its projections
 // and the attention plan: adding a projection's bias to a row-major
-// [rows, cols] buffer, and turning an attn_mask of any accepted dtype into the
-// additive fp32 mask the attention kernels read, and the attention weights
-// FairSeq returns with need_weights (a simple reference-style kernel: one
-// block per (row, head, batch), scores then softmax over the key positions).
-// Compiled by NVRTC (no system or CUDA header); the element-wise kernels are
-// grid-stride loops over 64-bit indices.
+// [rows, cols] buffer, filling add_bias_kv / add_zero_attn's extra key and
+// value rows, padding the key padding mask with their columns, turning an
+// attn_mask of any accepted dtype into the additive fp32 mask the attention
+// kernels read, and the attention weights FairSeq returns with need_weights (a
+// simple reference-style kernel: one block per (row, head, batch), scores then
+// softmax over the key positions). Compiled by NVRTC (no system or CUDA
+// header); the element-wise kernels are grid-stride loops over 64-bit indices.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,20 +45,51 @@ __device__ void addBias(E *x, const float *bias, long long rows,
     store(x + i, toFloat(x[i]) + bias[i % cols]);
 }
 
-/// out[i] = -inf where mask[i] is nonzero, else 0.
-__device__ inline void maskFromBytes(const unsigned char *mask, float *out,
-                                     long long count) {
+/// x[r, c] = values[c] (rounded to E), or 0 when `values` is null.
+template <typename E>
+__device__ void fillRows(E *x, const float *values, long long rows,
+                         long long cols) {
+  long long total = rows * cols;
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-       i < count; i += (long long)gridDim.x * blockDim.x)
-    out[i] = mask[i] ? negInf() : 0.0f;
+       i < total; i += (long long)gridDim.x * blockDim.x)
+    store(x + i, values ? values[i % cols] : 0.0f);
 }
 
-/// out[i] = float(mask[i]) for an additive 16-bit mask.
-template <typename E>
-__device__ void maskFromAdditive(const E *mask, float *out, long long count) {
+/// out[r, c] ([count / outCols, outCols]) = -inf where mask[r, c] ([.., cols])
+/// is nonzero, else 0; the columns from `cols` on (add_bias_kv /
+/// add_zero_attn's extra keys) are 0.
+__device__ inline void maskFromBytes(const unsigned char *mask, float *out,
+                                     long long count, long long cols,
+                                     long long outCols) {
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
-       i < count; i += (long long)gridDim.x * blockDim.x)
-    out[i] = toFloat(mask[i]);
+       i < count; i += (long long)gridDim.x * blockDim.x) {
+    long long r = i / outCols, c = i % outCols;
+    out[i] = c < cols && mask[r * cols + c] ? negInf() : 0.0f;
+  }
+}
+
+/// out[r, c] = float(mask[r, c]) for an additive mask, padded as above.
+template <typename E>
+__device__ void maskFromAdditive(const E *mask, float *out, long long count,
+                                 long long cols, long long outCols) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       i < count; i += (long long)gridDim.x * blockDim.x) {
+    long long r = i / outCols, c = i % outCols;
+    out[i] = c < cols ? toFloat(mask[r * cols + c]) : 0.0f;
+  }
+}
+
+/// out[b, s] ([count / outCols, outCols], contiguous) = padding[b, s] != 0
+/// (element strides strideB, strideS) for s < cols, else 0 (not padding).
+__device__ inline void padKeyPadding(const unsigned char *padding,
+                                     long long strideB, long long strideS,
+                                     unsigned char *out, long long count,
+                                     long long cols, long long outCols) {
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       i < count; i += (long long)gridDim.x * blockDim.x) {
+    long long b = i / outCols, c = i % outCols;
+    out[i] = c < cols && padding[b * strideB + c * strideS] ? 1 : 0;
+  }
 }
 
 /// The masks of one attention-weights launch; null pointers are absent.
@@ -184,18 +216,44 @@ extern "C" __global__ void xfc_mha_add_bias_fp32(float *x, const float *bias,
   xfc::mha::addBias(x, bias, rows, cols);
 }
 extern "C" __global__ void xfc_mha_mask_from_bytes(const unsigned char *mask,
-                                                   float *out,
-                                                   long long count) {
-  xfc::mha::maskFromBytes(mask, out, count);
+                                                   float *out, long long count,
+                                                   long long cols,
+                                                   long long outCols) {
+  xfc::mha::maskFromBytes(mask, out, count, cols, outCols);
 }
 extern "C" __global__ void xfc_mha_mask_from_fp16(const xfc::f16 *mask,
-                                                  float *out, long long count) {
-  xfc::mha::maskFromAdditive(mask, out, count);
+                                                  float *out, long long count,
+                                                  long long cols,
+                                                  long long outCols) {
+  xfc::mha::maskFromAdditive(mask, out, count, cols, outCols);
 }
 extern "C" __global__ void xfc_mha_mask_from_bf16(const xfc::bf16 *mask,
-                                                  float *out, long long count) {
-  xfc::mha::maskFromAdditive(mask, out, count);
+                                                  float *out, long long count,
+                                                  long long cols,
+                                                  long long outCols) {
+  xfc::mha::maskFromAdditive(mask, out, count, cols, outCols);
 }
+extern "C" __global__ void xfc_mha_mask_from_fp32(const float *mask, float *out,
+                                                  long long count,
+                                                  long long cols,
+                                                  long long outCols) {
+  xfc::mha::maskFromAdditive(mask, out, count, cols, outCols);
+}
+extern "C" __global__ void
+xfc_mha_pad_key_padding(const unsigned char *padding, long long strideB,
+                        long long strideS, unsigned char *out, long long count,
+                        long long cols, long long outCols) {
+  xfc::mha::padKeyPadding(padding, strideB, strideS, out, count, cols, outCols);
+}
+#define XFC_MHA_FILL_ROWS(NAME, E)                                             \
+  extern "C" __global__ void NAME(E *x, const float *values, long long rows,   \
+                                  long long cols) {                            \
+    xfc::mha::fillRows(x, values, rows, cols);                                 \
+  }
+XFC_MHA_FILL_ROWS(xfc_mha_fill_rows_fp16, xfc::f16)
+XFC_MHA_FILL_ROWS(xfc_mha_fill_rows_bf16, xfc::bf16)
+XFC_MHA_FILL_ROWS(xfc_mha_fill_rows_fp32, float)
+#undef XFC_MHA_FILL_ROWS
 
 #define XFC_MHA_WEIGHTS(NAME, E)                                               \
   extern "C" __global__ void NAME(                                             \

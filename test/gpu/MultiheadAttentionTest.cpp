@@ -129,6 +129,8 @@ struct Case {
   bool causal = false;
   /// need_weights (averaged [B, T, S]) or need_head_weights ([H, B, T, S]).
   bool needWeights = false, needHeadWeights = false;
+  /// add_bias_kv / add_zero_attn: extra key/value positions after S.
+  bool addBiasKv = false, addZeroAttn = false;
   unsigned seed = 1;
 };
 
@@ -145,6 +147,8 @@ void runCase(const Case &c) {
   options.encoderDecoderAttention = c.encoderDecoder;
   options.dtype = c.dtype;
   options.seed = c.seed;
+  options.addBiasKv = c.addBiasKv;
+  options.addZeroAttn = c.addZeroAttn;
   if (c.causal)
     options.xformersAttConfig =
         R"({"name": "scaled_dot_product", "causal": true})";
@@ -176,6 +180,8 @@ void runCase(const Case &c) {
 
   int64_t T = c.tgtLen, S = c.srcLen, B = c.batch, C = c.embedDim;
   int64_t H = c.numHeads, D = C / H;
+  // Key positions the attention sees: S, then bias_k/bias_v, then zeros.
+  int64_t Sx = S + (c.addBiasKv ? 1 : 0) + (c.addZeroAttn ? 1 : 0);
   std::vector<double> query = randomValues(T * B * C, c.dtype, rng, 1.0);
   std::vector<double> key =
       c.selfAttention ? query : randomValues(S * B * c.kdim, c.dtype, rng, 1.0);
@@ -237,7 +243,7 @@ void runCase(const Case &c) {
   }
   args.output = TensorView(output->data(), c.dtype, {T, B, C});
   bool wantWeights = c.needWeights || c.needHeadWeights;
-  int64_t weightCount = (c.needHeadWeights ? H : 1) * B * T * S;
+  int64_t weightCount = (c.needHeadWeights ? H : 1) * B * T * Sx;
   StatusOr<DeviceBuffer> weightsOut =
       DeviceBuffer::allocate(std::max<int64_t>(weightCount, 1) * 4);
   ASSERT_TRUE(weightsOut.isOk());
@@ -247,9 +253,9 @@ void runCase(const Case &c) {
     args.needHeadWeights = c.needHeadWeights;
     if (c.needHeadWeights)
       args.attnWeights =
-          TensorView(weightsOut->data(), DType::F32, {H, B, T, S});
+          TensorView(weightsOut->data(), DType::F32, {H, B, T, Sx});
     else
-      args.attnWeights = TensorView(weightsOut->data(), DType::F32, {B, T, S});
+      args.attnWeights = TensorView(weightsOut->data(), DType::F32, {B, T, Sx});
   }
   Status status = (*mha)->forward(args, nullptr);
   ASSERT_TRUE(status.isOk()) << status.getMessage();
@@ -274,21 +280,30 @@ void runCase(const Case &c) {
   std::vector<double> q = project(query, T * B, C, "q_proj");
   std::vector<double> k = project(key, S * B, c.kdim, "k_proj");
   std::vector<double> v = project(value, S * B, c.vdim, "v_proj");
+  // FairSeq appends bias_k/bias_v (repeated over the batch), then zeros.
+  k.resize(Sx * B * C, 0.0);
+  v.resize(Sx * B * C, 0.0);
+  if (c.addBiasKv)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t o = 0; o < C; ++o) {
+        k[(S * B + b) * C + o] = weights["bias_k"][o];
+        v[(S * B + b) * C + o] = weights["bias_v"][o];
+      }
   double scaling = 1.0 / std::sqrt(double(D));
-  std::vector<double> attn(T * B * C, 0.0), scores(S);
-  // [H, B, T, S], 0 on masked positions and fully masked rows.
-  std::vector<double> headWeights(H * B * T * S, 0.0);
+  std::vector<double> attn(T * B * C, 0.0), scores(Sx);
+  // [H, B, T, Sx], 0 on masked positions and fully masked rows.
+  std::vector<double> headWeights(H * B * T * Sx, 0.0);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t t = 0; t < T; ++t) {
         double maxScore = -inf;
-        for (int64_t s = 0; s < S; ++s) {
+        for (int64_t s = 0; s < Sx; ++s) {
           double score = 0;
           for (int64_t d = 0; d < D; ++d)
             score +=
                 q[(t * B + b) * C + h * D + d] * k[(s * B + b) * C + h * D + d];
-          score = score * scaling + additive[t * S + s];
-          if (c.keyPadding && padding[b * S + s])
+          score = score * scaling + (s < S ? additive[t * S + s] : 0.0);
+          if (c.keyPadding && s < S && padding[b * S + s])
             score = -inf;
           if (c.layout && !(*c.layout)[t / c.blockSize][s / c.blockSize])
             score = -inf;
@@ -300,11 +315,11 @@ void runCase(const Case &c) {
         if (maxScore == -inf)
           continue; // fully masked: 0
         double total = 0;
-        for (int64_t s = 0; s < S; ++s)
+        for (int64_t s = 0; s < Sx; ++s)
           total += (scores[s] = std::exp(scores[s] - maxScore));
-        for (int64_t s = 0; s < S; ++s)
-          headWeights[((h * B + b) * T + t) * S + s] = scores[s] / total;
-        for (int64_t s = 0; s < S; ++s)
+        for (int64_t s = 0; s < Sx; ++s)
+          headWeights[((h * B + b) * T + t) * Sx + s] = scores[s] / total;
+        for (int64_t s = 0; s < Sx; ++s)
           for (int64_t d = 0; d < D; ++d)
             attn[(t * B + b) * C + h * D + d] +=
                 scores[s] / total * v[(s * B + b) * C + h * D + d];
@@ -334,7 +349,7 @@ void runCase(const Case &c) {
         want = headWeights[i];
       } else {
         for (int64_t h = 0; h < H; ++h)
-          want += headWeights[h * B * T * S + i];
+          want += headWeights[h * B * T * Sx + i];
         want /= double(H);
       }
       if (!std::isfinite(gotWeights[i]))
@@ -498,6 +513,43 @@ TEST(MultiheadAttentionGpu, NeedWeights) {
   sparse.needHeadWeights = true;
   sparse.seed = 10;
   runCase(sparse);
+}
+
+TEST(MultiheadAttentionGpu, BiasKvAndZeroAttn) {
+  REQUIRE_GPU();
+  for (DType dtype : kDTypes) {
+    Case c;
+    c.name = "add_bias_kv + add_zero_attn";
+    c.dtype = dtype;
+    c.addBiasKv = true;
+    c.addZeroAttn = true;
+    c.attnMask = DType::F32;
+    c.keyPadding = true;
+    c.needWeights = true;
+    c.tgtLen = 19;
+    c.srcLen = 30;
+    c.seed = 11;
+    runCase(c);
+  }
+  Case bias;
+  bias.name = "add_bias_kv, bool mask";
+  bias.dtype = DType::F16;
+  bias.encoderDecoder = true;
+  bias.addBiasKv = true;
+  bias.attnMask = DType::Bool;
+  bias.needHeadWeights = true;
+  bias.tgtLen = 24;
+  bias.srcLen = 33;
+  bias.seed = 12;
+  runCase(bias);
+  Case zero;
+  zero.name = "add_zero_attn, self-attention";
+  zero.selfAttention = true;
+  zero.addZeroAttn = true;
+  zero.keyPadding = true;
+  zero.tgtLen = zero.srcLen = 40;
+  zero.seed = 13;
+  runCase(zero);
 }
 
 } // namespace

@@ -81,15 +81,74 @@ TEST(MultiheadAttention, OptionErrors) {
                        "xformers_blocksparse_blocksize: expected a positive"));
 }
 
-TEST(MultiheadAttention, UnsupportedOptions) {
+TEST(MultiheadAttention, BiasKvWeights) {
   auto options = smallOptions();
   options.addBiasKv = true;
-  EXPECT_EQ(createError(options),
-            "add_bias_kv: not supported yet (expected false)");
-  options = smallOptions();
   options.addZeroAttn = true;
-  EXPECT_EQ(createError(options),
-            "add_zero_attn: not supported yet (expected false)");
+  options.seed = 7;
+  auto mha = mustCreate(options);
+  ASSERT_TRUE(mha);
+  std::vector<std::string> names = mha->getWeightNames();
+  ASSERT_EQ(names.size(), 10u);
+  EXPECT_EQ(names[8], "bias_k");
+  EXPECT_EQ(names[9], "bias_v");
+  EXPECT_EQ(*mha->getWeightShape("bias_k"), (std::vector<int64_t>{1, 1, 64}));
+  // xavier_normal_ on [1, 1, 64]: std 1/8; not all equal, not all zero.
+  for (const char *name : {"bias_k", "bias_v"}) {
+    std::vector<float> values = *mha->getWeight(name);
+    ASSERT_EQ(values.size(), 64u);
+    double sum = 0, squares = 0;
+    for (float value : values) {
+      sum += value;
+      squares += double(value) * value;
+    }
+    double std = std::sqrt(squares / 64 - (sum / 64) * (sum / 64));
+    EXPECT_GT(std, 0.125 * 0.6) << name;
+    EXPECT_LT(std, 0.125 * 1.4) << name;
+  }
+  std::vector<float> values(64, 0.5f);
+  EXPECT_TRUE(mha->setWeight("bias_v", values.data(), 64).isOk());
+  EXPECT_EQ(*mha->getWeight("bias_v"), values);
+  EXPECT_EQ(mha->setWeight("bias_k", values.data(), 63).getMessage(),
+            "bias_k: expected 64 values (shape [1, 1, 64]), got 63");
+
+  auto plain = mustCreate(smallOptions());
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->getWeightNames().size(), 8u);
+  EXPECT_EQ(plain->getWeight("bias_k").getStatus().getMessage(),
+            "bias_k: the module has no bias_k/bias_v (add_bias_kv=false)");
+  // The projections' initialization does not depend on add_bias_kv.
+  auto seeded = smallOptions();
+  seeded.seed = 7;
+  auto same = mustCreate(seeded);
+  ASSERT_TRUE(same);
+  EXPECT_EQ(*same->getWeight("out_proj.weight"),
+            *mha->getWeight("out_proj.weight"));
+}
+
+TEST(MultiheadAttention, ExtraKeysWidenTheWeights) {
+  // add_bias_kv and add_zero_attn each add a key position: S + 2 columns.
+  auto options = smallOptions();
+  options.addBiasKv = true;
+  options.addZeroAttn = true;
+  auto mha = mustCreate(options);
+  ASSERT_TRUE(mha);
+  static char storage[16];
+  MultiheadAttention::ForwardArgs args;
+  args.query = TensorView(storage, DType::F32, {8, 2, 64});
+  args.key = TensorView(storage, DType::F32, {6, 2, 64});
+  args.value = TensorView(storage, DType::F32, {6, 2, 64});
+  args.output = TensorView(storage, DType::F32, {8, 2, 64});
+  args.needWeights = true;
+  args.attnWeights = TensorView(storage, DType::F32, {2, 8, 6});
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                       "attn_weights: expected shape [2, 8, 8]"))
+      << mha->forward(args).getMessage();
+  // Masks keep the caller's src_len.
+  args.attnWeights = TensorView(storage, DType::F32, {2, 8, 8});
+  args.attnMask = TensorView(storage, DType::F32, {8, 8});
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                       "attn_mask: expected shape [8, 6]"));
 }
 
 TEST(MultiheadAttention, ConfigErrorsComeFromTheCompiler) {

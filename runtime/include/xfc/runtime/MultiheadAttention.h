@@ -16,7 +16,7 @@
 //   args.query = TensorView(q, DType::F32, {T, B, 512}); // ... output
 //   Status status = (*mha)->forward(args, stream);
 //
-// Not supported yet (each a clear error): add_bias_kv, add_zero_attn,
+// Not supported yet (each a clear error):
 // incremental_state/static_kv, dropout at training time.
 //
 //===----------------------------------------------------------------------===//
@@ -53,8 +53,13 @@ public:
     float dropout = 0;
     /// Whether the four projections have biases.
     bool bias = true;
-    /// Not supported yet: must be false.
+    /// FairSeq's add_bias_kv: learned bias_k / bias_v ([1, 1, embed_dim],
+    /// weights "bias_k" and "bias_v", xavier-normal init) appended as one
+    /// more key/value position after the projections; masks get a zero (not
+    /// masked) column for it.
     bool addBiasKv = false;
+    /// FairSeq's add_zero_attn: a zero key/value position appended after
+    /// that (and after bias_k/bias_v), masks padded the same way.
     bool addZeroAttn = false;
     /// Self-attention needs kdim == vdim == embedDim; forward() then uses
     /// the query as key and value when they are left empty.
@@ -94,7 +99,8 @@ public:
     runtime::TensorView output;
     /// FairSeq's need_weights: also write the softmax attention weights
     /// (before dropout, fully masked rows 0), averaged over the heads, into
-    /// attnWeights, an fp32 contiguous device [B, T, S] view.
+    /// attnWeights, an fp32 contiguous device [B, T, S] view (S counts the
+    /// add_bias_kv / add_zero_attn positions).
     bool needWeights = false;
     /// FairSeq's need_head_weights (implies need_weights): the weights per
     /// head, attnWeights an fp32 contiguous [H, B, T, S] view.
@@ -120,7 +126,8 @@ public:
   MultiheadAttention &operator=(const MultiheadAttention &) = delete;
 
   /// q_proj.weight, q_proj.bias, k_proj.weight, ..., out_proj.bias (no
-  /// biases when Options::bias is false).
+  /// biases when Options::bias is false), then bias_k, bias_v with
+  /// add_bias_kv.
   std::vector<std::string> getWeightNames() const;
   /// The shape of a weight ([out, in] or [out]), as PyTorch has it.
   StatusOr<std::vector<int64_t>> getWeightShape(const std::string &name) const;
