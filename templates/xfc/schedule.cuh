@@ -27,37 +27,69 @@ struct KvTile {
   bool partial; ///< Needs the per-element predicate.
 };
 
-/// All keys below kvLen; with Causal only tiles up to the diagonal.
+/// A sliding window, from the optional traits WindowLeft and WindowRight:
+/// key j is visible to query i only when i - WindowLeft <= j <= i +
+/// WindowRight (a negative bound is no bound). Traits without them have no
+/// window.
+template <typename Traits, typename = void> struct WindowOf {
+  static constexpr int Left = -1, Right = -1;
+};
+template <typename Traits>
+struct WindowOf<Traits, VoidT<decltype(Traits::WindowLeft),
+                              decltype(Traits::WindowRight)>> {
+  static constexpr int Left = Traits::WindowLeft, Right = Traits::WindowRight;
+};
+
+/// All keys below kvLen; with Causal only tiles up to the diagonal, with a
+/// window only the tiles of its band.
 template <typename Traits> class DenseSchedule {
+  static constexpr int Left = WindowOf<Traits>::Left;
+  static constexpr int Right = WindowOf<Traits>::Right;
+
 public:
   XFC_DEVICE DenseSchedule(const AttentionParams &params, int head, int mTile)
       : kvLen(params.kvLen), rowBegin(mTile * Traits::BlockM) {
     (void)head;
-    int count = ceilDiv(params.kvLen, Traits::BlockN);
-    if constexpr (Traits::Causal) {
-      // Keys after the tile's last valid row are never visible.
-      int lastRow = mini(params.qLen, rowBegin + Traits::BlockM) - 1;
-      count = mini(count, lastRow / Traits::BlockN + 1);
-    }
-    tileCount = count;
+    constexpr int BlockN = Traits::BlockN;
+    // Keys [beginKey, endKey) hold everything any row of the tile can see.
+    int lastRow = mini(params.qLen, rowBegin + Traits::BlockM) - 1;
+    int endKey = params.kvLen;
+    if constexpr (Traits::Causal)
+      endKey = mini(endKey, lastRow + 1);
+    if constexpr (Right >= 0)
+      endKey = mini(endKey, lastRow + Right + 1);
+    int beginKey = 0;
+    if constexpr (Left >= 0)
+      beginKey = rowBegin > Left ? rowBegin - Left : 0;
+    firstTile = beginKey / BlockN;
+    int count = ceilDiv(endKey, BlockN) - firstTile;
+    tileCount = count > 0 ? count : 0;
   }
 
   XFC_DEVICE int numTiles() const { return tileCount; }
 
   XFC_DEVICE KvTile tile(int idx) const {
     constexpr int BlockN = Traits::BlockN;
-    bool partial = (idx + 1) * BlockN > kvLen;
+    int index = firstTile + idx;
+    int firstKey = index * BlockN, lastKey = firstKey + BlockN - 1;
+    int lastRow = rowBegin + Traits::BlockM - 1;
+    bool partial = lastKey >= kvLen;
     if constexpr (Traits::Causal)
-      partial |= idx * BlockN + BlockN - 1 > rowBegin;
-    return {idx, partial};
+      partial |= lastKey > rowBegin;
+    if constexpr (Left >= 0)
+      partial |= firstKey < lastRow - Left;
+    if constexpr (Right >= 0)
+      partial |= lastKey > rowBegin + Right;
+    return {index, partial};
   }
 
   XFC_DEVICE bool visible(int i, int j) const {
-    return j < kvLen && (!Traits::Causal || j <= i);
+    return j < kvLen && (!Traits::Causal || j <= i) &&
+           (Left < 0 || j >= i - Left) && (Right < 0 || j <= i + Right);
   }
 
 private:
-  int kvLen, rowBegin, tileCount;
+  int kvLen, rowBegin, firstTile, tileCount;
 };
 
 /// The tiles of the compiler's CSR tables. `Layout` supplies LayoutBlock,

@@ -29,6 +29,8 @@ struct alignas(2) bf16 {
   unsigned short bits;
 };
 
+template <typename...> using VoidT = void;
+
 template <typename A, typename B> struct IsSame {
   static constexpr bool value = false;
 };

@@ -55,6 +55,15 @@ def main():
                     add("bs%d_%s" % (block, tag),
                         {"name": "blocksparse", "block_size": block, "causal": causal,
                          "head_dim": d, "dtype": dtype, "layout": layout})
+    # local: sliding windows, causal and not, odd widths and wide ones.
+    for dtype in dtypes:
+        for d in dims:
+            for window, causal in ((7, False), (129, False), (6, True), (100, True)):
+                add("local_w%d%s_%s_d%d" % (window, "_c" if causal else "", dtype, d),
+                    {"name": "local", "window_size": window, "causal": causal,
+                     "head_dim": d, "dtype": dtype})
+    add("local_masks_bf16", {"name": "local", "window_size": 33, "head_dim": 64,
+                             "dtype": "bf16"}, "--attn-mask --key-padding-mask")
     # Per-head layouts and the run-time options, on a few shapes.
     for dtype in ("fp16", "bf16", "fp32"):
         heads = [random_layout(rng, 6, 0.5, False) for _ in range(3)]

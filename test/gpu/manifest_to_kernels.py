@@ -37,6 +37,8 @@ def kernel_spec(name, kernel):
         "has_key_padding": traits["HasKeyPadding"],
         "has_dropout": traits["HasDropout"], "write_lse": traits["WriteLse"],
         "shared_bytes": kernel["shared_bytes"], "layout": None,
+        "window_left": traits.get("WindowLeft", -1),
+        "window_right": traits.get("WindowRight", -1),
     }
     tables = kernel.get("tables")
     if tables:

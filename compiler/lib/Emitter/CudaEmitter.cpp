@@ -60,7 +60,11 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
 
   os << "struct Traits {\n";
   os << "  using Element = " << *element << ";\n";
-  for (StringRef name : spec->requiredTraits) {
+  SmallVector<StringRef> traitNames(spec->requiredTraits);
+  for (StringRef name : spec->optionalTraits)
+    if (kernel.getTraits().get(name))
+      traitNames.push_back(name);
+  for (StringRef name : traitNames) {
     Attribute trait = kernel.getTraits().get(name);
     if (auto boolean = dyn_cast<BoolAttr>(trait))
       os << "  static constexpr bool " << name << " = "

@@ -31,13 +31,14 @@ public:
       return nullptr;
 
     LogicalResult built = failure();
-    if (spec.variant == "scaled_dot_product" || spec.variant == "blocksparse")
+    if (spec.variant == "scaled_dot_product" || spec.variant == "blocksparse" ||
+        spec.variant == "local")
       built = buildSoftmaxAttention(*element);
     else
       emitError(spec.configLoc)
           << "variant '" << spec.variant
           << "' is recognised but has no lowering yet; supported: "
-             "scaled_dot_product, blocksparse";
+             "scaled_dot_product, blocksparse, local";
     if (failed(built) || failed(verify(*module)))
       return nullptr;
     return module;
@@ -60,8 +61,9 @@ private:
     return size ? *size : ShapedType::kDynamic;
   }
 
-  /// softmax(QK^T * scale + M) V with M from causality, a block layout and
-  /// run-time masks: scaled_dot_product and blocksparse share this graph.
+  /// softmax(QK^T * scale + M) V with M from causality, a block layout, a
+  /// sliding window and run-time masks: scaled_dot_product, blocksparse and
+  /// local share this graph.
   LogicalResult buildSoftmaxAttention(Type element) {
     int64_t heads = sizeOrDynamic(spec.numHeads);
     int64_t qLen = sizeOrDynamic(spec.seqLen);
@@ -110,8 +112,12 @@ private:
              << "blocksparse: missing required field 'layout'";
     }
 
-    auto mask = xfa::MaskAttr::get(builder.getContext(), spec.causal, layout,
-                                   spec.attnMask, spec.keyPadding);
+    auto mask = xfa::MaskAttr::getChecked(
+        [&] { return emitError(spec.configLoc); }, builder.getContext(),
+        spec.causal, layout, spec.attnMask, spec.keyPadding, spec.windowLeft,
+        spec.windowRight);
+    if (!mask)
+      return failure();
     float scale = 1.0f / std::sqrt(static_cast<float>(spec.headDim));
     Value attnMask = spec.attnMask ? body->getArgument(3) : Value();
     Value keyPadding =

@@ -63,6 +63,12 @@ finishLoading(MLIRContext &context, llvm::StringRef bufferName,
   spec.causal = config.causal;
   spec.dropout = config.dropout;
   spec.attnMask = overrides.attnMask;
+  if (config.variant == "local") {
+    // xFormers' local attention: |i - j| <= w / 2, or j in [i - w, i] when
+    // causal (causality bounds the right side).
+    spec.windowLeft = config.causal ? config.windowSize : config.windowSize / 2;
+    spec.windowRight = config.causal ? -1 : config.windowSize / 2;
+  }
   spec.keyPadding = overrides.keyPadding;
   if (config.layout) {
     AttentionSpec::Layout layout;

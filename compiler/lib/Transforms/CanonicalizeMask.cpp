@@ -73,8 +73,9 @@ struct CanonicalizeMaskPass
       BlockLayoutAttr canonical = canonicalizeLayout(layout, mask.getCausal());
       if (canonical == layout)
         return;
-      op.setMaskAttr(MaskAttr::get(op.getContext(), mask.getCausal(), canonical,
-                                   mask.getAttnMask(), mask.getKeyPadding()));
+      op.setMaskAttr(MaskAttr::get(
+          op.getContext(), mask.getCausal(), canonical, mask.getAttnMask(),
+          mask.getKeyPadding(), mask.getWindowLeft(), mask.getWindowRight()));
     });
   }
 };

@@ -129,6 +129,11 @@ struct OutlineKernelsPass
       traits.append("WriteLse", b.getBoolAttr(false));
       traits.append("SharedBytes",
                     b.getI64IntegerAttr(config.getSharedBytes()));
+      if (mask.hasWindow()) {
+        traits.append("WindowLeft", b.getI64IntegerAttr(mask.getWindowLeft()));
+        traits.append("WindowRight",
+                      b.getI64IntegerAttr(mask.getWindowRight()));
+      }
 
       DictionaryAttr tables;
       if (BlockCsrAttr csr = op.getSparsityAttr()) {

@@ -69,7 +69,8 @@ struct SpecializeSparsityPass
       op.setSparsityAttr(buildBlockCsr(layout, mask.getCausal(), kvLen));
       op.setMaskAttr(MaskAttr::get(op.getContext(), mask.getCausal(),
                                    /*layout=*/nullptr, mask.getAttnMask(),
-                                   mask.getKeyPadding()));
+                                   mask.getKeyPadding(), mask.getWindowLeft(),
+                                   mask.getWindowRight()));
     });
   }
 };

@@ -128,3 +128,11 @@ func.func @config_block_m(%q: tensor<1x1x64x64xf16>) {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32, kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 40, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
   return
 }
+
+// -----
+
+func.func @window_bound(%q: tensor<1x1x64x64xf16>) {
+  // expected-error @+1 {{expected window bounds >= 0, or -1 for none, got -2 and 3}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<window_left = -2, window_right = 3>, scale = 0.125 : f32} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
+  return
+}

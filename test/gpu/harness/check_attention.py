@@ -84,6 +84,11 @@ def structural_visible(spec, q_len, kv_len):
     vis = torch.ones(q_len, kv_len, dtype=torch.bool, device=DEV)
     if spec["causal"]:
         vis &= j <= i
+    # A sliding window (local attention): i - left <= j <= i + right.
+    if spec.get("window_left", -1) >= 0:
+        vis &= j >= i - spec["window_left"]
+    if spec.get("window_right", -1) >= 0:
+        vis &= j <= i + spec["window_right"]
     layout = spec["layout"]
     if not layout:
         return vis.unsqueeze(0)

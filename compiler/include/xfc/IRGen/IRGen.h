@@ -34,6 +34,9 @@ struct AttentionSpec {
   double dropout = 0.0;
   /// Run-time masks the kernel must accept.
   bool attnMask = false, keyPadding = false;
+  /// Sliding window (local): i - windowLeft <= j <= i + windowRight; -1 is
+  /// no bound on that side.
+  int64_t windowLeft = -1, windowRight = -1;
 
   /// Block layout [layoutHeads][numBlocks][numBlocks] (blocksparse only).
   struct Layout {

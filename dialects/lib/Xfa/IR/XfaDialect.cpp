@@ -120,6 +120,23 @@ double BlockLayoutAttr::getDensity() const {
 }
 
 //===----------------------------------------------------------------------===//
+// MaskAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult MaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               bool causal, BlockLayoutAttr layout,
+                               bool attnMask, bool keyPadding,
+                               int64_t windowLeft, int64_t windowRight) {
+  if (windowLeft < -1 || windowRight < -1)
+    return emitError() << "expected window bounds >= 0, or -1 for none, got "
+                       << windowLeft << " and " << windowRight;
+  if ((windowLeft >= 0 || windowRight >= 0) && layout)
+    return emitError() << "a window and a block layout in one mask are not "
+                          "supported; give one of them";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // BlockCsrAttr
 //===----------------------------------------------------------------------===//
 

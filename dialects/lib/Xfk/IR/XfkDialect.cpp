@@ -26,6 +26,8 @@ static constexpr StringRef kAttentionTraits[] = {
     "HeadDim",    "BlockM",   "BlockN",      "NumWarps",
     "NumStages",  "Causal",   "HasAttnMask", "HasKeyPadding",
     "HasDropout", "WriteLse", "SharedBytes"};
+static constexpr StringRef kAttentionOptionalTraits[] = {"WindowLeft",
+                                                         "WindowRight"};
 static constexpr StringRef kAttentionTables[] = {
     "LayoutBlock", "LayoutHeads", "NumBlocks",   "NumTileRows",
     "TileRowPtr",  "TileCols",    "TilePartial", "BlockBits"};
@@ -34,7 +36,7 @@ static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
 
 static const TemplateSpec kTemplates[] = {
     {"attention_forward", "xfc::attentionForward", kAttentionTraits,
-     kAttentionTables, kAttentionRoles},
+     kAttentionOptionalTraits, kAttentionTables, kAttentionRoles},
 };
 
 const TemplateSpec *xfc::xfk::lookupTemplate(StringRef name) {
@@ -112,9 +114,24 @@ LogicalResult KernelOp::verify() {
       return emitOpError("expected trait '")
              << name << "' to be an integer or a boolean, got " << trait;
   }
+  size_t optionalPresent = 0;
+  for (StringRef name : spec->optionalTraits) {
+    Attribute trait = traits.get(name);
+    if (!trait)
+      continue;
+    ++optionalPresent;
+    if (!isa<IntegerAttr>(trait))
+      return emitOpError("expected trait '")
+             << name << "' to be an integer, got " << trait;
+  }
+  if (optionalPresent != 0 && optionalPresent != spec->optionalTraits.size())
+    return emitOpError("expected all or none of the optional traits of "
+                       "template '")
+           << spec->name << "'";
   for (NamedAttribute trait : traits)
     if (trait.getName() != "Element" &&
-        !llvm::is_contained(spec->requiredTraits, trait.getName().getValue()))
+        !llvm::is_contained(spec->requiredTraits, trait.getName().getValue()) &&
+        !llvm::is_contained(spec->optionalTraits, trait.getName().getValue()))
       return emitOpError("unknown trait '")
              << trait.getName().getValue() << "' for template '" << spec->name
              << "'";

@@ -48,7 +48,9 @@ def Xfa_MaskAttr : Xfa_Attr<"Mask", "mask"> {
     - `causal`: `j <= i` (top-left aligned);
     - `layout`: the block layout's bit for `(i / block_size, j / block_size)`;
     - `attn_mask`: a run-time additive float mask (a `-inf` hides);
-    - `key_padding`: a run-time `[batch, kv_len]` mask (true hides).
+    - `key_padding`: a run-time `[batch, kv_len]` mask (true hides);
+    - `window_left` / `window_right`: `i - window_left <= j <= i +
+      window_right` (-1: no bound on that side), the `local` variant.
     A query with no visible key produces zeros.
 
     ```mlir
@@ -59,12 +61,20 @@ def Xfa_MaskAttr : Xfa_Attr<"Mask", "mask"> {
     DefaultValuedParameter<"bool", "false">:$causal,
     OptionalParameter<"::xfc::xfa::BlockLayoutAttr">:$layout,
     DefaultValuedParameter<"bool", "false">:$attn_mask,
-    DefaultValuedParameter<"bool", "false">:$key_padding);
+    DefaultValuedParameter<"bool", "false">:$key_padding,
+    DefaultValuedParameter<"int64_t", "-1">:$window_left,
+    DefaultValuedParameter<"int64_t", "-1">:$window_right);
   let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
   let extraClassDeclaration = [{
     /// True when no component hides anything.
     bool isFull() const {
-      return !getCausal() && !getLayout() && !getAttnMask() && !getKeyPadding();
+      return !getCausal() && !getLayout() && !getAttnMask() &&
+             !getKeyPadding() && !hasWindow();
+    }
+    /// True when a sliding window bounds either side.
+    bool hasWindow() const {
+      return getWindowLeft() >= 0 || getWindowRight() >= 0;
     }
   }];
 }

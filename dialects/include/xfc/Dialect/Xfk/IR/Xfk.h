@@ -24,6 +24,8 @@ struct TemplateSpec {
   llvm::StringRef entryFunction;
   /// Traits every instantiation must set, besides `Element`.
   llvm::ArrayRef<llvm::StringRef> requiredTraits;
+  /// Traits an instantiation may set; each group is all present or absent.
+  llvm::ArrayRef<llvm::StringRef> optionalTraits;
   /// Tables an instantiation may bake in.
   llvm::ArrayRef<llvm::StringRef> tables;
   /// Operand roles, in the order launches list them.
