@@ -160,6 +160,48 @@ constexpr const char *kProjections[4] = {"q_proj", "k_proj", "v_proj",
 // The module
 //===----------------------------------------------------------------------===//
 
+struct MultiheadAttention::IncrementalState::Impl {
+  /// [batch, heads, capacity, headDim] in the module's dtype.
+  DeviceBuffer key, value;
+  int64_t batch = 0, heads = 0, headDim = 0, length = 0, capacity = 0;
+  DType dtype = DType::F32;
+  const MultiheadAttention *owner = nullptr;
+
+  /// The cached [B, H, length, D] of `buffer`.
+  TensorView view(const DeviceBuffer &buffer) const {
+    return TensorView(
+        buffer.data(), dtype, {batch, heads, length, headDim},
+        {heads * capacity * headDim, capacity * headDim, headDim, 1});
+  }
+};
+
+MultiheadAttention::IncrementalState::IncrementalState()
+    : impl(std::make_unique<Impl>()) {}
+MultiheadAttention::IncrementalState::~IncrementalState() = default;
+MultiheadAttention::IncrementalState::IncrementalState(
+    IncrementalState &&) noexcept = default;
+MultiheadAttention::IncrementalState &
+MultiheadAttention::IncrementalState::operator=(IncrementalState &&) noexcept =
+    default;
+int64_t MultiheadAttention::IncrementalState::getLength() const {
+  return impl ? impl->length : 0;
+}
+int64_t MultiheadAttention::IncrementalState::getBatch() const {
+  return impl && impl->length > 0 ? impl->batch : 0;
+}
+TensorView MultiheadAttention::IncrementalState::getPrevKey() const {
+  return impl && impl->length > 0 ? impl->view(impl->key) : TensorView();
+}
+TensorView MultiheadAttention::IncrementalState::getPrevValue() const {
+  return impl && impl->length > 0 ? impl->view(impl->value) : TensorView();
+}
+void MultiheadAttention::IncrementalState::reset() {
+  if (!impl)
+    impl = std::make_unique<Impl>();
+  impl->length = 0;
+  impl->owner = nullptr;
+}
+
 struct MultiheadAttention::Impl {
   Options options;
   int64_t kdim = 0, vdim = 0, headDim = 0;
@@ -176,6 +218,9 @@ struct MultiheadAttention::Impl {
   std::shared_ptr<AttentionPlan> plans[4];
   /// The block layout bits of plans[i] on the device (for the weights).
   DeviceBuffer layoutBits[4];
+  /// Dense plans with an attn_mask for incremental steps, by key padding.
+  std::shared_ptr<AttentionPlan> incrementalPlans[2];
+  DeviceBuffer stepMaskBuffer;
 
   // Device state, made on the first forward().
   bool weightsDirty = true;
@@ -191,6 +236,8 @@ struct MultiheadAttention::Impl {
   void *maskFromF32Function = nullptr;
   void *padKeyPaddingFunction = nullptr;
   void *fillRowsFunction = nullptr;
+  void *incrementalMaskFunction = nullptr;
+  void *copyFunction = nullptr;
   void *averageHeadsFunction = nullptr;
 
   ~Impl() {
@@ -214,6 +261,14 @@ struct MultiheadAttention::Impl {
                           const AttentionPlan &plan, const ForwardArgs &args,
                           const AttentionArgs &attention, int64_t tgtLen,
                           int64_t srcLen, int64_t batch, void *stream);
+  Status describeStructure(int planIndex, const AttentionPlan &plan,
+                           void *masks);
+  Status appendToState(const CudaDriver &driver, IncrementalState::Impl &state,
+                       const MultiheadAttention *owner, int64_t srcLen,
+                       int64_t batch, bool staticKv, void *stream);
+  Status runIncremental(const CudaDriver &driver, AttentionArgs &attention,
+                        int64_t queryOffset, int64_t tgtLen, int64_t keyLen,
+                        bool keyPadding, void *stream);
 };
 
 Parameter *MultiheadAttention::Impl::findParameter(const std::string &name) {
@@ -505,20 +560,24 @@ Status MultiheadAttention::Impl::prepareDevice(const CudaDriver &driver,
         options.dtype == DType::F16    ? "xfc_mha_fill_rows_fp16"
         : options.dtype == DType::BF16 ? "xfc_mha_fill_rows_bf16"
                                        : "xfc_mha_fill_rows_fp32";
-    void **slots[9] = {
-        &addBiasFunction,      &maskFromBytesFunction, &maskFromF16Function,
-        &maskFromBF16Function, &weightsFunction,       &averageHeadsFunction,
-        &maskFromF32Function,  &padKeyPaddingFunction, &fillRowsFunction};
-    const char *symbols[9] = {addBias,
-                              "xfc_mha_mask_from_bytes",
-                              "xfc_mha_mask_from_fp16",
-                              "xfc_mha_mask_from_bf16",
-                              weights,
-                              "xfc_mha_average_heads",
-                              "xfc_mha_mask_from_fp32",
-                              "xfc_mha_pad_key_padding",
-                              fillRows};
-    for (int i = 8; i >= 0; --i) {
+    void **slots[11] = {
+        &addBiasFunction,         &maskFromBytesFunction, &maskFromF16Function,
+        &maskFromBF16Function,    &weightsFunction,       &averageHeadsFunction,
+        &maskFromF32Function,     &padKeyPaddingFunction, &fillRowsFunction,
+        &incrementalMaskFunction, &copyFunction};
+    const char *symbols[11] = {addBias,
+                               "xfc_mha_mask_from_bytes",
+                               "xfc_mha_mask_from_fp16",
+                               "xfc_mha_mask_from_bf16",
+                               weights,
+                               "xfc_mha_average_heads",
+                               "xfc_mha_mask_from_fp32",
+                               "xfc_mha_pad_key_padding",
+                               fillRows,
+                               "xfc_mha_incremental_mask",
+                               options.dtype == DType::F32 ? "xfc_mha_copy_32"
+                                                           : "xfc_mha_copy_16"};
+    for (int i = 10; i >= 0; --i) {
       StatusOr<void *> function = helpers.getFunction(symbols[i]);
       if (!function)
         return function.getStatus();
@@ -646,21 +705,19 @@ struct WeightMasks {
   long long causalOffset = 0;
 };
 
+/// The host twin of xfc::mha::Copy4.
+struct Copy4 {
+  long long shape[4], srcStrides[4], dstStrides[4];
+};
+
+Status ensureSize(DeviceBuffer &buffer, std::size_t bytes);
+
 } // namespace
 
-Status MultiheadAttention::Impl::attentionWeights(
-    const CudaDriver &driver, int planIndex, const AttentionPlan &plan,
-    const ForwardArgs &args, const AttentionArgs &attention, int64_t tgtLen,
-    int64_t srcLen, int64_t batch, void *stream) {
-  WeightMasks masks;
-  if (attention.attnMask)
-    masks.attnMask = static_cast<const float *>(attention.attnMask->data);
-  if (attention.keyPadding) {
-    masks.keyPadding =
-        static_cast<const unsigned char *>(attention.keyPadding->data);
-    masks.paddingStrideB = attention.keyPadding->strides[0];
-    masks.paddingStrideS = attention.keyPadding->strides[1];
-  }
+Status MultiheadAttention::Impl::describeStructure(int planIndex,
+                                                   const AttentionPlan &plan,
+                                                   void *out) {
+  WeightMasks &masks = *static_cast<WeightMasks *>(out);
   masks.causal = plan.getTraits().causal ? 1 : 0;
   if (const std::optional<BlockLayout> &layout = plan.getKernel().layout) {
     DeviceBuffer &bits = layoutBits[planIndex];
@@ -680,6 +737,148 @@ Status MultiheadAttention::Impl::attentionWeights(
     masks.numBlocks = layout->numBlocks;
     masks.layoutHeads = layout->layoutHeads;
   }
+  return Status::ok();
+}
+
+Status MultiheadAttention::Impl::appendToState(const CudaDriver &driver,
+                                               IncrementalState::Impl &state,
+                                               const MultiheadAttention *owner,
+                                               int64_t srcLen, int64_t batch,
+                                               bool staticKv, void *stream) {
+  if (srcLen == 0) // static_kv reusing the stored key/value
+    return Status::ok();
+  int64_t heads = options.numHeads, dim = headDim;
+  std::size_t elementSize = getDTypeSize(options.dtype);
+  int64_t old = staticKv || state.owner != owner ? 0 : state.length;
+  int64_t length = old + srcLen;
+  bool sameShape = state.batch == batch && state.heads == heads &&
+                   state.headDim == dim && state.dtype == options.dtype;
+  if (!sameShape || state.capacity < length || !state.key.data()) {
+    int64_t capacity = std::max<int64_t>(length, 16);
+    if (sameShape)
+      capacity = std::max(capacity, 2 * state.capacity);
+    std::size_t bytes = batch * heads * capacity * dim * elementSize;
+    IncrementalState::Impl grown;
+    for (DeviceBuffer *buffer : {&grown.key, &grown.value}) {
+      StatusOr<DeviceBuffer> allocated =
+          DeviceBuffer::allocate(std::max<std::size_t>(bytes, 256));
+      if (!allocated)
+        return allocated.getStatus();
+      *buffer = std::move(*allocated);
+    }
+    if (old > 0) {
+      // Keep the cached steps: [B, H, old, D] into the new capacity.
+      for (int kv = 0; kv < 2; ++kv) {
+        const void *src = kv ? state.value.data() : state.key.data();
+        void *dst = kv ? grown.value.data() : grown.key.data();
+        Copy4 copy = {
+            {batch, heads, old, dim},
+            {heads * state.capacity * dim, state.capacity * dim, dim, 1},
+            {heads * capacity * dim, capacity * dim, dim, 1}};
+        void *kernelArgs[] = {&src, &dst, &copy};
+        if (Status status = launchElementwise(driver, copyFunction,
+                                              batch * heads * old * dim, stream,
+                                              kernelArgs);
+            !status)
+          return status;
+      }
+      // The old buffers are freed below while the copy may still run.
+      if (Status status = driver.synchronize(stream); !status)
+        return status;
+    }
+    state.key = std::move(grown.key);
+    state.value = std::move(grown.value);
+    state.capacity = capacity;
+  }
+  state.batch = batch;
+  state.heads = heads;
+  state.headDim = dim;
+  state.dtype = options.dtype;
+  state.owner = owner;
+  // The step's [S, B, H, D] projections after the cached positions.
+  int64_t cap = state.capacity;
+  for (int kv = 0; kv < 2; ++kv) {
+    const void *src = kv ? vBuffer.data() : kBuffer.data();
+    void *dst =
+        static_cast<char *>(kv ? state.value.data() : state.key.data()) +
+        old * dim * elementSize;
+    Copy4 copy = {{batch, heads, srcLen, dim},
+                  {heads * dim, dim, batch * heads * dim, 1},
+                  {heads * cap * dim, cap * dim, dim, 1}};
+    void *kernelArgs[] = {&src, &dst, &copy};
+    if (Status status =
+            launchElementwise(driver, copyFunction,
+                              batch * heads * srcLen * dim, stream, kernelArgs);
+        !status)
+      return status;
+  }
+  state.length = length;
+  return Status::ok();
+}
+
+Status MultiheadAttention::Impl::runIncremental(const CudaDriver &driver,
+                                                AttentionArgs &attention,
+                                                int64_t queryOffset,
+                                                int64_t tgtLen, int64_t keyLen,
+                                                bool keyPadding, void *stream) {
+  std::shared_ptr<AttentionPlan> &plan = incrementalPlans[keyPadding ? 1 : 0];
+  if (!plan) {
+    Specialization specialization;
+    specialization.headDim = headDim;
+    specialization.numHeads = options.numHeads;
+    specialization.dtype = getDTypeName(options.dtype);
+    specialization.attnMask = true;
+    specialization.keyPadding = keyPadding;
+    auto compiled = compiler.compile(R"({"name": "scaled_dot_product"})",
+                                     specialization, "xformers_att_config");
+    if (!compiled)
+      return compiled.getStatus();
+    plan = *compiled;
+  }
+  // The config's structure (from the mask-free plan) as an additive mask.
+  auto structure = getPlan(false, false);
+  if (!structure)
+    return structure.getStatus();
+  WeightMasks masks;
+  if (Status status = describeStructure(0, **structure, &masks); !status)
+    return status;
+  if (attention.attnMask)
+    masks.attnMask = static_cast<const float *>(attention.attnMask->data);
+  masks.causalOffset = queryOffset;
+  int heads = masks.layout && masks.layoutHeads > 1
+                  ? static_cast<int>(options.numHeads)
+                  : 1;
+  int64_t count = heads * tgtLen * keyLen;
+  if (Status status = ensureSize(stepMaskBuffer, count * sizeof(float));
+      !status)
+    return status;
+  float *out = static_cast<float *>(stepMaskBuffer.data());
+  long long rows = tgtLen, cols = keyLen;
+  void *kernelArgs[] = {&out, &rows, &cols, &heads, &masks};
+  if (Status status = launchElementwise(driver, incrementalMaskFunction, count,
+                                        stream, kernelArgs);
+      !status)
+    return status;
+  attention.attnMask =
+      TensorView(stepMaskBuffer.data(), DType::F32, {1, heads, tgtLen, keyLen});
+  return plan->run(attention, stream);
+}
+
+Status MultiheadAttention::Impl::attentionWeights(
+    const CudaDriver &driver, int planIndex, const AttentionPlan &plan,
+    const ForwardArgs &args, const AttentionArgs &attention, int64_t tgtLen,
+    int64_t srcLen, int64_t batch, void *stream) {
+  WeightMasks masks;
+  if (attention.attnMask)
+    masks.attnMask = static_cast<const float *>(attention.attnMask->data);
+  if (attention.keyPadding) {
+    masks.keyPadding =
+        static_cast<const unsigned char *>(attention.keyPadding->data);
+    masks.paddingStrideB = attention.keyPadding->strides[0];
+    masks.paddingStrideS = attention.keyPadding->strides[1];
+  }
+  if (Status status = describeStructure(planIndex, plan, &masks); !status)
+    return status;
   int64_t heads = options.numHeads;
   float *perHead = static_cast<float *>(args.attnWeights->data);
   if (!args.needHeadWeights) {
@@ -757,12 +956,29 @@ Status checkSequenceFirst(const TensorView &view, const std::string &name,
 Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   Impl &m = *impl;
   const Options &o = m.options;
-  if (args.incrementalState)
-    return Status::error("incremental_state: incremental decoding is not "
-                         "supported yet (expected null)");
-  if (args.staticKv)
-    return Status::error(
-        "static_kv: not supported yet (it needs incremental_state)");
+  IncrementalState::Impl *state =
+      args.incrementalState ? args.incrementalState->impl.get() : nullptr;
+  if (args.staticKv && !state)
+    return Status::error("static_kv: needs incremental_state (where the "
+                         "key/value to reuse are kept)");
+  if (state) {
+    if (o.addBiasKv || o.addZeroAttn)
+      return Status::error(
+          std::string(o.addBiasKv ? "add_bias_kv" : "add_zero_attn") +
+          ": not supported with incremental_state yet");
+    if (args.needWeights || args.needHeadWeights)
+      return Status::error(std::string(args.needHeadWeights
+                                           ? "need_head_weights"
+                                           : "need_weights") +
+                           ": not supported with incremental_state yet");
+    if (state->length > 0 && state->owner != this)
+      return Status::error("incremental_state: holds another module's keys "
+                           "and values (one state per module; reset() it "
+                           "first)");
+  }
+  // static_kv with a filled state: the stored key/value are reused and the
+  // call's key/value ignored, as FairSeq does.
+  bool reuseKv = state && args.staticKv && state->length > 0;
   if (args.training && o.dropout > 0)
     return Status::error("dropout: dropout at training time is not supported "
                          "yet (use training = false, or dropout 0)");
@@ -776,37 +992,55 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
     return status;
   int64_t tgtLen = query.shape[0], batch = query.shape[1];
   TensorView key = args.key, value = args.value;
-  if (isEmptyView(key)) {
-    if (!o.selfAttention)
-      return Status::error("key: required unless the module is "
-                           "self_attention (expected [src_len, batch, "
-                           "kdim])");
-    key = query;
+  int64_t srcLen = 0;
+  if (reuseKv && state->batch != batch)
+    return Status::error("incremental_state: holds batch " +
+                         std::to_string(state->batch) + ", got batch " +
+                         std::to_string(batch) +
+                         " (reset() it for a new batch)");
+  if (!reuseKv) {
+    if (isEmptyView(key)) {
+      if (!o.selfAttention)
+        return Status::error("key: required unless the module is "
+                             "self_attention (expected [src_len, batch, "
+                             "kdim])");
+      key = query;
+    }
+    if (isEmptyView(value)) {
+      if (o.selfAttention && isEmptyView(args.key))
+        value = query;
+      else if (o.encoderDecoderAttention || o.selfAttention)
+        value = key;
+      else
+        return Status::error("value: required unless the module is "
+                             "self_attention or encoder_decoder_attention "
+                             "(expected [src_len, batch, vdim])");
+    }
+    if (Status status = checkSequenceFirst(
+            key, "key", o.dtype, "[src_len, batch, kdim]", m.kdim, "kdim");
+        !status)
+      return status;
+    if (Status status = checkDim(key, "key", 1, "batch", batch); !status)
+      return status;
+    srcLen = key.shape[0];
+    if (Status status = checkSequenceFirst(
+            value, "value", o.dtype, "[src_len, batch, vdim]", m.vdim, "vdim");
+        !status)
+      return status;
+    if (Status status = checkShape(value, "value", {srcLen, batch, m.vdim});
+        !status)
+      return status;
   }
-  if (isEmptyView(value)) {
-    if (o.selfAttention && isEmptyView(args.key))
-      value = query;
-    else if (o.encoderDecoderAttention || o.selfAttention)
-      value = key;
-    else
-      return Status::error("value: required unless the module is "
-                           "self_attention or encoder_decoder_attention "
-                           "(expected [src_len, batch, vdim])");
-  }
-  if (Status status = checkSequenceFirst(
-          key, "key", o.dtype, "[src_len, batch, kdim]", m.kdim, "kdim");
-      !status)
-    return status;
-  if (Status status = checkDim(key, "key", 1, "batch", batch); !status)
-    return status;
-  int64_t srcLen = key.shape[0];
-  if (Status status = checkSequenceFirst(
-          value, "value", o.dtype, "[src_len, batch, vdim]", m.vdim, "vdim");
-      !status)
-    return status;
-  if (Status status = checkShape(value, "value", {srcLen, batch, m.vdim});
-      !status)
-    return status;
+  // The keys the attention sees: with incremental_state the whole cache
+  // after this step (the masks cover it), else src_len plus add_bias_kv /
+  // add_zero_attn's positions.
+  int64_t cached = state && !args.staticKv ? state->length : 0;
+  if (cached > 0 && state->batch != batch)
+    return Status::error("incremental_state: holds batch " +
+                         std::to_string(state->batch) + ", got batch " +
+                         std::to_string(batch) +
+                         " (reset() it for a new batch)");
+  int64_t maskLen = reuseKv ? state->length : cached + srcLen;
   if (Status status = checkSequenceFirst(args.output, "output", o.dtype,
                                          "[tgt_len, batch, embed_dim]",
                                          o.embedDim, "embed_dim");
@@ -824,7 +1058,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
       return Status::error(
           std::string("key_padding_mask: expected dtype u8 or bool, got ") +
           getDTypeName(mask.dtype));
-    if (Status status = checkShape(mask, "key_padding_mask", {batch, srcLen});
+    if (Status status = checkShape(mask, "key_padding_mask", {batch, maskLen});
         !status)
       return status;
   }
@@ -832,7 +1066,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
     const TensorView &mask = *args.attnMask;
     if (Status status = checkWellFormed(mask, "attn_mask"); !status)
       return status;
-    if (Status status = checkShape(mask, "attn_mask", {tgtLen, srcLen});
+    if (Status status = checkShape(mask, "attn_mask", {tgtLen, maskLen});
         !status)
       return status;
     if (!mask.isContiguous())
@@ -841,7 +1075,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   }
   // add_bias_kv, then add_zero_attn, each append one key/value position.
   int64_t extraKeys = (o.addBiasKv ? 1 : 0) + (o.addZeroAttn ? 1 : 0);
-  int64_t keyLen = srcLen + extraKeys;
+  int64_t keyLen = maskLen + extraKeys;
   bool wantWeights = args.needWeights || args.needHeadWeights;
   if (wantWeights) {
     const char *flag =
@@ -873,7 +1107,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   }
   if (tgtLen == 0 || batch == 0)
     return Status::ok();
-  if (srcLen == 0)
+  if (maskLen == 0)
     return Status::error("key: src_len is 0, there is nothing to attend to");
 
   std::lock_guard<std::mutex> lock(m.mutex);
@@ -897,7 +1131,8 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
 
   std::size_t elementSize = getDTypeSize(o.dtype);
   std::size_t qBytes = tgtLen * batch * o.embedDim * elementSize;
-  std::size_t kvBytes = keyLen * batch * o.embedDim * elementSize;
+  std::size_t kvBytes =
+      std::max(keyLen, int64_t(1)) * batch * o.embedDim * elementSize;
   for (auto [buffer, bytes] :
        {std::pair<DeviceBuffer *, std::size_t>{&m.qBuffer, qBytes},
         {&m.kBuffer, kvBytes},
@@ -911,14 +1146,16 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
                                m.qBuffer.data(), stream);
       !status)
     return status;
-  if (Status status = m.linear(driver, key.data, srcLen * batch, 1,
-                               m.kBuffer.data(), stream);
-      !status)
-    return status;
-  if (Status status = m.linear(driver, value.data, srcLen * batch, 2,
-                               m.vBuffer.data(), stream);
-      !status)
-    return status;
+  if (srcLen > 0) {
+    if (Status status = m.linear(driver, key.data, srcLen * batch, 1,
+                                 m.kBuffer.data(), stream);
+        !status)
+      return status;
+    if (Status status = m.linear(driver, value.data, srcLen * batch, 2,
+                                 m.vBuffer.data(), stream);
+        !status)
+      return status;
+  }
 
   // The extra positions: bias_k / bias_v, then zeros, in every batch entry.
   for (int64_t i = 0; i < extraKeys; ++i) {
@@ -940,10 +1177,19 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   AttentionArgs attention;
   attention.query = TensorView::fromSeqFirst(m.qBuffer.data(), o.dtype, tgtLen,
                                              batch, o.numHeads, m.headDim);
-  attention.key = TensorView::fromSeqFirst(m.kBuffer.data(), o.dtype, keyLen,
-                                           batch, o.numHeads, m.headDim);
-  attention.value = TensorView::fromSeqFirst(m.vBuffer.data(), o.dtype, keyLen,
+  if (state) {
+    if (Status status = m.appendToState(driver, *state, this, srcLen, batch,
+                                        args.staticKv, stream);
+        !status)
+      return status;
+    attention.key = state->view(state->key);
+    attention.value = state->view(state->value);
+  } else {
+    attention.key = TensorView::fromSeqFirst(m.kBuffer.data(), o.dtype, keyLen,
                                              batch, o.numHeads, m.headDim);
+    attention.value = TensorView::fromSeqFirst(
+        m.vBuffer.data(), o.dtype, keyLen, batch, o.numHeads, m.headDim);
+  }
   attention.output = TensorView::fromSeqFirst(
       m.attnBuffer.data(), o.dtype, tgtLen, batch, o.numHeads, m.headDim);
   attention.scale = m.scaling;
@@ -958,7 +1204,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
     const void *in = mask.data;
     long long strideB = mask.strides[0], strideS = mask.strides[1];
     void *out = m.paddingBuffer.data();
-    long long total = count, cols = srcLen, outCols = keyLen;
+    long long total = count, cols = maskLen, outCols = keyLen;
     void *kernelArgs[] = {&in,    &strideB, &strideS, &out,
                           &total, &cols,    &outCols};
     if (Status status = m.launchElementwise(driver, m.padKeyPaddingFunction,
@@ -972,7 +1218,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
     const TensorView &mask = *args.attnMask;
     int64_t count = tgtLen * keyLen;
     if (mask.dtype == DType::F32 && extraKeys == 0) {
-      attention.attnMask = TensorView(mask.data, DType::F32, {tgtLen, srcLen});
+      attention.attnMask = TensorView(mask.data, DType::F32, {tgtLen, maskLen});
     } else {
       // Converted to additive fp32, with 0 (not masked) columns for the
       // extra positions.
@@ -985,7 +1231,7 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
                                                    : m.maskFromBytesFunction;
       const void *in = mask.data;
       void *out = m.maskBuffer.data();
-      long long total = count, cols = srcLen, outCols = keyLen;
+      long long total = count, cols = maskLen, outCols = keyLen;
       void *kernelArgs[] = {&in, &out, &total, &cols, &outCols};
       if (Status status =
               m.launchElementwise(driver, function, count, stream, kernelArgs);
@@ -994,6 +1240,17 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
       attention.attnMask =
           TensorView(m.maskBuffer.data(), DType::F32, {tgtLen, keyLen});
     }
+  }
+  if (state) {
+    // A dense plan with the structure of the config (causal, block layout)
+    // as an additive mask, the query at the last positions of the cache.
+    if (Status status = m.runIncremental(
+            driver, attention, args.staticKv ? 0 : keyLen - tgtLen, tgtLen,
+            keyLen, args.keyPaddingMask.has_value(), stream);
+        !status)
+      return status;
+    return m.linear(driver, m.attnBuffer.data(), tgtLen * batch, 3,
+                    args.output.data, stream);
   }
   if (Status status = (*plan)->run(attention, stream); !status)
     return status;

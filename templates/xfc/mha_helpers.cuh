@@ -185,6 +185,63 @@ __device__ void attentionWeights(const E *q, const E *k, float *weights,
     row[s] *= inverse;
 }
 
+/// Whether key j is visible to the query at position i (causal, layout) in
+/// layout head h.
+__device__ inline bool isStructurallyVisible(const WeightMasks &masks, int h,
+                                             long long i, long long j) {
+  if (masks.causal && j > i)
+    return false;
+  if (!masks.layout)
+    return true;
+  int layoutHead = masks.layoutHeads == 1 ? 0 : h;
+  long long covered = (long long)masks.numBlocks * masks.layoutBlock;
+  if (layoutHead >= masks.layoutHeads || i >= covered || j >= covered)
+    return false;
+  return masks.layout[((long long)layoutHead * masks.numBlocks +
+                       i / masks.layoutBlock) *
+                          masks.numBlocks +
+                      j / masks.layoutBlock] != 0;
+}
+
+/// The additive mask of an incremental step, out[h, t, s] ([heads, T, S]):
+/// -inf where key s is not visible to the query at position causalOffset + t
+/// (causal, layout), else masks.attnMask[t, s] (or 0 without it).
+__device__ inline void incrementalMask(float *out, long long T, long long S,
+                                       int heads, WeightMasks masks) {
+  long long count = (long long)heads * T * S;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       i < count; i += (long long)gridDim.x * blockDim.x) {
+    long long s = i % S, t = (i / S) % T;
+    int h = (int)(i / (S * T));
+    bool visible = isStructurallyVisible(masks, h, masks.causalOffset + t, s);
+    out[i] = !visible         ? negInf()
+             : masks.attnMask ? masks.attnMask[t * S + s]
+                              : 0.0f;
+  }
+}
+
+/// A 4-D strided copy: dst[a, b, c, d] = src[a, b, c, d] (element strides).
+struct Copy4 {
+  long long shape[4], srcStrides[4], dstStrides[4];
+};
+
+template <typename E>
+__device__ void stridedCopy(const E *src, E *dst, Copy4 copy) {
+  long long count =
+      copy.shape[0] * copy.shape[1] * copy.shape[2] * copy.shape[3];
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+       i < count; i += (long long)gridDim.x * blockDim.x) {
+    long long rest = i, srcOffset = 0, dstOffset = 0;
+    for (int k = 3; k >= 0; --k) {
+      long long index = rest % copy.shape[k];
+      rest /= copy.shape[k];
+      srcOffset += index * copy.srcStrides[k];
+      dstOffset += index * copy.dstStrides[k];
+    }
+    dst[dstOffset] = src[srcOffset];
+  }
+}
+
 /// out[i] = mean over h of weights[h * count + i] ([H, count] -> [count]).
 __device__ inline void averageHeads(const float *weights, float *out,
                                     long long count, int heads) {
@@ -265,6 +322,20 @@ XFC_MHA_WEIGHTS(xfc_mha_weights_fp16, xfc::f16)
 XFC_MHA_WEIGHTS(xfc_mha_weights_bf16, xfc::bf16)
 XFC_MHA_WEIGHTS(xfc_mha_weights_fp32, float)
 #undef XFC_MHA_WEIGHTS
+
+extern "C" __global__ void
+xfc_mha_incremental_mask(float *out, long long T, long long S, int heads,
+                         xfc::mha::WeightMasks masks) {
+  xfc::mha::incrementalMask(out, T, S, heads, masks);
+}
+#define XFC_MHA_COPY(NAME, E)                                                  \
+  extern "C" __global__ void NAME(const E *src, E *dst,                        \
+                                  xfc::mha::Copy4 copy) {                      \
+    xfc::mha::stridedCopy(src, dst, copy);                                     \
+  }
+XFC_MHA_COPY(xfc_mha_copy_16, unsigned short)
+XFC_MHA_COPY(xfc_mha_copy_32, float)
+#undef XFC_MHA_COPY
 
 extern "C" __global__ void xfc_mha_average_heads(const float *weights,
                                                  float *out, long long count,

@@ -289,14 +289,23 @@ TEST(MultiheadAttention, UnsupportedForwardArguments) {
   auto mha = mustCreate(smallOptions());
   ASSERT_TRUE(mha);
   auto args = fakeArgs(DType::F32, 8, 8, 2, 64);
-  int state = 0;
-  args.incrementalState = &state;
-  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
-                       "incremental_state: incremental decoding is not "
-                       "supported yet"));
-  args = fakeArgs(DType::F32, 8, 8, 2, 64);
   args.staticKv = true;
-  EXPECT_TRUE(contains(mha->forward(args).getMessage(), "static_kv"));
+  EXPECT_EQ(mha->forward(args).getMessage(),
+            "static_kv: needs incremental_state (where the key/value to "
+            "reuse are kept)");
+  MultiheadAttention::IncrementalState state;
+  args = fakeArgs(DType::F32, 1, 1, 2, 64);
+  args.incrementalState = &state;
+  args.needWeights = true;
+  EXPECT_EQ(mha->forward(args).getMessage(),
+            "need_weights: not supported with incremental_state yet");
+  auto biasOptions = smallOptions();
+  biasOptions.addBiasKv = true;
+  auto withBias = mustCreate(biasOptions);
+  ASSERT_TRUE(withBias);
+  args.needWeights = false;
+  EXPECT_EQ(withBias->forward(args).getMessage(),
+            "add_bias_kv: not supported with incremental_state yet");
 
   auto options = smallOptions();
   options.dropout = 0.1f;
@@ -341,6 +350,45 @@ TEST(MultiheadAttention, AttentionWeightsArgumentErrors) {
   args.needHeadWeights = true;
   args.attnWeights = TensorView(args.output.data, DType::F32, {2, 0, 8, 6});
   EXPECT_TRUE(mha->forward(args).isOk()) << mha->forward(args).getMessage();
+}
+
+TEST(MultiheadAttention, IncrementalStateArguments) {
+  MultiheadAttention::IncrementalState state;
+  EXPECT_EQ(state.getLength(), 0);
+  EXPECT_EQ(state.getBatch(), 0);
+  EXPECT_EQ(state.getPrevKey().data, nullptr);
+  state.reset();
+  EXPECT_EQ(state.getLength(), 0);
+  MultiheadAttention::IncrementalState moved = std::move(state);
+  EXPECT_EQ(moved.getLength(), 0);
+
+  auto options = smallOptions();
+  options.selfAttention = true;
+  auto mha = mustCreate(options);
+  ASSERT_TRUE(mha);
+  // A fresh state: the step's masks cover the cache after it (0 + 1).
+  auto args = fakeArgs(DType::F32, 1, 1, 2, 64);
+  args.key = TensorView();
+  args.value = TensorView();
+  args.incrementalState = &moved;
+  args.keyPaddingMask = TensorView(args.output.data, DType::U8, {2, 2});
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                       "key_padding_mask: expected shape [2, 1]"))
+      << mha->forward(args).getMessage();
+  args.keyPaddingMask.reset();
+  args.attnMask = TensorView(args.output.data, DType::F32, {1, 3});
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                       "attn_mask: expected shape [1, 1]"))
+      << mha->forward(args).getMessage();
+
+  // static_kv on an empty state still needs the key to store.
+  auto cross = mustCreate(smallOptions());
+  ASSERT_TRUE(cross);
+  args = fakeArgs(DType::F32, 1, 5, 2, 64);
+  args.key = TensorView();
+  args.incrementalState = &moved;
+  args.staticKv = true;
+  EXPECT_TRUE(contains(cross->forward(args).getMessage(), "key: required"));
 }
 
 TEST(MultiheadAttention, ForwardArgumentErrors) {

@@ -16,8 +16,8 @@
 //   args.query = TensorView(q, DType::F32, {T, B, 512}); // ... output
 //   Status status = (*mha)->forward(args, stream);
 //
-// Not supported yet (each a clear error):
-// incremental_state/static_kv, dropout at training time.
+// Not supported yet (each a clear error): dropout at training time;
+// add_bias_kv, add_zero_attn and need_weights with incremental_state.
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,6 +43,37 @@ namespace xfc {
 /// of the module is still in flight.
 class MultiheadAttention {
 public:
+  /// FairSeq's incremental_state for one module (layer): the projected keys
+  /// and values of the steps so far (prev_key / prev_value), in device
+  /// buffers that grow as steps append. The caller owns it and passes it to
+  /// every step's forward(); one state per module and sequence batch.
+  class IncrementalState {
+  public:
+    IncrementalState();
+    ~IncrementalState();
+    IncrementalState(IncrementalState &&) noexcept;
+    IncrementalState &operator=(IncrementalState &&) noexcept;
+    IncrementalState(const IncrementalState &) = delete;
+    IncrementalState &operator=(const IncrementalState &) = delete;
+
+    /// Key/value positions cached so far (0 when fresh or reset).
+    int64_t getLength() const;
+    /// The batch of the cached steps (0 when empty).
+    int64_t getBatch() const;
+    /// [B, H, length, head_dim] views of prev_key / prev_value, in the
+    /// module's dtype (strided: rows of a head are `capacity` apart); empty
+    /// when nothing is cached.
+    runtime::TensorView getPrevKey() const;
+    runtime::TensorView getPrevValue() const;
+    /// Forgets the cached steps (keeps the buffers for the next sequence).
+    void reset();
+
+  private:
+    friend class MultiheadAttention;
+    struct Impl;
+    std::unique_ptr<Impl> impl;
+  };
+
   /// FairSeq's constructor arguments, with its defaults.
   struct Options {
     int64_t embedDim = 0;
@@ -106,9 +137,18 @@ public:
     /// head, attnWeights an fp32 contiguous [H, B, T, S] view.
     bool needHeadWeights = false;
     std::optional<runtime::TensorView> attnWeights;
-    /// Not supported yet: must be false / null.
+    /// Incremental decoding: each step's new keys/values (the query's, in
+    /// self-attention) are projected, appended to the state and attended to
+    /// with the whole cache; the query's positions are the last T of the
+    /// cache, so a causal or block-sparse config applies as in the full
+    /// forward. attn_mask / key_padding_mask then cover the whole cache
+    /// ([T, cache length] / [B, cache length]). Not with add_bias_kv,
+    /// add_zero_attn or need_weights yet.
+    IncrementalState *incrementalState = nullptr;
+    /// With incrementalState: the first call stores the projected key/value
+    /// (e.g. the encoder's), later calls reuse them (key and value may then
+    /// be left empty). The query's positions are then 0..T-1.
     bool staticKv = false;
-    const void *incrementalState = nullptr;
     /// Training mode: applies dropout (not supported yet when dropout > 0).
     bool training = false;
   };
