@@ -1131,8 +1131,10 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
 
   std::size_t elementSize = getDTypeSize(o.dtype);
   std::size_t qBytes = tgtLen * batch * o.embedDim * elementSize;
+  // The step's projections only: the cache holds the earlier ones.
+  int64_t kvRows = state ? srcLen : keyLen;
   std::size_t kvBytes =
-      std::max(keyLen, int64_t(1)) * batch * o.embedDim * elementSize;
+      std::max(kvRows, int64_t(1)) * batch * o.embedDim * elementSize;
   for (auto [buffer, bytes] :
        {std::pair<DeviceBuffer *, std::size_t>{&m.qBuffer, qBytes},
         {&m.kBuffer, kvBytes},
@@ -1255,7 +1257,6 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   if (Status status = (*plan)->run(attention, stream); !status)
     return status;
   if (wantWeights) {
-
     int planIndex = (args.attnMask ? 1 : 0) | (args.keyPaddingMask ? 2 : 0);
     if (Status status =
             m.attentionWeights(driver, planIndex, **plan, args, attention,
