@@ -207,6 +207,10 @@ struct MultiheadAttention::Impl {
   int64_t kdim = 0, vdim = 0, headDim = 0;
   float scaling = 1;
   std::string configText;
+  /// The config's "name" (after the rewriting); need_weights and
+  /// incremental decoding know the structure of scaled_dot_product (causal)
+  /// and blocksparse (causal, layout) only.
+  std::string variantName;
   /// Weights then biases per projection, in kProjections order: [2 * p] is
   /// the weight of projection p, [2 * p + 1] its bias (empty without bias);
   /// then bias_k, bias_v ([1, 1, embed_dim]; empty without add_bias_kv).
@@ -368,6 +372,10 @@ MultiheadAttention::create(const Options &options) {
   if (!config)
     return config.getStatus();
   impl->configText = *config;
+  nlohmann::json parsed = nlohmann::json::parse(*config, nullptr, false);
+  if (!parsed.is_discarded() && parsed.is_object() && parsed.contains("name") &&
+      parsed["name"].is_string())
+    impl->variantName = parsed["name"].get<std::string>();
 
   // FairSeq's reset_parameters(): xavier_uniform_ with gain 1/sqrt(2) on
   // q/k/v when kdim == vdim == embed_dim (else 1), gain 1 on out_proj, whose
@@ -976,6 +984,15 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
                            "and values (one state per module; reset() it "
                            "first)");
   }
+  bool knownStructure =
+      m.variantName == "scaled_dot_product" || m.variantName == "blocksparse";
+  if (!knownStructure && (args.needWeights || args.needHeadWeights || state))
+    return Status::error(
+        std::string(state                  ? "incremental_state"
+                    : args.needHeadWeights ? "need_head_weights"
+                                           : "need_weights") +
+        ": not supported yet for the \"" + m.variantName +
+        "\" attention (only scaled_dot_product and blocksparse)");
   // static_kv with a filled state: the stored key/value are reused and the
   // call's key/value ignored, as FairSeq does.
   bool reuseKv = state && args.staticKv && state->length > 0;

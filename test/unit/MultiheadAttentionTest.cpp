@@ -352,6 +352,27 @@ TEST(MultiheadAttention, AttentionWeightsArgumentErrors) {
   EXPECT_TRUE(mha->forward(args).isOk()) << mha->forward(args).getMessage();
 }
 
+TEST(MultiheadAttention, WeightsAndIncrementalNeedAKnownStructure) {
+  // The weights kernel and the incremental step mask know causal and block
+  // layouts only: other variants (a local window, ...) are refused.
+  auto options = smallOptions();
+  options.xformersAttConfig = R"({"name": "local", "window_size": 5})";
+  auto mha = mustCreate(options);
+  ASSERT_TRUE(mha);
+  auto args = fakeArgs(DType::F32, 8, 8, 2, 64);
+  args.needWeights = true;
+  args.attnWeights = TensorView(args.output.data, DType::F32, {2, 8, 8});
+  EXPECT_EQ(mha->forward(args).getMessage(),
+            "need_weights: not supported yet for the \"local\" attention "
+            "(only scaled_dot_product and blocksparse)");
+  args = fakeArgs(DType::F32, 1, 1, 2, 64);
+  MultiheadAttention::IncrementalState state;
+  args.incrementalState = &state;
+  EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                       "incremental_state: not supported yet for the "
+                       "\"local\" attention"));
+}
+
 TEST(MultiheadAttention, IncrementalStateArguments) {
   MultiheadAttention::IncrementalState state;
   EXPECT_EQ(state.getLength(), 0);

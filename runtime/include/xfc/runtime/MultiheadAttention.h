@@ -17,7 +17,9 @@
 //   Status status = (*mha)->forward(args, stream);
 //
 // Not supported yet (each a clear error): dropout at training time;
-// add_bias_kv, add_zero_attn and need_weights with incremental_state.
+// add_bias_kv, add_zero_attn and need_weights with incremental_state;
+// need_weights and incremental_state for variants other than
+// scaled_dot_product and blocksparse.
 //
 //===----------------------------------------------------------------------===//
 
