@@ -218,8 +218,12 @@ struct MultiheadAttention::Impl {
 
   std::mutex mutex;
   Compiler compiler;
-  /// Plans by (attn_mask ? 1 : 0) | (key_padding_mask ? 2 : 0).
-  std::shared_ptr<AttentionPlan> plans[4];
+  /// Plans by (attn_mask ? 1 : 0) | (key_padding_mask ? 2 : 0) |
+  /// (training dropout ? 4 : 0).
+  std::shared_ptr<AttentionPlan> plans[8];
+  /// Training forwards so far: the dropout offset of the next one, so that a
+  /// module's masks are reproducible from its seed and differ between calls.
+  uint64_t dropoutCalls = 0;
   /// The block layout bits of plans[i] on the device (for the weights).
   DeviceBuffer layoutBits[4];
   /// Dense plans with an attn_mask for incremental steps, by key padding.
@@ -253,8 +257,8 @@ struct MultiheadAttention::Impl {
   }
 
   Parameter *findParameter(const std::string &name);
-  StatusOr<std::shared_ptr<AttentionPlan>> getPlan(bool attnMask,
-                                                   bool keyPadding);
+  StatusOr<std::shared_ptr<AttentionPlan>>
+  getPlan(bool attnMask, bool keyPadding, bool dropout = false);
   Status prepareDevice(const CudaDriver &driver, int device);
   Status uploadWeights();
   Status launchElementwise(const CudaDriver &driver, void *function,
@@ -440,19 +444,31 @@ const std::string &MultiheadAttention::getAttentionConfig() const {
 }
 
 StatusOr<std::shared_ptr<AttentionPlan>>
-MultiheadAttention::Impl::getPlan(bool attnMask, bool keyPadding) {
+MultiheadAttention::Impl::getPlan(bool attnMask, bool keyPadding,
+                                  bool dropout) {
   std::shared_ptr<AttentionPlan> &slot =
-      plans[(attnMask ? 1 : 0) | (keyPadding ? 2 : 0)];
+      plans[(attnMask ? 1 : 0) | (keyPadding ? 2 : 0) | (dropout ? 4 : 0)];
   if (slot)
     return slot;
+  std::string text = configText;
+  if (dropout) {
+    // The module's dropout goes into the config, as FairSeq passes it to
+    // xFormers; a variant without dropout says so through the compiler.
+    nlohmann::json config = nlohmann::json::parse(text, nullptr, false);
+    if (config.is_discarded() || !config.is_object())
+      return Status::error("dropout: the attention config is not a JSON "
+                           "object");
+    config["dropout"] = options.dropout;
+    text =
+        config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
   Specialization specialization;
   specialization.headDim = headDim;
   specialization.numHeads = options.numHeads;
   specialization.dtype = getDTypeName(options.dtype);
   specialization.attnMask = attnMask;
   specialization.keyPadding = keyPadding;
-  auto plan =
-      compiler.compile(configText, specialization, "xformers_att_config");
+  auto plan = compiler.compile(text, specialization, "xformers_att_config");
   if (!plan)
     return plan.getStatus();
   slot = *plan;
@@ -996,9 +1012,11 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   // static_kv with a filled state: the stored key/value are reused and the
   // call's key/value ignored, as FairSeq does.
   bool reuseKv = state && args.staticKv && state->length > 0;
-  if (args.training && o.dropout > 0)
-    return Status::error("dropout: dropout at training time is not supported "
-                         "yet (use training = false, or dropout 0)");
+  bool dropoutActive = args.training && o.dropout > 0;
+  if (dropoutActive && state)
+    return Status::error("dropout: training-time dropout with "
+                         "incremental_state is not supported (use training "
+                         "= false when decoding)");
 
   // Shapes and dtypes.
   const TensorView &query = args.query;
@@ -1128,8 +1146,8 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
     return Status::error("key: src_len is 0, there is nothing to attend to");
 
   std::lock_guard<std::mutex> lock(m.mutex);
-  auto plan =
-      m.getPlan(args.attnMask.has_value(), args.keyPaddingMask.has_value());
+  auto plan = m.getPlan(args.attnMask.has_value(),
+                        args.keyPaddingMask.has_value(), dropoutActive);
   if (!plan)
     return plan.getStatus();
 
@@ -1212,6 +1230,11 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   attention.output = TensorView::fromSeqFirst(
       m.attnBuffer.data(), o.dtype, tgtLen, batch, o.numHeads, m.headDim);
   attention.scale = m.scaling;
+  if (dropoutActive) {
+    attention.dropout = o.dropout;
+    attention.seed = o.seed;
+    attention.offset = m.dropoutCalls++;
+  }
   if (args.keyPaddingMask && extraKeys == 0) {
     attention.keyPadding = *args.keyPaddingMask;
   } else if (args.keyPaddingMask) {

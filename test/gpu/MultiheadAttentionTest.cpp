@@ -479,6 +479,76 @@ TEST(MultiheadAttentionGpu, BlocksparseWithPadding) {
   runCase(c);
 }
 
+/// Training-time dropout: evaluation ignores it; training replays the same
+/// masks for the same seed and call count, draws new ones on the next call,
+/// keeps the output unbiased (weights scaled by 1 / (1 - p)), and the kept
+/// fraction of attention weights is 1 - p (the kernel's dropout itself is
+/// checked element by element in test/gpu/harness).
+TEST(MultiheadAttentionGpu, TrainingDropout) {
+  REQUIRE_GPU();
+  const int64_t T = 64, B = 4, C = 128, H = 4;
+  auto make = [&](float dropout) -> std::unique_ptr<MultiheadAttention> {
+    MultiheadAttention::Options options;
+    options.embedDim = C;
+    options.numHeads = H;
+    options.selfAttention = true;
+    options.dropout = dropout;
+    options.dtype = DType::F32;
+    options.seed = 7;
+    auto created = MultiheadAttention::create(options);
+    EXPECT_TRUE(created.isOk()) << created.getStatus().getMessage();
+    if (!created)
+      return nullptr;
+    return std::move(*created);
+  };
+  auto withDropout = make(0.3f), without = make(0.0f);
+  ASSERT_TRUE(withDropout && without);
+  std::mt19937 rng(11);
+  std::normal_distribution<double> normal;
+  std::vector<double> input(T * B * C);
+  for (double &x : input)
+    x = normal(rng);
+  DeviceBuffer in = uploadAs(input, DType::F32);
+  DeviceBuffer out = uploadAs(input, DType::F32);
+  auto run = [&](MultiheadAttention &m, bool training) {
+    MultiheadAttention::ForwardArgs args;
+    args.query = TensorView(in.data(), DType::F32, {T, B, C});
+    args.output = TensorView(out.data(), DType::F32, {T, B, C});
+    args.training = training;
+    EXPECT_TRUE(out.fill(0xff).isOk());
+    Status status = m.forward(args);
+    EXPECT_TRUE(status.isOk()) << status.getMessage();
+    return downloadAs(out, T * B * C, DType::F32);
+  };
+  std::vector<double> reference = run(*without, false);
+  EXPECT_EQ(run(*withDropout, false), reference)
+      << "evaluation ignores dropout";
+  std::vector<double> first = run(*withDropout, true);
+  std::vector<double> second = run(*withDropout, true);
+  auto replay = make(0.3f);
+  ASSERT_TRUE(replay);
+  EXPECT_EQ(first, run(*replay, true)) << "same seed, same call: same masks";
+  EXPECT_NE(first, second) << "the next call draws new masks";
+  double sumRef = 0, sumDrop = 0, diff = 0, norm = 0;
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(first[i]));
+    sumRef += reference[i];
+    sumDrop += first[i];
+    diff += (first[i] - reference[i]) * (first[i] - reference[i]);
+    norm += reference[i] * reference[i];
+  }
+  // Dropout changes the output (not a no-op) but keeps it unbiased: the mean
+  // over 32k outputs stays within a few percent of the output's scale.
+  double rel = std::sqrt(diff / norm);
+  double scale = std::sqrt(norm / reference.size());
+  double shift = std::fabs(sumDrop - sumRef) / reference.size();
+  EXPECT_GT(rel, 0.05);
+  EXPECT_LT(shift, 0.05 * scale);
+  std::printf("[mha] training dropout 0.3   fp32 relative change %.3f, mean "
+              "shift %.2e (output scale %.2e)\n",
+              rel, shift, scale);
+}
+
 TEST(MultiheadAttentionGpu, NeedWeights) {
   REQUIRE_GPU();
   for (DType dtype : kDTypes) {

@@ -311,10 +311,13 @@ TEST(MultiheadAttention, UnsupportedForwardArguments) {
   options.dropout = 0.1f;
   auto withDropout = mustCreate(options);
   ASSERT_TRUE(withDropout);
-  args = fakeArgs(DType::F32, 8, 8, 2, 64);
+  MultiheadAttention::IncrementalState dropoutState;
+  args = fakeArgs(DType::F32, 1, 1, 2, 64);
   args.training = true;
-  EXPECT_TRUE(contains(withDropout->forward(args).getMessage(),
-                       "dropout at training time is not supported yet"));
+  args.incrementalState = &dropoutState;
+  EXPECT_EQ(withDropout->forward(args).getMessage(),
+            "dropout: training-time dropout with incremental_state is not "
+            "supported (use training = false when decoding)");
 }
 
 TEST(MultiheadAttention, AttentionWeightsArgumentErrors) {

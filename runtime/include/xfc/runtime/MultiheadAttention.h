@@ -16,9 +16,9 @@
 //   args.query = TensorView(q, DType::F32, {T, B, 512}); // ... output
 //   Status status = (*mha)->forward(args, stream);
 //
-// Not supported yet (each a clear error): dropout at training time;
-// add_bias_kv, add_zero_attn and need_weights with incremental_state;
-// need_weights and incremental_state for variants other than
+// Not supported yet (each a clear error): dropout at training time with
+// incremental_state; add_bias_kv, add_zero_attn and need_weights with
+// incremental_state; need_weights and incremental_state for variants other than
 // scaled_dot_product and blocksparse.
 //
 //===----------------------------------------------------------------------===//
@@ -82,7 +82,7 @@ public:
     int64_t numHeads = 0;
     /// Key and value feature sizes; default embedDim.
     std::optional<int64_t> kdim, vdim;
-    /// Attention dropout. Only evaluation (no dropout) runs in this cut.
+    /// Attention dropout, applied in forwards with `training` set.
     float dropout = 0;
     /// Whether the four projections have biases.
     bool bias = true;
@@ -151,7 +151,10 @@ public:
     /// (e.g. the encoder's), later calls reuse them (key and value may then
     /// be left empty). The query's positions are then 0..T-1.
     bool staticKv = false;
-    /// Training mode: applies dropout (not supported yet when dropout > 0).
+    /// Training mode: applies the module's dropout to the attention weights
+    /// (scaled by 1 / (1 - dropout)), from a counter-based random stream of
+    /// the module's seed and its number of training forwards so far: a
+    /// module built with the same seed replays the same masks.
     bool training = false;
   };
 
