@@ -137,7 +137,9 @@ int main(int argc, char **argv) {
               "S=%lld\n",
               kernel.symbol.c_str(), kernel.arch.c_str(), getDTypeName(dtype),
               static_cast<long long>(D), traits.causal ? ", causal" : "",
-              layout ? ", block-sparse" : "",
+              layout                   ? ", block-sparse"
+              : traits.windowLeft >= 0 ? ", sliding window"
+                                       : "",
               traits.hasAttnMask ? ", attn_mask" : "",
               traits.hasKeyPadding ? ", key_padding_mask" : "",
               static_cast<long long>(batch), static_cast<long long>(heads),
@@ -211,8 +213,11 @@ int main(int argc, char **argv) {
       for (int64_t i = 0; i < qLen; ++i) {
         double rowMax = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j < kvLen; ++j) {
-          bool visible = !(traits.causal && j > i) &&
-                         !(traits.hasKeyPadding && padding[b * kvLen + j]);
+          bool visible =
+              !(traits.causal && j > i) &&
+              !(traits.hasKeyPadding && padding[b * kvLen + j]) &&
+              !(traits.windowLeft >= 0 && j < i - traits.windowLeft) &&
+              !(traits.windowRight >= 0 && j > i + traits.windowRight);
           if (layout) {
             int lh = layout->layoutHeads == 1 ? 0 : static_cast<int>(h);
             visible =

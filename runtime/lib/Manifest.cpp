@@ -312,6 +312,21 @@ Status parseAttentionTraits(const std::string &source, const std::string &path,
         {"WriteLse", &out.writeLse}})
     if (Status status = getBool(name, *field); !status)
       return status;
+  // The optional sliding window (the local variant), both bounds or none.
+  auto left = traits.find("WindowLeft"), right = traits.find("WindowRight");
+  if ((left == traits.end()) != (right == traits.end()))
+    return missing(left == traits.end() ? "WindowLeft" : "WindowRight",
+                   "an integer >= -1 (window traits come in pairs)");
+  if (left != traits.end()) {
+    for (auto [it, field] : {std::pair{left, &out.windowLeft},
+                             std::pair{right, &out.windowRight}}) {
+      if (it->second.kind != ManifestValue::Kind::Int ||
+          it->second.intValue < -1 ||
+          it->second.intValue > std::numeric_limits<int>::max())
+        return mistyped(it->first.c_str(), "an integer >= -1");
+      *field = static_cast<int>(it->second.intValue);
+    }
+  }
   return Status::ok();
 }
 

@@ -381,6 +381,24 @@ TEST(Manifest, Errors) {
             "manifest.json: missing \"kernels\" (an array)");
 }
 
+TEST(Manifest, SlidingWindowTraits) {
+  StatusOr<Manifest> none = Manifest::parse(kDenseManifest);
+  ASSERT_TRUE(none.isOk()) << none.getStatus().getMessage();
+  EXPECT_EQ(none->kernels[0].attention->windowLeft, -1);
+  EXPECT_EQ(none->kernels[0].attention->windowRight, -1);
+  std::string local = replaced(kDenseManifest, "\"WriteLse\": false",
+                               "\"WriteLse\": false, \"WindowLeft\": 3, "
+                               "\"WindowRight\": 3");
+  StatusOr<Manifest> window = Manifest::parse(local);
+  ASSERT_TRUE(window.isOk()) << window.getStatus().getMessage();
+  EXPECT_EQ(window->kernels[0].attention->windowLeft, 3);
+  EXPECT_EQ(window->kernels[0].attention->windowRight, 3);
+  std::string half = replaced(kDenseManifest, "\"WriteLse\": false",
+                              "\"WriteLse\": false, \"WindowLeft\": 3");
+  EXPECT_NE(parseError(half).find("WindowRight"), std::string::npos)
+      << parseError(half);
+}
+
 TEST(Manifest, LoadReportsMissingFiles) {
   StatusOr<Manifest> manifest = Manifest::load("/nonexistent/manifest.json");
   ASSERT_FALSE(manifest.isOk());

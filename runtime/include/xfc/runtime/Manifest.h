@@ -60,6 +60,10 @@ struct AttentionTraits {
   bool hasKeyPadding = false;
   bool hasDropout = false;
   bool writeLse = false;
+  /// Sliding window (local): key j is visible to query i only when
+  /// i - windowLeft <= j <= i + windowRight; -1 is no bound on that side.
+  int windowLeft = -1;
+  int windowRight = -1;
 };
 
 /// The block layout of a block-sparse kernel (its "tables").
