@@ -73,9 +73,7 @@ struct CanonicalizeMaskPass
       BlockLayoutAttr canonical = canonicalizeLayout(layout, mask.getCausal());
       if (canonical == layout)
         return;
-      op.setMaskAttr(MaskAttr::get(
-          op.getContext(), mask.getCausal(), canonical, mask.getAttnMask(),
-          mask.getKeyPadding(), mask.getWindowLeft(), mask.getWindowRight()));
+      op.setMaskAttr(mask.withLayout(canonical));
     });
   }
 };

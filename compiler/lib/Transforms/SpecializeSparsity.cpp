@@ -67,10 +67,7 @@ struct SpecializeSparsityPass
         return;
       int64_t kvLen = op.getKey().getType().getDimSize(2);
       op.setSparsityAttr(buildBlockCsr(layout, mask.getCausal(), kvLen));
-      op.setMaskAttr(MaskAttr::get(op.getContext(), mask.getCausal(),
-                                   /*layout=*/nullptr, mask.getAttnMask(),
-                                   mask.getKeyPadding(), mask.getWindowLeft(),
-                                   mask.getWindowRight()));
+      op.setMaskAttr(mask.withLayout(/*layout=*/nullptr));
     });
   }
 };

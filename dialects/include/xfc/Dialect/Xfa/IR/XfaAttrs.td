@@ -72,6 +72,11 @@ def Xfa_MaskAttr : Xfa_Attr<"Mask", "mask"> {
       return !getCausal() && !getLayout() && !getAttnMask() &&
              !getKeyPadding() && !hasWindow();
     }
+    /// The same mask with `layout` in place of its layout (null drops it).
+    MaskAttr withLayout(BlockLayoutAttr layout) const {
+      return MaskAttr::get(getContext(), getCausal(), layout, getAttnMask(),
+                           getKeyPadding(), getWindowLeft(), getWindowRight());
+    }
     /// True when a sliding window bounds either side.
     bool hasWindow() const {
       return getWindowLeft() >= 0 || getWindowRight() >= 0;
