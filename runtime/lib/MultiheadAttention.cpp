@@ -259,6 +259,16 @@ struct MultiheadAttention::Impl {
   Parameter *findParameter(const std::string &name);
   StatusOr<std::shared_ptr<AttentionPlan>>
   getPlan(bool attnMask, bool keyPadding, bool dropout = false);
+  /// The module's head dim, heads and dtype with the given mask inputs.
+  Specialization getSpecialization(bool attnMask, bool keyPadding) const {
+    Specialization specialization;
+    specialization.headDim = headDim;
+    specialization.numHeads = options.numHeads;
+    specialization.dtype = getDTypeName(options.dtype);
+    specialization.attnMask = attnMask;
+    specialization.keyPadding = keyPadding;
+    return specialization;
+  }
   Status prepareDevice(const CudaDriver &driver, int device);
   Status uploadWeights();
   Status launchElementwise(const CudaDriver &driver, void *function,
@@ -462,13 +472,8 @@ MultiheadAttention::Impl::getPlan(bool attnMask, bool keyPadding,
     text =
         config.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
-  Specialization specialization;
-  specialization.headDim = headDim;
-  specialization.numHeads = options.numHeads;
-  specialization.dtype = getDTypeName(options.dtype);
-  specialization.attnMask = attnMask;
-  specialization.keyPadding = keyPadding;
-  auto plan = compiler.compile(text, specialization, "xformers_att_config");
+  auto plan = compiler.compile(text, getSpecialization(attnMask, keyPadding),
+                               "xformers_att_config");
   if (!plan)
     return plan.getStatus();
   slot = *plan;
@@ -847,14 +852,9 @@ Status MultiheadAttention::Impl::runIncremental(const CudaDriver &driver,
                                                 bool keyPadding, void *stream) {
   std::shared_ptr<AttentionPlan> &plan = incrementalPlans[keyPadding ? 1 : 0];
   if (!plan) {
-    Specialization specialization;
-    specialization.headDim = headDim;
-    specialization.numHeads = options.numHeads;
-    specialization.dtype = getDTypeName(options.dtype);
-    specialization.attnMask = true;
-    specialization.keyPadding = keyPadding;
     auto compiled = compiler.compile(R"({"name": "scaled_dot_product"})",
-                                     specialization, "xformers_att_config");
+                                     getSpecialization(true, keyPadding),
+                                     "xformers_att_config");
     if (!compiled)
       return compiled.getStatus();
     plan = *compiled;
