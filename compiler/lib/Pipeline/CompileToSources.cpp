@@ -24,16 +24,16 @@ void printDiagnosticLine(Diagnostic &diag, llvm::raw_ostream &os) {
     os << loc.getFilename().getValue() << ":" << loc.getLine() << ":"
        << loc.getColumn() << ": ";
   switch (diag.getSeverity()) {
-  case DiagnosticSeverity::Error:
+  case mlir::DiagnosticSeverity::Error:
     os << "error: ";
     break;
-  case DiagnosticSeverity::Warning:
+  case mlir::DiagnosticSeverity::Warning:
     os << "warning: ";
     break;
-  case DiagnosticSeverity::Note:
+  case mlir::DiagnosticSeverity::Note:
     os << "note: ";
     break;
-  case DiagnosticSeverity::Remark:
+  case mlir::DiagnosticSeverity::Remark:
     os << "remark: ";
     break;
   }

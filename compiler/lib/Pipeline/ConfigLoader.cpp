@@ -17,18 +17,6 @@ static Location getLocation(MLIRContext &context, const AttentionConfig &config,
   return FileLineColLoc::get(&context, config.bufferName, loc.line, loc.column);
 }
 
-static ConfigOverrides
-toConfigOverrides(const CommandLineOverrides &overrides) {
-  ConfigOverrides configOverrides;
-  configOverrides.headDim = overrides.headDim;
-  configOverrides.numHeads = overrides.numHeads;
-  configOverrides.dtype = overrides.dtype;
-  configOverrides.seqLen = overrides.seqLen;
-  configOverrides.kvSeqLen = overrides.kvSeqLen;
-  configOverrides.arch = overrides.arch;
-  return configOverrides;
-}
-
 /// Turns a parsed config into what IRGen and the manifest need, printing
 /// the parser's diagnostics.
 static std::optional<LoadedConfig>
@@ -104,18 +92,16 @@ std::optional<LoadedConfig> loadConfig(MLIRContext &context,
                                        llvm::StringRef path,
                                        const CommandLineOverrides &overrides,
                                        llvm::raw_ostream &diagnostics) {
-  return finishLoading(context, path,
-                       parseConfigFile(path, toConfigOverrides(overrides)),
+  return finishLoading(context, path, parseConfigFile(path, overrides),
                        overrides, diagnostics);
 }
 
 std::optional<LoadedConfig> loadConfigText(
     MLIRContext &context, llvm::StringRef text, llvm::StringRef bufferName,
     const CommandLineOverrides &overrides, llvm::raw_ostream &diagnostics) {
-  return finishLoading(
-      context, bufferName,
-      parseConfig(text, bufferName, toConfigOverrides(overrides)), overrides,
-      diagnostics);
+  return finishLoading(context, bufferName,
+                       parseConfig(text, bufferName, overrides), overrides,
+                       diagnostics);
 }
 
 } // namespace xfc

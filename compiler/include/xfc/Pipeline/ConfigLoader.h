@@ -3,6 +3,7 @@
 #ifndef XFC_PIPELINE_CONFIGLOADER_H
 #define XFC_PIPELINE_CONFIGLOADER_H
 
+#include "xfc/Frontend/Config.h"
 #include "xfc/IRGen/IRGen.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -16,9 +17,8 @@ namespace xfc {
 
 /// Specialization parameters from the command line; they override the
 /// config's (SPEC.md §1).
-struct CommandLineOverrides {
-  std::optional<int64_t> headDim, numHeads, seqLen, kvSeqLen;
-  std::optional<std::string> dtype, arch;
+struct CommandLineOverrides : ConfigOverrides {
+  /// Whether kernels take an attn_mask / a key_padding_mask.
   bool attnMask = false, keyPadding = false;
 };
 
