@@ -16,6 +16,8 @@
 
 #include "xfc/dropout.cuh"
 #include "xfc/flash_fwd_sm80.cuh"
+#include "xfc/flash_fwd_sm90.cuh"
+#include "xfc/graph_ops.cuh"
 #include "xfc/schedule.cuh"
 #include "xfc/simt_fwd.cuh"
 
@@ -25,7 +27,10 @@ namespace xfc {
 /// number the compiler must put in Traits::SharedBytes.
 template <typename Traits>
 XFC_HOST_DEVICE constexpr int attentionSharedBytes() {
-  if constexpr (isHalfElement<typename Traits::Element>)
+  if constexpr (usesWgmmaPath<Traits>())
+    return wgmmaSharedBytes(Traits::BlockM, Traits::BlockN, Traits::NumStages,
+                            Traits::HeadDim);
+  else if constexpr (isHalfElement<typename Traits::Element>)
     return flashSharedBytes(Traits::BlockM, Traits::BlockN, Traits::NumStages,
                             Traits::HeadDim);
   else
@@ -37,15 +42,19 @@ XFC_HOST_DEVICE constexpr int attentionSharedBytes() {
 
 /// Attention forward for one (query tile, head, batch) CTA: grid =
 /// (ceil(qLen / BlockM), heads, batch), NumWarps * 32 threads,
-/// Traits::SharedBytes of dynamic shared memory. f16/bf16 run the mma.sync
-/// flash kernel, float the SIMT kernel; Schedule is DenseSchedule<Traits> or
+/// Traits::SharedBytes of dynamic shared memory. f16/bf16 run the
+/// warp-specialized wgmma kernel (sm_90a) when NumWarps == 4 * (BlockM / 64
+/// + 1) and the mma.sync flash kernel otherwise, float the SIMT kernel;
+/// Schedule is DenseSchedule<Traits> or
 /// BlockSparseSchedule<Traits, Layout>.
 template <typename Traits, typename Schedule>
 XFC_DEVICE void attentionForward(const AttentionParams &params) {
   using Element = typename Traits::Element;
   static_assert(isHalfElement<Element> || IsSame<Element, float>::value,
                 "Element must be xfc::f16, xfc::bf16 or float");
-  if constexpr (isHalfElement<Element>)
+  if constexpr (usesWgmmaPath<Traits>())
+    flashForwardSm90<Traits, Schedule>(params);
+  else if constexpr (isHalfElement<Element>)
     flashForwardSm80<Traits, Schedule>(params);
   else
     simtForward<Traits, Schedule>(params);

@@ -21,9 +21,11 @@ import sys
 ELEMENTS = {"f16": ("xfc::f16", 2), "bf16": ("xfc::bf16", 2), "fp32": ("float", 4)}
 
 
-def shared_bytes(dtype, block_m, block_n, stages, head_dim):
-    """The formula of templates/README.md (both paths)."""
-    return (block_m + 2 * stages * block_n) * head_dim * ELEMENTS[dtype][1]
+def shared_bytes(dtype, block_m, block_n, stages, head_dim, wgmma=False):
+    """The formulas of templates/README.md (the wgmma path adds 1024 bytes to
+    align its tiles to 128B-swizzle atoms)."""
+    tiles = (block_m + 2 * stages * block_n) * head_dim * ELEMENTS[dtype][1]
+    return tiles + 1024 if wgmma else tiles
 
 
 def ceil_div(a, b):
@@ -150,28 +152,34 @@ def make_tu(spec):
 def make_spec(name, dtype, head_dim, causal, layout_block=0, layout_heads=1,
               block_m=None, block_n=None, num_stages=None, num_warps=None,
               attn_mask=False, key_padding=False, dropout=False, write_lse=True,
-              seed=0):
-    """Traits as xfc's kernel-config selection picks them, unless overridden."""
+              seed=0, wgmma=False):
+    """Traits as xfc's kernel-config selection picks them, unless overridden.
+    wgmma: the sm_90a warp-specialized kernel (one producer warpgroup plus one
+    consumer warpgroup per 64 query rows; BlockM 128, BlockN 128)."""
     if dtype == "fp32":
         bm, bn, stages = 32, 32, 1
         warps_per_m = 8
+    elif wgmma:
+        bm, bn, stages = 128, 128, 2
+        if layout_block and layout_block < bn:
+            bn = 64
     else:
         bm, bn, stages = 64, 64, 2
         warps_per_m = 16
-    if layout_block and layout_block < bn:
+    if not wgmma and layout_block and layout_block < bn:
         bn = max(32, layout_block)
     bm = block_m or bm
     bn = block_n or bn
     stages = num_stages or stages
-    warps = num_warps or bm // warps_per_m
+    warps = num_warps or (4 * (bm // 64 + 1) if wgmma else bm // warps_per_m)
     spec = {
         "name": name, "symbol": "xfc_attn_" + name.replace("-", "_"),
         "dtype": dtype, "head_dim": head_dim, "block_m": bm, "block_n": bn,
         "num_warps": warps, "num_stages": stages, "causal": causal,
         "has_attn_mask": attn_mask, "has_key_padding": key_padding,
         "has_dropout": dropout, "write_lse": write_lse,
-        "shared_bytes": shared_bytes(dtype, bm, bn, stages, head_dim),
-        "layout": None,
+        "shared_bytes": shared_bytes(dtype, bm, bn, stages, head_dim, wgmma),
+        "layout": None, "wgmma": wgmma,
     }
     if layout_block:
         rng = random.Random(seed)
@@ -208,8 +216,40 @@ def matrix(kind):
                                            dtype, d, causal, layout_block=lb,
                                            layout_heads=heads, seed=seed))
                     seed += 1
+    # The sm_90a wgmma kernel: f16/bf16 x HeadDim 64/128 x causal x (dense,
+    # block-sparse), then masks, padding, dropout, other tiles and stages.
+    for dtype in (("bf16",) if kind == "smoke" else ("f16", "bf16")):
+        for d in (64, 128):
+            for causal in (False, True):
+                c = "c" if causal else "n"
+                specs.append(make_spec("wg_%s_d%d_%s_dense" % (dtype, d, c), dtype, d,
+                                       causal, wgmma=True))
+                if kind == "smoke":
+                    continue
+                for lb in (16, 64, 128):
+                    heads = 2 if (lb + d) % 3 == 0 else 1
+                    specs.append(make_spec("wg_%s_d%d_%s_bs%d_h%d" % (dtype, d, c, lb, heads),
+                                           dtype, d, causal, layout_block=lb,
+                                           layout_heads=heads, seed=seed, wgmma=True))
+                    seed += 1
     if kind == "smoke":
         return specs
+    for dtype in ("f16", "bf16"):
+        for d in (64, 128):
+            specs.append(make_spec("wg_%s_d%d_c_masks" % (dtype, d), dtype, d, True,
+                                   attn_mask=True, key_padding=True, wgmma=True))
+            specs.append(make_spec("wg_%s_d%d_n_dropout" % (dtype, d), dtype, d, False,
+                                   dropout=True, key_padding=True, wgmma=True))
+        specs.append(make_spec("wg_%s_d64_c_nolse" % dtype, dtype, 64, True,
+                               write_lse=False, wgmma=True))
+        specs.append(make_spec("wg_%s_d128_n_m64" % dtype, dtype, 128, False,
+                               block_m=64, wgmma=True))
+        specs.append(make_spec("wg_%s_d64_c_n64_s3" % dtype, dtype, 64, True,
+                               block_n=64, num_stages=3, wgmma=True))
+        specs.append(make_spec("wg_%s_d64_n_n192" % dtype, dtype, 64, False,
+                               block_n=192, wgmma=True))
+        specs.append(make_spec("wg_%s_d128_c_s1" % dtype, dtype, 128, True,
+                               num_stages=1, wgmma=True))
     # Masks, padding, dropout, lse off, other tiles and stages.
     for dtype in dtypes:
         for d in (64, 128):

@@ -1,0 +1,64 @@
+#!/bin/bash
+# One device call: build the sm_90a wgmma kernels (and the sm80 baseline),
+# check them against the fp64 reference (check_attention.py), time them
+# beside cuDNN (bench.py), dump SASS counts, run compute-sanitizer on two.
+#   bash bench/hopper/run.sh [ONLY-substring for the correctness matrix]
+# Writes under $OUT (8 files at most): run.log check.txt ptxas.log bench.json
+# bench.md sass.txt sanitizer.log results.jsonl
+set -u -o pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+OUT=${OUT:-/tmp/xfc-hopper}
+ONLY=${1:-wg_}
+W=$(mktemp -d /tmp/hop.XXXXXX)
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/run.log"; }
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,temperature.gpu --format=csv >> "$OUT/run.log" 2>&1
+log "commit $(git rev-parse --short HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | wc -l) dirty"
+
+python3 test/gpu/harness/gen_tu.py --out "$W/check" --only "$ONLY" >> "$OUT/run.log"
+python3 bench/hopper/gen_bench.py --out "$W/bench" >> "$OUT/run.log"
+compile_one() {
+  nvcc -cubin -gencode=arch=compute_90a,code=sm_90a -I "$ROOT/templates" -Xptxas -v \
+    "$1/kernel.cu" -o "$1/kernel.cubin" > "$1/ptxas.log" 2>&1 || { rm -f "$1/kernel.cubin"; echo "COMPILE FAILED $1"; }
+}
+export -f compile_one; export ROOT
+ls -d "$W"/check/*/ "$W"/bench/*/ | xargs -P 16 -I{} bash -c 'compile_one {}' >> "$OUT/run.log" 2>&1
+log "compiled"
+: > "$OUT/ptxas.log"
+for d in "$W"/check/*/ "$W"/bench/*/; do
+  echo "$(basename "$d"): $(grep -hE 'registers|spill|warn|error' "$d/ptxas.log" | tr -s ' \n' ' ')" >> "$OUT/ptxas.log"
+done
+grep -c "0 bytes spill stores" "$OUT/ptxas.log" | xargs echo "spill-free kernels:" | tee -a "$OUT/run.log"
+
+# SASS: the wgmma kernel must show HGMMA.
+k=$(ls -d "$W"/bench/b_bf16_d128_n_wg/)
+{ echo "HGMMA: $(cuobjdump -sass "$k/kernel.cubin" | grep -c HGMMA)  HMMA: $(cuobjdump -sass "$k/kernel.cubin" | grep -c ' HMMA')";
+  echo "LDL/STL: $(cuobjdump -sass "$k/kernel.cubin" | grep -cE 'LDL|STL')";
+  cuobjdump -sass "$k/kernel.cubin" | grep -E "HGMMA|WARPGROUP|SYNCS|BAR|MUFU.EX2" | head -80; } > "$OUT/sass.txt" 2>&1
+head -3 "$OUT/sass.txt" | tee -a "$OUT/run.log"
+
+timeout 150 python3 test/gpu/harness/check_attention.py --fresh --log-dir "$W/log" --summary "$W/log/summary.txt" \
+  "$W"/check/*/ > "$OUT/check.txt" 2>&1
+log "check exit $?"
+cp "$W/log/results.jsonl" "$OUT/" 2>/dev/null
+tail -5 "$OUT/check.txt" | tee -a "$OUT/run.log"
+
+timeout 170 python3 bench/hopper/bench.py --kernels "$W/bench" --out "$OUT" ${BENCH_ARGS:-} >> "$OUT/run.log" 2>&1
+log "bench exit $?"
+
+if [ "${SANITIZE:-1}" = 1 ]; then
+  : > "$OUT/sanitizer.log"
+  for tool in memcheck racecheck; do
+    d=$(ls -d "$W"/check/wg_bf16_d64_c_bs16*/ 2>/dev/null | head -1)
+    [ -n "$d" ] || continue
+    echo "== $tool $d" >> "$OUT/sanitizer.log"
+    timeout 60 compute-sanitizer --tool $tool python3 test/gpu/harness/check_attention.py --quick \
+      --log-dir "$W/san" "$d" 2>&1 | tail -15 >> "$OUT/sanitizer.log"
+  done
+fi
+log "done"
+cat "$OUT/bench.md" 2>/dev/null
+grep -E "^FAIL" "$OUT/check.txt" | head -20
+tail -3 "$OUT/check.txt"

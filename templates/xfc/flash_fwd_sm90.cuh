@@ -1,0 +1,522 @@
+//===- flash_fwd_sm90.cuh - Warp-specialized wgmma attention forward ------===//
+//
+// Flash attention forward for f16/bf16 on sm_90a (Hopper), FlashAttention-3
+// style:
+//   - warpgroup 0 is the producer: after setmaxnreg.dec it copies the Q tile
+//     and each K/V tile into 128-byte-swizzled shared tiles with cp.async,
+//     completing them on mbarriers (cp.async.mbarrier.arrive.noinc); it
+//     waits on an `empty` mbarrier before reusing a stage;
+//   - warpgroups 1..BlockM/64 are consumers (setmaxnreg.inc), each owning
+//     64 query rows: S = Q K^T with wgmma (Q and K from shared memory),
+//     online softmax in the exp2 domain in registers, O += P V with wgmma
+//     (P from registers, V from shared memory, transposed descriptor);
+//   - two consumers take turns issuing their GEMMs (named barriers), so one
+//     warpgroup's softmax runs under the other's GEMMs; with `Overlap`, a
+//     consumer also issues S(j) before P(j-1) V(j-1) and computes softmax(j)
+//     while that product runs.
+// The interface, traits and semantics are those of flashForwardSm80 (see
+// templates/README.md); the path is chosen by the warp count:
+// NumWarps == 4 * (BlockM / 64 + 1).
+//
+// Shared layout of a tile of R rows (Q: BlockM, K/V: BlockN) and HeadDim
+// columns: HeadDim / 64 column blocks of [R][64] elements, 128 bytes a row,
+// the 16-byte chunk c of row r stored at chunk c ^ (r % 8) (the 128B swizzle
+// of wgmma descriptors), every 8-row atom 1024-byte aligned.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef XFC_FLASH_FWD_SM90_CUH
+#define XFC_FLASH_FWD_SM90_CUH
+
+#include "xfc/attention_params.h"
+#include "xfc/dropout.cuh"
+#include "xfc/schedule.cuh"
+#include "xfc/sm90_sync.cuh"
+#include "xfc/sm90_wgmma.cuh"
+#include "xfc/types.cuh"
+
+namespace xfc {
+
+/// Dynamic shared memory of the wgmma path: Q, NumStages K and V tiles and
+/// 1024 bytes to align the base to a swizzle atom (the mbarriers are static).
+XFC_HOST_DEVICE constexpr int wgmmaSharedBytes(int blockM, int blockN,
+                                               int stages, int headDim) {
+  return (blockM + 2 * stages * blockN) * headDim * 2 + 1024;
+}
+
+/// True when Traits select the warp-specialized wgmma kernel: 16-bit
+/// elements and one producer warpgroup plus one consumer warpgroup per 64
+/// query rows.
+template <typename Traits> XFC_HOST_DEVICE constexpr bool usesWgmmaPath() {
+  return isHalfElement<typename Traits::Element> && Traits::BlockM % 64 == 0 &&
+         Traits::NumWarps == 4 * (Traits::BlockM / 64 + 1);
+}
+
+} // namespace xfc
+
+#if defined(__CUDACC__)
+
+namespace xfc {
+
+/// Copies rows [row0, row0 + Rows) of a [seq, HeadDim] matrix into a
+/// 128B-swizzled tile with the 128 producer threads; rows >= rowEnd are
+/// zero-filled so that masked keys hold finite values.
+template <int Rows, int HeadDim, typename E>
+XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
+                             int rowEnd, unsigned dst, int ptid) {
+  constexpr int RowChunks = HeadDim / 8;
+  constexpr int RowsPerPass = 128 / RowChunks;
+  static_assert(RowsPerPass % 8 == 0 && Rows % RowsPerPass == 0,
+                "tile rows must be a multiple of the rows one pass copies");
+  const int r = ptid / RowChunks, c = ptid % RowChunks;
+  const unsigned dstBase =
+      dst + (c / 8) * Rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
+  const E *src = base + static_cast<long long>(row0 + r) * seqStride + c * 8;
+  const long long step = RowsPerPass * seqStride;
+  // Partly unrolled: the producer runs on few registers.
+#pragma unroll 4
+  for (int pass = 0; pass < Rows / RowsPerPass; ++pass) {
+    bool valid = row0 + r + pass * RowsPerPass < rowEnd;
+    cpAsync16(dstBase + pass * RowsPerPass * 128, valid ? src : base, valid);
+    src += step;
+  }
+}
+
+/// Overlap: 1 issues S(j) and P(j-1) V(j-1) together and computes softmax(j)
+/// under P(j-1) V(j-1) (FA3's intra-warpgroup overlap); 0 runs S, softmax,
+/// PV in order (the consumers still take turns). -1 picks: 1, except for
+/// HeadDim 128 with element masks, dropout or a block-sparse schedule, whose
+/// extra live state spills with S, P and O live together (ptxas 13.0).
+template <typename Traits, typename Schedule, int OverlapChoice = -1>
+XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
+  using Element = typename Traits::Element;
+  constexpr int HeadDim = Traits::HeadDim;
+  constexpr int BlockM = Traits::BlockM;
+  constexpr int BlockN = Traits::BlockN;
+  constexpr int Stages = Traits::NumStages;
+  constexpr int Consumers = BlockM / 64;
+  constexpr int RowChunks = HeadDim / 8;
+  constexpr int QBytes = BlockM * HeadDim * 2;
+  constexpr int KvBytes = BlockN * HeadDim * 2;
+  constexpr bool ElementMasks =
+      Traits::HasAttnMask || Traits::HasKeyPadding || Traits::HasDropout;
+  constexpr bool Dense = IsSame<Schedule, DenseSchedule<Traits>>::value;
+  // With one stage, S(j) would wait for K(j) in the stage that P(j-1) V(j-1)
+  // has not released yet: no overlap.
+  constexpr int Overlap =
+      Stages == 1                ? 0
+      : OverlapChoice >= 0       ? OverlapChoice
+      : ((ElementMasks || !Dense) && HeadDim > 64) ? 0
+                                                     : 1;
+  // Register split: the producer keeps few, the consumers take the rest of
+  // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
+  constexpr int ProducerRegs = 40;
+  constexpr int ConsumerRegs = Consumers == 2 ? 232 : 240;
+
+  static_assert(isHalfElement<Element>,
+                "the wgmma path takes xfc::f16 or xfc::bf16 elements");
+  static_assert(usesWgmmaPath<Traits>(),
+                "the wgmma path needs NumWarps == 4 * (BlockM / 64 + 1)");
+  static_assert(HeadDim == 64 || HeadDim == 128,
+                "the wgmma path supports HeadDim 64 and 128");
+  static_assert(BlockM == 64 || BlockM == 128,
+                "the wgmma path takes BlockM 64 or 128 (one consumer "
+                "warpgroup per 64 rows)");
+  static_assert(BlockN % 16 == 0 && BlockN >= 64 && BlockN <= 256 &&
+                    (BlockN % 64 == 0 || BlockN == 192 || BlockN == 96),
+                "BlockN must be 64, 96, 128, 192 or 256 on the wgmma path");
+  static_assert(BlockN / 2 + HeadDim / 2 <= 160,
+                "S and O accumulators would not fit in registers");
+  static_assert(Stages >= 1 && Stages <= 4, "NumStages must be 1 to 4");
+  static_assert(Traits::SharedBytes ==
+                    wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
+                "SharedBytes must be (BlockM + 2 * NumStages * BlockN) * "
+                "HeadDim * 2 + 1024 on the wgmma path (templates/README.md)");
+
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(sizeof(Traits) == 0,
+                "the wgmma path needs sm_90a (wgmma, setmaxnreg); compile "
+                "for sm_90a or pick the mma.sync configuration");
+#else
+  __shared__ alignas(8) unsigned long long barriers[1 + 3 * Stages];
+  const unsigned qFull = smemAddress(&barriers[0]);
+  auto kFull = [&](int s) { return qFull + 8 * (1 + s); };
+  auto vFull = [&](int s) { return qFull + 8 * (1 + Stages + s); };
+  auto empty = [&](int s) { return qFull + 8 * (1 + 2 * Stages + s); };
+
+  const unsigned sQ = (smemAddress(xfcSharedMemory) + 1023u) & ~1023u;
+  const unsigned sK = sQ + QBytes;
+  const unsigned sV = sK + Stages * KvBytes;
+
+  const int mTile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
+  const int tid = threadIdx.x;
+  const int warpgroup = tid / 128;
+  const int qLen = params.qLen, kvLen = params.kvLen;
+
+  if (tid == 0) {
+    sm90::mbarInit(qFull, 128);
+#pragma unroll
+    for (int s = 0; s < Stages; ++s) {
+      sm90::mbarInit(kFull(s), 128);
+      sm90::mbarInit(vFull(s), 128);
+      sm90::mbarInit(empty(s), 4 * Consumers);
+    }
+  }
+  __syncthreads();
+
+  const Schedule schedule(params, head, mTile);
+  const int numTiles = schedule.numTiles();
+
+  if (warpgroup == 0) {
+    // ---------------------------------------------------------- producer
+    sm90::setMaxRegsDec<ProducerRegs>();
+    const int ptid = tid;
+    if (numTiles > 0) {
+      const Element *qBase = static_cast<const Element *>(params.q) +
+                             batch * params.qBatchStride +
+                             head * params.qHeadStride;
+      const Element *kBase = static_cast<const Element *>(params.k) +
+                             batch * params.kBatchStride +
+                             head * params.kHeadStride;
+      const Element *vBase = static_cast<const Element *>(params.v) +
+                             batch * params.vBatchStride +
+                             head * params.vHeadStride;
+      sm90CopyTile<BlockM, HeadDim>(qBase, params.qSeqStride, mTile * BlockM,
+                                    qLen, sQ, ptid);
+      sm90::cpAsyncArriveNoinc(qFull);
+      for (int idx = 0; idx < numTiles; ++idx) {
+        const int stage = idx % Stages;
+        if (idx >= Stages)
+          sm90::mbarWait(empty(stage), ((idx / Stages) - 1) & 1);
+        const int key0 = schedule.tile(idx).index * BlockN;
+        sm90CopyTile<BlockN, HeadDim>(kBase, params.kSeqStride, key0, kvLen,
+                                      sK + stage * KvBytes, ptid);
+        sm90::cpAsyncArriveNoinc(kFull(stage));
+        sm90CopyTile<BlockN, HeadDim>(vBase, params.vSeqStride, key0, kvLen,
+                                      sV + stage * KvBytes, ptid);
+        sm90::cpAsyncArriveNoinc(vFull(stage));
+      }
+      asm volatile("cp.async.wait_all;\n" ::: "memory");
+    }
+    return;
+  }
+
+  // ------------------------------------------------------------ consumers
+  sm90::setMaxRegsInc<ConsumerRegs>();
+  const int wg = warpgroup - 1;
+  const int ctid = tid - 128 * warpgroup;
+  const int warp = ctid / 32, lane = ctid % 32;
+  const int g = lane / 4, t = lane % 4;
+  // Rows of this thread: g and g + 8 of the warp's 16.
+  const int rowInTile = wg * 64 + warp * 16 + g;
+  const int row0 = mTile * BlockM + rowInTile;
+
+  RowMasks<Traits> masks[2];
+  masks[0].init(params, batch, head, row0);
+  masks[1].init(params, batch, head, row0 + 8);
+
+  float o[HeadDim / 2];
+#pragma unroll
+  for (int i = 0; i < HeadDim / 2; ++i)
+    o[i] = 0.0f;
+  float rowMax[2] = {negInf(), negInf()};
+  float rowSum[2] = {0.0f, 0.0f};
+
+  if (numTiles > 0) {
+    float s[BlockN / 2];
+#pragma unroll
+    for (int i = 0; i < BlockN / 2; ++i)
+      s[i] = 0.0f;
+    unsigned p[BlockN / 16][4];
+#pragma unroll
+    for (int k = 0; k < BlockN / 16; ++k)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        p[k][e] = 0u;
+
+    Dropout dropout(params, batch, head);
+    unsigned dropRowKey[2] = {0u, 0u};
+    if constexpr (Traits::HasDropout) {
+      dropRowKey[0] = dropout.rowKey(row0);
+      dropRowKey[1] = dropout.rowKey(row0 + 8);
+    }
+    const float scaleLog2 = params.scaleLog2;
+
+    // Descriptors: K-major Q and K (the k-step advances 32 bytes inside a
+    // 128-byte row, a column block every 4 steps), MN-major V (LBO: the next
+    // 64 columns, SBO: the next 8 keys; a k-step is 16 keys).
+    // The start address sits in the low 14 bits in 16-byte units and every
+    // address stays below 256 KiB: offsets add to the descriptor directly.
+    const unsigned long long qDesc0 =
+        sm90::sw128Desc(sQ + wg * 64 * 128, 16, 1024);
+    const unsigned long long kDesc0 = sm90::sw128Desc(sK, 16, 1024);
+    const unsigned long long vDesc0 = sm90::sw128Desc(sV, BlockN * 128, 1024);
+    auto qDesc = [&](int kk) {
+      return qDesc0 + ((kk / 4) * BlockM * 128 + (kk % 4) * 32) / 16;
+    };
+    auto kDesc = [&](int stage, int kk) {
+      return kDesc0 + static_cast<unsigned>(stage * (KvBytes / 16)) +
+             ((kk / 4) * BlockN * 128 + (kk % 4) * 32) / 16;
+    };
+    auto vDesc = [&](int stage, int kk) {
+      return vDesc0 + static_cast<unsigned>(stage * (KvBytes / 16)) +
+             kk * 16 * 128 / 16;
+    };
+
+    // Turns: consumer c waits on barrier 1 + c, then lets the other go.
+    // Consumer 1 opens consumer 0's first turn and skips its own last
+    // arrive so that every barrier phase completes.
+    constexpr int TurnThreads = 256;
+    auto turnBegin = [&]() {
+      if constexpr (Consumers == 2)
+        sm90::namedBarSync(1 + wg, TurnThreads);
+    };
+    auto turnEnd = [&](bool last) {
+      if constexpr (Consumers == 2) {
+        if (!(wg == 1 && last))
+          sm90::namedBarArrive(2 - wg, TurnThreads);
+      }
+    };
+    if constexpr (Consumers == 2) {
+      if (wg == 1)
+        sm90::namedBarArrive(1, TurnThreads);
+    }
+
+    auto issueS = [&](int stage) {
+#pragma unroll
+      for (int kk = 0; kk < HeadDim / 16; ++kk)
+        Wgmma<Element, BlockN>::ss(s, qDesc(kk), kDesc(stage, kk), kk > 0);
+      sm90::wgmmaCommit();
+    };
+    auto issuePV = [&](int stage) {
+#pragma unroll
+      for (int kk = 0; kk < BlockN / 16; ++kk)
+        Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
+      sm90::wgmmaCommit();
+    };
+    auto release = [&](int stage) {
+      __syncwarp();
+      if (lane == 0)
+        sm90::mbarArrive(empty(stage));
+    };
+
+    // Masks and online softmax of the S tile in registers: s becomes the
+    // probabilities; returns the factor the old O and sum are scaled by.
+    auto softmax = [&](const KvTile &tile, float (&scaleOld)[2]) {
+      const int col0 = tile.index * BlockN + 2 * t;
+#pragma unroll
+      for (int n = 0; n < BlockN / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          s[4 * n + e] =
+              scoreWithMasks<Traits>(s[4 * n + e], scaleLog2,
+                                     col0 + n * 8 + (e & 1), kvLen,
+                                     masks[e / 2]);
+      if (tile.partial) {
+#pragma unroll
+        for (int n = 0; n < BlockN / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            if (!schedule.visible(row0 + (e / 2) * 8, col0 + n * 8 + (e & 1)))
+              s[4 * n + e] = negInf();
+      }
+      float offset[2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float m = rowMax[h];
+#pragma unroll
+        for (int n = 0; n < BlockN / 8; ++n)
+          m = maxf(m, maxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
+        m = maxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+        m = maxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+        // A row that has seen only masked keys keeps max -inf: subtract 0
+        // so that exp2 gives 0, not NaN.
+        offset[h] = m == negInf() ? 0.0f : m;
+        scaleOld[h] = exp2Fast(rowMax[h] - offset[h]);
+        rowMax[h] = m;
+        rowSum[h] *= scaleOld[h];
+      }
+#pragma unroll
+      for (int n = 0; n < BlockN / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          float pr = exp2Fast(s[4 * n + e] - offset[e / 2]);
+          rowSum[e / 2] += pr;
+          if constexpr (Traits::HasDropout) {
+            if (!dropout.keep(dropRowKey[e / 2], col0 + n * 8 + (e & 1)))
+              pr = 0.0f;
+          }
+          s[4 * n + e] = pr;
+        }
+    };
+    auto rescaleO = [&](const float (&scaleOld)[2]) {
+#pragma unroll
+      for (int i = 0; i < HeadDim / 2; ++i)
+        o[i] *= scaleOld[(i / 2) & 1];
+    };
+    auto packP = [&]() {
+#pragma unroll
+      for (int k = 0; k < BlockN / 16; ++k)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          p[k][e] = packPair<Element>(s[8 * k + 2 * e], s[8 * k + 2 * e + 1]);
+    };
+
+    sm90::mbarWait(qFull, 0);
+
+    if constexpr (Overlap) {
+      // Tile 0: S only.
+      {
+        sm90::mbarWait(kFull(0), 0);
+        sm90::fenceProxyAsync();
+        turnBegin();
+        sm90::fenceRegs(s);
+        sm90::wgmmaFence();
+        issueS(0);
+        sm90::fenceRegs(s);
+        turnEnd(numTiles == 1);
+        sm90::wgmmaWait<0>();
+        sm90::fenceRegs(s);
+        float scaleOld[2];
+        softmax(schedule.tile(0), scaleOld);
+        packP();
+      }
+      for (int idx = 1; idx < numTiles; ++idx) {
+        const int stage = idx % Stages, prev = (idx - 1) % Stages;
+        sm90::mbarWait(kFull(stage), (idx / Stages) & 1);
+        sm90::mbarWait(vFull(prev), ((idx - 1) / Stages) & 1);
+        sm90::fenceProxyAsync();
+        turnBegin();
+        sm90::fenceRegs(s);
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        sm90::wgmmaFence();
+        issueS(stage);
+        issuePV(prev);
+        sm90::fenceRegs(s);
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        turnEnd(idx == numTiles - 1);
+        sm90::wgmmaWait<1>();
+        sm90::fenceRegs(s);
+        float scaleOld[2];
+        softmax(schedule.tile(idx), scaleOld);
+        sm90::wgmmaWait<0>();
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        release(prev);
+        rescaleO(scaleOld);
+        packP();
+      }
+      // The last P V.
+      {
+        const int last = numTiles - 1, stage = last % Stages;
+        sm90::mbarWait(vFull(stage), (last / Stages) & 1);
+        sm90::fenceProxyAsync();
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        sm90::wgmmaFence();
+        issuePV(stage);
+        sm90::wgmmaWait<0>();
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        release(stage);
+      }
+    } else {
+      for (int idx = 0; idx < numTiles; ++idx) {
+        const int stage = idx % Stages;
+        const unsigned parity = (idx / Stages) & 1;
+        sm90::mbarWait(kFull(stage), parity);
+        sm90::fenceProxyAsync();
+        turnBegin();
+        sm90::fenceRegs(s);
+        sm90::wgmmaFence();
+        issueS(stage);
+        sm90::fenceRegs(s);
+        turnEnd(idx == numTiles - 1);
+        sm90::wgmmaWait<0>();
+        sm90::fenceRegs(s);
+        float scaleOld[2];
+        softmax(schedule.tile(idx), scaleOld);
+        rescaleO(scaleOld);
+        packP();
+        sm90::mbarWait(vFull(stage), parity);
+        sm90::fenceProxyAsync();
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        sm90::wgmmaFence();
+        issuePV(stage);
+        sm90::wgmmaWait<0>();
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        release(stage);
+      }
+    }
+  }
+
+  // Epilogue: normalise, stage through this warp's own Q rows (swizzled),
+  // then write 16-byte chunks of rows < qLen.
+  float rowScale[2];
+  float keepScale = 1.0f;
+  if constexpr (Traits::HasDropout)
+    keepScale = Dropout(params, batch, head).scale();
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float l = rowSum[h];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    // No visible key: l == 0 and the row is exactly 0.
+    rowScale[h] = l > 0.0f ? keepScale / l : 0.0f;
+    if constexpr (Traits::WriteLse) {
+      int row = row0 + h * 8;
+      if (t == 0 && row < qLen)
+        params
+            .lse[(static_cast<long long>(batch) * params.heads + head) * qLen +
+                 row] = l > 0.0f ? (rowMax[h] + log2Fast(l)) * kLn2 : negInf();
+    }
+  }
+
+  auto stageOffset = [&](int r, int c) {
+    return (c / 8) * BlockM * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
+  };
+#pragma unroll
+  for (int n = 0; n < HeadDim / 8; ++n)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      unsigned v = packPair<Element>(o[4 * n + 2 * h] * rowScale[h],
+                                     o[4 * n + 2 * h + 1] * rowScale[h]);
+      asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(
+                       sQ + stageOffset(rowInTile + 8 * h, n) + 4 * t),
+                   "r"(v)
+                   : "memory");
+    }
+  __syncwarp();
+
+  Element *oBase = static_cast<Element *>(params.o) +
+                   batch * params.oBatchStride + head * params.oHeadStride;
+  constexpr int WarpChunks = 16 * RowChunks;
+  const int warpRow0 = wg * 64 + warp * 16;
+#pragma unroll
+  for (int it = 0; it < WarpChunks / 32; ++it) {
+    int idx = lane + it * 32;
+    int r = idx / RowChunks, c = idx % RowChunks;
+    int row = mTile * BlockM + warpRow0 + r;
+    if (row < qLen) {
+      Chunk16 chunk;
+      asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                   : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z),
+                     "=r"(chunk.w)
+                   : "r"(sQ + stageOffset(warpRow0 + r, c))
+                   : "memory");
+      *reinterpret_cast<Chunk16 *>(oBase + row * params.oSeqStride + c * 8) =
+          chunk;
+    }
+  }
+#endif
+}
+
+} // namespace xfc
+
+#endif // defined(__CUDACC__)
+
+#endif // XFC_FLASH_FWD_SM90_CUH
