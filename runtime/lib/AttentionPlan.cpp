@@ -2,6 +2,7 @@
 
 #include "xfc/runtime/AttentionPlan.h"
 
+#include "GraphPlan.h"
 #include "xfc/runtime/Cuda.h"
 
 #include <cmath>
@@ -90,6 +91,9 @@ struct LoadedKernel {
 
 struct AttentionPlan::Impl {
   Manifest manifest;
+  /// Set when the manifest is a graph of launches (linformer, ...): it runs
+  /// everything, and the members below stay unused.
+  std::unique_ptr<GraphPlan> graph;
   std::size_t kernelIndex = 0;
   std::size_t launchIndex = 0;
   std::vector<char> image;
@@ -168,14 +172,42 @@ AttentionPlan::~AttentionPlan() = default;
 
 const Manifest &AttentionPlan::getManifest() const { return impl->manifest; }
 const ManifestKernel &AttentionPlan::getKernel() const {
-  return impl->kernel();
+  return impl->graph ? impl->graph->getKernel() : impl->kernel();
 }
 const AttentionTraits &AttentionPlan::getTraits() const {
-  return impl->traits();
+  return impl->graph ? impl->graph->getTraits() : impl->traits();
+}
+bool AttentionPlan::isGraph() const { return impl->graph != nullptr; }
+const std::vector<ManifestParameter> &AttentionPlan::getParameters() const {
+  return impl->manifest.parameters;
+}
+Status AttentionPlan::setParameter(const std::string &name,
+                                   const std::vector<float> &values) {
+  if (!impl->graph)
+    return Status::error("parameter \"" + name +
+                         "\": this plan has no parameters");
+  return impl->graph->setParameter(name, values);
+}
+StatusOr<std::vector<float>>
+AttentionPlan::getParameter(const std::string &name) const {
+  if (!impl->graph)
+    return Status::error("parameter \"" + name +
+                         "\": this plan has no parameters");
+  return impl->graph->getParameter(name);
 }
 
 StatusOr<AttentionPlan> AttentionPlan::create(const Manifest &manifest,
                                               const ImageProvider &cubinFor) {
+  if (GraphPlan::isGraph(manifest)) {
+    StatusOr<std::unique_ptr<GraphPlan>> graph =
+        GraphPlan::create(manifest, cubinFor);
+    if (!graph)
+      return graph.getStatus();
+    auto impl = std::make_unique<Impl>();
+    impl->manifest = manifest;
+    impl->graph = std::move(*graph);
+    return AttentionPlan(std::move(impl));
+  }
   if (manifest.launches.size() != 1)
     return Status::error(
         "manifest: expected exactly one launch, got " +
@@ -281,6 +313,12 @@ StatusOr<AttentionPlan> AttentionPlan::loadAot(const std::string &directory) {
 
 StatusOr<AttentionParams>
 AttentionPlan::prepare(const AttentionArgs &args) const {
+  if (impl->graph)
+    return Status::error(
+        "prepare(): this plan is a graph of " +
+        std::to_string(impl->manifest.launches.size()) +
+        " launches; only single-launch plans have one set of kernel "
+        "parameters (use run())");
   const AttentionTraits &traits = impl->traits();
   const ManifestLaunch &launch = impl->launch();
   const std::optional<BlockLayout> &layout = impl->kernel().layout;
@@ -531,6 +569,8 @@ AttentionPlan::computeGrid(const AttentionParams &params) const {
 }
 
 Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
+  if (impl->graph)
+    return impl->graph->run(args, stream);
   StatusOr<AttentionParams> params = prepare(args);
   if (!params)
     return params.getStatus();

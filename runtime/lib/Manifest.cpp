@@ -399,7 +399,28 @@ Status parseTensor(const std::string &source, const json &value,
   if (!parsed)
     return reader.error("dtype", parsed.getStatus().getMessage().substr(7));
   out.dtype = *parsed;
-  return Status::ok();
+  if (wantRole) {
+    out.source = out.role;
+    if (Status status = reader.getString("source", out.source, false); !status)
+      return status;
+    return Status::ok();
+  }
+  out.name = "out";
+  if (Status status = reader.getString("name", out.name, false); !status)
+    return status;
+  Status status = Status::ok();
+  if (const json *sizes = reader.find("sizes", "an array", false, status)) {
+    if (!sizes->is_array() || sizes->size() != out.shape.size())
+      return reader.mistyped(
+          "sizes", "an array of " + std::to_string(out.shape.size()) + " sizes",
+          *sizes);
+    for (const json &size : *sizes) {
+      if (!size.is_string())
+        return reader.mistyped("sizes", "strings", size);
+      out.sizes.push_back(size.get<std::string>());
+    }
+  }
+  return status;
 }
 
 /// A file name that stays inside the manifest's directory.
@@ -548,6 +569,12 @@ Status parseLaunch(const std::string &source, const json &value,
   if (!(out.dropout >= 0 && out.dropout < 1))
     return reader.error("dropout", "expected a probability in [0, 1), got " +
                                        std::to_string(out.dropout));
+  if (Status status = reader.getNumber("alpha", out.alpha, false); !status)
+    return status;
+  if (Status status = reader.getNumber("beta", out.beta, false); !status)
+    return status;
+  if (Status status = reader.getIntList("ints", out.ints, false); !status)
+    return status;
   Status status = Status::ok();
   const json *inputs = reader.find("inputs", "an array", true, status);
   if (!inputs)
@@ -608,11 +635,12 @@ StatusOr<Manifest> Manifest::parse(const std::string &text,
           reader.getInt("manifest_version", manifest.manifestVersion);
       !status)
     return status;
-  if (manifest.manifestVersion != kSupportedManifestVersion)
+  if (manifest.manifestVersion != kSupportedManifestVersion &&
+      manifest.manifestVersion != 1)
     return Status::error(
         sourceName + ": manifest_version " +
         std::to_string(manifest.manifestVersion) +
-        " is not supported: this runtime reads manifest_version " +
+        " is not supported: this runtime reads manifest_version 1 to " +
         std::to_string(kSupportedManifestVersion) +
         "; recompile the config with a matching xfc");
   if (Status status = reader.getInt("params_version", manifest.paramsVersion);
@@ -690,6 +718,43 @@ StatusOr<Manifest> Manifest::parse(const std::string &text,
       return Status::error(sourceName + ": " + path + ".kernel: \"" +
                            launch.kernel + "\" is not among \"kernels\"");
     manifest.launches.push_back(std::move(launch));
+  }
+
+  if (const json *parameters =
+          reader.find("parameters", "an array", false, status)) {
+    if (!parameters->is_array())
+      return reader.mistyped("parameters", "an array of parameters",
+                             *parameters);
+    for (std::size_t i = 0; i < parameters->size(); ++i) {
+      std::string path = "parameters[" + std::to_string(i) + "]";
+      const json &value = (*parameters)[i];
+      if (!value.is_object())
+        return Status::error(sourceName + ": " + path +
+                             ": expected an object, got " + describe(value));
+      FieldReader field(sourceName, value, path);
+      ManifestParameter parameter;
+      std::vector<int64_t> shape;
+      std::string dtype;
+      for (Status s :
+           {field.getString("name", parameter.name),
+            field.getIntList("shape", shape), field.getString("dtype", dtype),
+            field.getString("init", parameter.init),
+            field.getNumber("init_scale", parameter.initScale),
+            field.getInt("seed", parameter.seed)})
+        if (!s)
+          return s;
+      if (shape.size() != 2 || shape[0] < 1 || shape[1] < 1)
+        return field.error("shape", "expected [rows, cols] >= 1");
+      if (dtype != "fp32")
+        return field.error("dtype", "expected \"fp32\", got \"" + dtype + "\"");
+      if (parameter.init != "uniform" && parameter.init != "normal")
+        return field.error("init", "expected \"uniform\" or \"normal\", "
+                                   "got \"" +
+                                       parameter.init + "\"");
+      parameter.rows = shape[0];
+      parameter.cols = shape[1];
+      manifest.parameters.push_back(std::move(parameter));
+    }
   }
   return manifest;
 }

@@ -330,11 +330,12 @@ TEST(Manifest, Errors) {
       << parseError("{\"manifest_version\": 1,\n  oops}");
   EXPECT_EQ(parseError("[1, 2]"),
             "manifest.json: expected a JSON object, got an array of 2");
-  EXPECT_EQ(parseError(replaced(kDenseManifest, "\"manifest_version\": 1",
-                                "\"manifest_version\": 2")),
-            "manifest.json: manifest_version 2 is not supported: this "
-            "runtime reads manifest_version 1; recompile the config with a "
-            "matching xfc");
+  EXPECT_EQ(
+      parseError(replaced(kDenseManifest, "\"manifest_version\": 1",
+                          "\"manifest_version\": 3")),
+      "manifest.json: manifest_version 3 is not supported: this "
+      "runtime reads manifest_version 1 to 2; recompile the config with a "
+      "matching xfc");
   EXPECT_EQ(parseError(replaced(kDenseManifest, "\"params_version\": 1",
                                 "\"params_version\": 7")),
             "manifest.json: params_version 7 is not supported: this runtime "
@@ -441,8 +442,8 @@ TEST(AttentionPlan, CreateChecksTheManifest) {
   plan = AttentionPlan::create(twoLaunches, fakeImage());
   ASSERT_FALSE(plan.isOk());
   EXPECT_EQ(plan.getStatus().getMessage(),
-            "manifest: expected exactly one launch, got 2 (this runtime runs "
-            "attention plans of one attention_forward kernel)");
+            "manifest: launches[0]: only the last launch may write the "
+            "caller's output");
 
   StatusOr<Manifest> badBlock = Manifest::parse(replaced(
       kDenseManifest, "\"block\": [128, 1, 1]", "\"block\": [64, 1, 1]"));

@@ -75,6 +75,17 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
   }
   os << "};\n\n";
 
+  if (!spec->isAttention()) {
+    // Graph ops: no layout, no schedule; the params are xfc::OpParams.
+    os << "} // namespace\n\n";
+    os << "extern \"C\" __global__ void __launch_bounds__("
+       << kernel.getNumThreads() << ")\n"
+       << kernel.getSymName() << "(const " << spec->paramsType << " params) {\n"
+       << "  " << spec->entryFunction << "<Traits>(params);\n"
+       << "}\n";
+    return success();
+  }
+
   DictionaryAttr tables = kernel.getTablesAttr();
   if (tables) {
     // Tables are plain __device__ arrays, not const: with const ones ptxas

@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AffineExpr.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/JSON.h"
 
 using namespace mlir;
@@ -106,7 +107,10 @@ LogicalResult xfc::emitManifest(ModuleOp module, const ManifestInfo &info,
             if (!f.cubin.empty())
               json.attribute("cubin", f.cubin);
           }
-          json.attribute("params", "xfc::AttentionParams");
+          const xfk::TemplateSpec *spec =
+              xfk::lookupTemplate(kernel.getTemplateName());
+          json.attribute("params", spec ? spec->paramsType
+                                        : StringRef("xfc::AttentionParams"));
           json.attributeArray("block", [&] {
             for (int32_t size : kernel.getBlock())
               json.value(size);
@@ -134,17 +138,66 @@ LogicalResult xfc::emitManifest(ModuleOp module, const ManifestInfo &info,
       }
     });
 
+    json.attributeArray("parameters", [&] {
+      module.walk([&](xfa::ParameterOp parameter) {
+        json.object([&] {
+          json.attribute("name", parameter.getName());
+          json.attributeBegin("shape");
+          writeShape(json, parameter.getType());
+          json.attributeEnd();
+          json.attribute("dtype", "fp32");
+          json.attribute("init", parameter.getInit());
+          json.attribute("init_scale",
+                         parameter.getInitScale().convertToDouble());
+          json.attribute("seed", parameter.getSeed());
+        });
+      });
+    });
+    // Launches in program order; each names where its inputs come from (the
+    // caller's tensors, an earlier launch's result "t<N>", a parameter) and
+    // where its result goes ("out" = the caller's output).
+    llvm::DenseMap<Value, int64_t> launchIndex;
+    int64_t nextIndex = 0;
+    auto sourceOf = [&](Value value) -> std::string {
+      if (auto arg = dyn_cast<BlockArgument>(value)) {
+        static const char *const kQkv[] = {"q", "k", "v"};
+        if (arg.getArgNumber() < 3)
+          return kQkv[arg.getArgNumber()];
+        Type element = cast<RankedTensorType>(arg.getType()).getElementType();
+        return element.isInteger(1) ? "key_padding" : "attn_mask";
+      }
+      if (auto parameter = value.getDefiningOp<xfa::ParameterOp>())
+        return "param:" + parameter.getName().str();
+      auto it = launchIndex.find(value);
+      return it == launchIndex.end() ? std::string("?")
+                                     : "t" + std::to_string(it->second);
+    };
     json.attributeArray("launches", [&] {
       module.walk([&](xfk::LaunchOp launch) {
+        int64_t index = nextIndex++;
+        launchIndex[launch.getResult()] = index;
+        bool returned = llvm::any_of(launch->getUsers(), [](Operation *user) {
+          return isa<func::ReturnOp>(user);
+        });
         json.object([&] {
           json.attribute("kernel", launch.getKernel());
           json.attribute("dropout", launch.getDropout().convertToDouble());
+          if (FloatAttr alpha = launch.getAlphaAttr())
+            json.attribute("alpha", alpha.getValueAsDouble());
+          if (FloatAttr beta = launch.getBetaAttr())
+            json.attribute("beta", beta.getValueAsDouble());
+          if (DenseI64ArrayAttr ints = launch.getIntsAttr())
+            json.attributeArray("ints", [&] {
+              for (int64_t v : ints.asArrayRef())
+                json.value(v);
+            });
           json.attributeArray("inputs", [&] {
             for (auto [role, input] :
                  llvm::zip(launch.getRoles(), launch.getInputs())) {
               auto type = cast<RankedTensorType>(input.getType());
               json.object([&] {
                 json.attribute("role", cast<StringAttr>(role).getValue());
+                json.attribute("source", sourceOf(input));
                 json.attributeBegin("shape");
                 writeShape(json, type);
                 json.attributeEnd();
@@ -154,10 +207,17 @@ LogicalResult xfc::emitManifest(ModuleOp module, const ManifestInfo &info,
           });
           auto resultType = cast<RankedTensorType>(launch.getType());
           json.attributeObject("output", [&] {
+            json.attribute("name", returned ? std::string("out")
+                                            : "t" + std::to_string(index));
             json.attributeBegin("shape");
             writeShape(json, resultType);
             json.attributeEnd();
             json.attribute("dtype", getTensorDtype(resultType));
+            if (ArrayAttr sizes = launch.getSizesAttr())
+              json.attributeArray("sizes", [&] {
+                for (Attribute size : sizes)
+                  json.value(cast<StringAttr>(size).getValue());
+              });
           });
         });
       });

@@ -34,11 +34,15 @@ public:
     if (spec.variant == "scaled_dot_product" || spec.variant == "blocksparse" ||
         spec.variant == "local")
       built = buildSoftmaxAttention(*element);
+    else if (spec.variant == "linformer")
+      built = buildLinformer(*element);
+    else if (spec.variant == "fourier_mix")
+      built = buildFourierMix(*element);
     else
       emitError(spec.configLoc)
           << "variant '" << spec.variant
           << "' is recognised but has no lowering yet; supported: "
-             "scaled_dot_product, blocksparse, local";
+             "scaled_dot_product, blocksparse, local, linformer, fourier_mix";
     if (failed(built) || failed(verify(*module)))
       return nullptr;
     return module;
@@ -130,6 +134,142 @@ private:
         builder.getF32FloatAttr(static_cast<float>(spec.dropout)),
         /*sparsity=*/nullptr, /*kernel_config=*/nullptr);
     builder.create<func::ReturnOp>(spec.configLoc, attention.getResult());
+    return success();
+  }
+
+  /// The graph variants take query, key and value only: the masks of
+  /// softmax attention have no meaning for them.
+  LogicalResult checkNoRunTimeMasks() {
+    if (spec.attnMask)
+      return emitError(spec.configLoc)
+             << spec.variant << ": takes no attn_mask (as in xFormers)";
+    if (spec.keyPadding)
+      return emitError(spec.configLoc)
+             << spec.variant << ": takes no key_padding_mask (as in xFormers)";
+    return success();
+  }
+
+  /// func.func @attention(q, k, v) -> out, all [batch, heads, ?, head_dim];
+  /// the builder is left at the start of its body.
+  Block *beginGraphFunction(Type element, RankedTensorType &qkvType) {
+    qkvType = RankedTensorType::get({ShapedType::kDynamic,
+                                     sizeOrDynamic(spec.numHeads),
+                                     ShapedType::kDynamic, spec.headDim},
+                                    element);
+    auto func = builder.create<func::FuncOp>(
+        spec.configLoc, "attention",
+        builder.getFunctionType({qkvType, qkvType, qkvType}, {qkvType}));
+    Block *body = func.addEntryBlock();
+    builder.setInsertionPointToStart(body);
+    return body;
+  }
+
+  int64_t getInt(const char *name, int64_t fallback) const {
+    auto it = spec.intFields.find(name);
+    return it == spec.intFields.end() ? fallback : it->second;
+  }
+
+  /// Linformer: K' = E K and V' = F V project the sequence to k rows with
+  /// learned E, F in R^{k x seq_len} shared by all heads (initialised like
+  /// torch's nn.Linear(seq_len, k): U(-1/sqrt(seq_len), 1/sqrt(seq_len))),
+  /// then softmax(Q K'^T / sqrt(Dh)) V'. Shorter sequences use the first
+  /// columns of E and F, as xFormers' zero padding does.
+  LogicalResult buildLinformer(Type element) {
+    if (failed(checkNoRunTimeMasks()))
+      return failure();
+    int64_t maxLen = getInt("seq_len", spec.seqLen.value_or(0));
+    if (maxLen < 1)
+      return emitError(spec.configLoc)
+             << "linformer: missing required field 'seq_len'";
+    int64_t k = getInt("k", std::max<int64_t>(1, maxLen / 4));
+    if (k < 1)
+      return emitError(spec.configLoc)
+             << "linformer: expected k >= 1, got " << k;
+    if (spec.causal)
+      return emitError(spec.causalLoc)
+             << "linformer: causal is not supported (the projections mix "
+                "the whole sequence)";
+
+    OpBuilder::InsertionGuard guard(builder);
+    RankedTensorType qkvType;
+    Block *body = beginGraphFunction(element, qkvType);
+    Location loc = spec.configLoc;
+    auto projectionType =
+        RankedTensorType::get({k, maxLen}, builder.getF32Type());
+    double bound = 1.0 / std::sqrt(static_cast<double>(maxLen));
+    auto parameter = [&](StringRef name, int64_t seed) {
+      return builder.create<xfa::ParameterOp>(
+          loc, projectionType, builder.getStringAttr(name),
+          builder.getStringAttr("uniform"), builder.getF64FloatAttr(bound),
+          builder.getI64IntegerAttr(seed));
+    };
+    Value e = parameter("E", 1), f = parameter("F", 2);
+    auto projectedType = RankedTensorType::get(
+        {ShapedType::kDynamic, qkvType.getDimSize(1), k, spec.headDim},
+        element);
+    auto project = [&](Value projection, Value input) {
+      auto op = builder.create<xfa::MatmulOp>(
+          loc, projectedType, projection, input, /*addend=*/Value(),
+          /*transpose_lhs=*/nullptr, /*transpose_rhs=*/nullptr,
+          /*truncate_lhs=*/builder.getUnitAttr(), builder.getF32FloatAttr(1.0f),
+          builder.getF32FloatAttr(0.0f));
+      return op.getResult();
+    };
+    Value kp = project(e, body->getArgument(1));
+    Value vp = project(f, body->getArgument(2));
+    auto mask = xfa::MaskAttr::get(builder.getContext(), false, nullptr, false,
+                                   false, -1, -1);
+    float scale = 1.0f / std::sqrt(static_cast<float>(spec.headDim));
+    auto attention = builder.create<xfa::AttentionOp>(
+        loc, qkvType, body->getArgument(0), kp, vp, Value(), Value(), mask,
+        builder.getF32FloatAttr(scale),
+        builder.getF32FloatAttr(static_cast<float>(spec.dropout)),
+        /*sparsity=*/nullptr, /*kernel_config=*/nullptr);
+    builder.create<func::ReturnOp>(loc, attention.getResult());
+    return success();
+  }
+
+  /// fourier_mix (FNet): Re(FFT2(q)) over (sequence, head dim). With the
+  /// DFT F = C + iN (C = cos, N = -sin), Re(F_S X F_D) = C_S X C_D -
+  /// N_S X N_D: four real products whose DFT factors are generated in the
+  /// kernels. Key and value are ignored, as in xFormers.
+  LogicalResult buildFourierMix(Type element) {
+    if (failed(checkNoRunTimeMasks()))
+      return failure();
+    if (spec.causal)
+      return emitError(spec.causalLoc)
+             << "fourier_mix: causal is not supported (the transform mixes "
+                "the whole sequence)";
+    OpBuilder::InsertionGuard guard(builder);
+    RankedTensorType qkvType;
+    Block *body = beginGraphFunction(element, qkvType);
+    Location loc = spec.configLoc;
+    Value q = body->getArgument(0);
+    Type f32 = builder.getF32Type();
+    auto square = RankedTensorType::get(
+        {ShapedType::kDynamic, ShapedType::kDynamic}, f32);
+    auto headSquare = RankedTensorType::get({spec.headDim, spec.headDim}, f32);
+    auto dft = [&](StringRef part, int64_t dim) {
+      return builder
+          .create<xfa::DftMatrixOp>(loc, dim == 2 ? square : headSquare, q,
+                                    builder.getStringAttr(part),
+                                    builder.getI64IntegerAttr(dim))
+          .getResult();
+    };
+    auto intermediate = RankedTensorType::get(qkvType.getShape(), f32);
+    auto matmul = [&](RankedTensorType type, Value lhs, Value rhs, Value addend,
+                      float alpha, float beta) {
+      return builder
+          .create<xfa::MatmulOp>(loc, type, lhs, rhs, addend, nullptr, nullptr,
+                                 nullptr, builder.getF32FloatAttr(alpha),
+                                 builder.getF32FloatAttr(beta))
+          .getResult();
+    };
+    Value cq = matmul(intermediate, dft("cos", 2), q, Value(), 1.0f, 0.0f);
+    Value nq = matmul(intermediate, dft("neg_sin", 2), q, Value(), 1.0f, 0.0f);
+    Value real = matmul(intermediate, cq, dft("cos", 3), Value(), 1.0f, 0.0f);
+    Value out = matmul(qkvType, nq, dft("neg_sin", 3), real, -1.0f, 1.0f);
+    builder.create<func::ReturnOp>(loc, out);
     return success();
   }
 

@@ -58,6 +58,24 @@ finishLoading(MLIRContext &context, llvm::StringRef bufferName,
     spec.windowRight = config.causal ? -1 : config.windowSize / 2;
   }
   spec.keyPadding = overrides.keyPadding;
+  for (const auto &[name, value] : config.fields) {
+    switch (value.kind) {
+    case FieldValue::Kind::Bool:
+      spec.boolFields[name] = value.boolValue;
+      break;
+    case FieldValue::Kind::Int:
+      spec.intFields[name] = value.intValue;
+      break;
+    case FieldValue::Kind::Float:
+      spec.floatFields[name] = value.floatValue;
+      break;
+    case FieldValue::Kind::String:
+      spec.stringFields[name] = value.stringValue;
+      break;
+    case FieldValue::Kind::IntList:
+      break;
+    }
+  }
   if (config.layout) {
     AttentionSpec::Layout layout;
     layout.blockSize = config.blockSize;

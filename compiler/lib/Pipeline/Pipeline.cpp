@@ -50,6 +50,7 @@ void buildSpecializationPipeline(OpPassManager &pm) {
 
 void buildKernelPipeline(OpPassManager &pm) {
   pm.addPass(createXfaOutlineKernels());
+  pm.addPass(createXfaOutlineGraphOps());
   pm.addPass(createXfkPrepareForEmission());
 }
 

@@ -200,7 +200,9 @@ struct OutlineKernelsPass
       auto launch = builder.create<xfk::LaunchOp>(
           op.getLoc(), op.getResult().getType(),
           FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
-          builder.getStrArrayAttr(roles), op.getDropoutAttr());
+          builder.getStrArrayAttr(roles), op.getDropoutAttr(),
+          /*alpha=*/nullptr, /*beta=*/nullptr, /*ints=*/nullptr,
+          /*sizes=*/nullptr);
       op.getResult().replaceAllUsesWith(launch.getResult());
       op.erase();
       return WalkResult::advance();

@@ -39,8 +39,11 @@ std::string contentSymbol(xfk::KernelOp kernel) {
     tables.print(os);
   std::array<uint8_t, 32> digest = llvm::SHA256::hash(ArrayRef<uint8_t>(
       reinterpret_cast<const uint8_t *>(text.data()), text.size()));
-  return "xfc_attn_" + llvm::toHex(ArrayRef(digest).take_front(8),
-                                   /*LowerCase=*/true);
+  std::string prefix = kernel.getTemplateName() == "attention_forward"
+                           ? "xfc_attn_"
+                           : "xfc_" + kernel.getTemplateName().str() + "_";
+  return prefix + llvm::toHex(ArrayRef(digest).take_front(8),
+                              /*LowerCase=*/true);
 }
 
 struct PrepareForEmissionPass
@@ -51,6 +54,11 @@ struct PrepareForEmissionPass
       if (isa<xfa::AttentionOp>(op)) {
         op->emitOpError("was not outlined into a kernel; run "
                         "xfa-outline-kernels before emission");
+        return WalkResult::interrupt();
+      }
+      if (isa<xfa::MatmulOp, xfa::SoftmaxOp, xfa::DftMatrixOp>(op)) {
+        op->emitOpError("was not outlined into a kernel; run "
+                        "xfa-outline-graph-ops before emission");
         return WalkResult::interrupt();
       }
       return WalkResult::advance();

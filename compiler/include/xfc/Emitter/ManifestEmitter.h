@@ -20,7 +20,7 @@
 namespace xfc {
 
 /// Manifest format version, bumped on incompatible changes.
-constexpr int kManifestVersion = 1;
+constexpr int kManifestVersion = 2;
 
 /// Files written for one kernel, relative to the output directory.
 struct KernelFiles {

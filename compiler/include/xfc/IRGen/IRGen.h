@@ -14,6 +14,7 @@
 #include "mlir/IR/OwningOpRef.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,12 @@ struct AttentionSpec {
     std::vector<uint8_t> bits;
   };
   std::optional<Layout> layout;
+  /// The variant's own fields with a value (given, defaulted or derived), by
+  /// name and kind: what variants beyond softmax attention are built from.
+  std::map<std::string, int64_t> intFields;
+  std::map<std::string, double> floatFields;
+  std::map<std::string, bool> boolFields;
+  std::map<std::string, std::string> stringFields;
 
   /// Where things came from: the config as a whole and individual fields.
   mlir::Location configLoc;

@@ -63,6 +63,22 @@ def XfaOutlineKernels : Pass<"xfa-outline-kernels", "::mlir::ModuleOp"> {
   let dependentDialects = ["::xfc::xfa::XfaDialect", "::xfc::xfk::XfkDialect"];
 }
 
+def XfaOutlineGraphOps : Pass<"xfa-outline-graph-ops", "::mlir::ModuleOp"> {
+  let summary = "Outline the graph ops of multi-op variants into xfk kernels";
+  let description = [{
+    Every `xfa.matmul` and `xfa.softmax` becomes an `xfk.kernel` of the
+    `matmul` or `softmax` template plus an `xfk.launch` carrying the op's
+    scalars; a `xfa.dft_matrix` operand is fused into the product (its
+    entries are generated in the kernel, never stored). Runs after
+    `xfa-outline-kernels`, then gives every launch of a multi-launch plan the
+    symbolic `sizes` of its result (constants, or the run-time `batch`,
+    `heads`, `q_len`, `kv_len`), which the runtime allocates from.
+    `xfa.parameter` ops stay: the manifest lists them as the module's learned
+    parameters. Identical kernels are outlined once.
+  }];
+  let dependentDialects = ["::xfc::xfa::XfaDialect", "::xfc::xfk::XfkDialect"];
+}
+
 def XfkPrepareForEmission : Pass<"xfk-prepare-for-emission", "::mlir::ModuleOp"> {
   let summary = "Make the IR printable as CUDA without further changes";
   let description = [{

@@ -34,9 +34,31 @@ static constexpr StringRef kAttentionTables[] = {
 static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
                                                 "key_padding"};
 
+static constexpr StringRef kMatmulTraits[] = {"ADType",  "BDType", "CDType",
+                                              "TransA",  "TransB", "ASource",
+                                              "BSource", "HasC"};
+static constexpr StringRef kMatmulRoles[] = {"a", "b", "c"};
+static constexpr StringRef kSoftmaxTraits[] = {"InDType", "Causal"};
+static constexpr StringRef kSoftmaxRoles[] = {"x"};
+
 static const TemplateSpec kTemplates[] = {
     {"attention_forward", "xfc::attentionForward", kAttentionTraits,
-     kAttentionOptionalTraits, kAttentionTables, kAttentionRoles},
+     kAttentionOptionalTraits, kAttentionTables, kAttentionRoles,
+     "xfc::AttentionParams"},
+    {"matmul",
+     "xfc::matmulOp",
+     kMatmulTraits,
+     {},
+     {},
+     kMatmulRoles,
+     "xfc::OpParams"},
+    {"softmax",
+     "xfc::softmaxOp",
+     kSoftmaxTraits,
+     {},
+     {},
+     kSoftmaxRoles,
+     "xfc::OpParams"},
 };
 
 const TemplateSpec *xfc::xfk::lookupTemplate(StringRef name) {
@@ -135,6 +157,8 @@ LogicalResult KernelOp::verify() {
       return emitOpError("unknown trait '")
              << trait.getName().getValue() << "' for template '" << spec->name
              << "'";
+  if (!spec->isAttention())
+    return success();
   if (getIntTrait("SharedBytes") != static_cast<int64_t>(getSharedBytes()))
     return emitOpError("expected trait SharedBytes (")
            << getIntTrait("SharedBytes") << ") to equal shared ("
@@ -213,6 +237,11 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
     if (!llvm::is_contained(spec->roles, role))
       return emitOpError("unknown role '")
              << role << "' for template '" << spec->name << "'";
+  if (getSizes() &&
+      getSizes()->size() != cast<RankedTensorType>(getType()).getShape().size())
+    return emitOpError("expected one size per result dimension");
+  if (!spec->isAttention())
+    return success();
   for (StringRef required : {"q", "k", "v"})
     if (!llvm::is_contained(roles, required))
       return emitOpError("missing the '") << required << "' input";

@@ -103,7 +103,21 @@ public:
   /// The kernel that run() launches.
   const ManifestKernel &getKernel() const;
   /// Its typed traits (element type, head dim, masks, dropout, ...).
+  /// For a graph plan: the first attention kernel and the query's element
+  /// type and head dim.
   const AttentionTraits &getTraits() const;
+
+  /// Whether the plan runs a graph of launches (linformer, fourier_mix, ...)
+  /// rather than one attention kernel.
+  bool isGraph() const;
+  /// The learned parameters the plan owns (fp32 [rows, cols], row-major),
+  /// initialised as the manifest says; empty for most variants.
+  const std::vector<ManifestParameter> &getParameters() const;
+  /// Replaces a parameter's values (rows * cols floats, finite); the next
+  /// run() uses them.
+  Status setParameter(const std::string &name,
+                      const std::vector<float> &values);
+  StatusOr<std::vector<float>> getParameter(const std::string &name) const;
 
 private:
   struct Impl;

@@ -24,8 +24,10 @@
 
 namespace xfc::runtime {
 
-/// The manifest_version this runtime reads.
-constexpr int kSupportedManifestVersion = 1;
+/// The manifest_version this runtime reads (1: one attention launch; 2:
+/// launch graphs with sources, result sizes and parameters). It also reads
+/// version 1.
+constexpr int kSupportedManifestVersion = 2;
 
 /// One grid dimension: ceil(symbol / ceilDiv), or a constant. Symbols are
 /// "batch", "heads", "q_len" and "kv_len".
@@ -113,17 +115,39 @@ struct ManifestTensor {
   std::string role;
   std::vector<int64_t> shape;
   DType dtype = DType::F16;
+  /// Inputs: where the tensor comes from: a caller's tensor ("q", "k", "v",
+  /// "attn_mask", "key_padding"), an earlier launch's result ("t<N>") or a
+  /// parameter ("param:<name>"). Version 1 manifests: the role.
+  std::string source;
+  /// Output: "out" (the caller's output) or "t<N>" (an intermediate), and
+  /// its sizes, each a constant or "batch", "heads", "q_len", "kv_len".
+  std::string name;
+  std::vector<std::string> sizes;
 };
 
 /// One entry of "launches".
 struct ManifestLaunch {
   std::string kernel;
   double dropout = 0;
+  /// Scalars of graph-op launches (xfc::OpParams alpha, beta, ints).
+  double alpha = 1.0, beta = 0.0;
+  std::vector<int64_t> ints;
   std::vector<ManifestTensor> inputs;
   ManifestTensor output;
 
   /// The input of `role`, or nullptr.
   const ManifestTensor *findInput(const std::string &role) const;
+};
+
+/// A learned parameter of the module: fp32 [rows, cols], initialised on the
+/// host by `init` ("uniform": U(-initScale, initScale); "normal":
+/// N(0, initScale^2)) from `seed`.
+struct ManifestParameter {
+  std::string name;
+  int64_t rows = 0, cols = 0;
+  std::string init;
+  double initScale = 0;
+  int64_t seed = 0;
 };
 
 /// The whole manifest.
@@ -139,6 +163,7 @@ struct Manifest {
   std::map<std::string, std::string> specialization;
   std::vector<ManifestKernel> kernels;
   std::vector<ManifestLaunch> launches;
+  std::vector<ManifestParameter> parameters;
   /// The directory the manifest was loaded from ("" when parsed from text).
   std::string directory;
 

@@ -57,4 +57,102 @@ def Xfa_AttentionOp : Xfa_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Graph ops: the pieces variants other than softmax attention are built of.
+//===----------------------------------------------------------------------===//
+
+def Xfa_GraphTensor : RankedTensorOf<[F16, BF16, F32]>;
+
+def Xfa_ParameterOp : Xfa_Op<"parameter", [Pure]> {
+  let summary = "A learned parameter owned by the module";
+  let description = [{
+    A rank-2 fp32 tensor the module owns (linformer's E and F, favor's
+    random features, ...). `init` names how it is initialised, as in the
+    published version of the variant: `uniform` draws U(-init_scale,
+    init_scale), `normal` draws N(0, init_scale^2); `seed` makes the draw
+    reproducible. Users may overwrite it from host arrays.
+
+    ```mlir
+    %e = xfa.parameter "E" init "uniform" {init_scale = 0.0625 : f64,
+                                          seed = 1 : i64} : tensor<64x256xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, StrAttr:$init, F64Attr:$init_scale,
+                       I64Attr:$seed);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "$name `init` $init attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_DftMatrixOp : Xfa_Op<"dft_matrix", [Pure]> {
+  let summary = "The real or imaginary part of a DFT matrix";
+  let description = [{
+    The n x n matrix cos(2 pi r c / n) (`part = "cos"`) or -sin(2 pi r c / n)
+    (`part = "neg_sin"`), n being dimension `dim` of `source` (known at run
+    time only). Kernels generate its entries where they are used, so it is
+    never stored.
+
+    ```mlir
+    %c = xfa.dft_matrix "cos" of %x dim 2 : tensor<?x?x?x64xf16> -> tensor<?x?xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$source, StrAttr:$part, I64Attr:$dim);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $part `of` $source `dim` $dim attr-dict `:` type($source) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_MatmulOp : Xfa_Op<"matmul", [Pure]> {
+  let summary = "Batched matrix product";
+  let description = [{
+    `result[b, h] = alpha * op(lhs[b, h]) op(rhs[b, h]) + beta * addend[b, h]`
+    where op transposes the last two dimensions when `transpose_lhs` /
+    `transpose_rhs` is set. Rank-4 operands are `[batch, heads, rows, cols]`;
+    a rank-2 operand is shared by every batch and head. With
+    `truncate_lhs`, the lhs may be longer along the contraction than the rhs
+    (a parameter sized for the longest sequence): only its first entries are
+    used, as if the rhs were zero-padded.
+
+    ```mlir
+    %kp = xfa.matmul %e, %k {truncate_lhs}
+        : tensor<64x256xf32>, tensor<?x8x?x64xf16> -> tensor<?x8x64x64xf16>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$lhs, Xfa_GraphTensor:$rhs,
+                       Optional<Xfa_GraphTensor>:$addend,
+                       UnitAttr:$transpose_lhs, UnitAttr:$transpose_rhs,
+                       UnitAttr:$truncate_lhs,
+                       DefaultValuedAttr<F32Attr, "1.0">:$alpha,
+                       DefaultValuedAttr<F32Attr, "0.0">:$beta);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $lhs `,` $rhs (`add` $addend^ `:` type($addend))? attr-dict `:`
+    type($lhs) `,` type($rhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_SoftmaxOp : Xfa_Op<"softmax", [Pure]> {
+  let summary = "Softmax over the last dimension";
+  let description = [{
+    `result[b, h, r, :] = softmax(scale * input[b, h, r, :])`; with `causal`,
+    columns c > r + causal_offset are masked out first. A row with nothing
+    visible is 0.
+
+    ```mlir
+    %p = xfa.softmax %s {scale = 0.125 : f32, causal}
+        : tensor<?x8x64x64xf32> -> tensor<?x8x64x64xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input,
+                       DefaultValuedAttr<F32Attr, "1.0">:$scale,
+                       UnitAttr:$causal,
+                       DefaultValuedAttr<I64Attr, "0">:$causal_offset);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 #endif // XFC_DIALECT_XFA_IR_XFAOPS_TD

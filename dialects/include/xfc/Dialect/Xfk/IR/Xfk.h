@@ -30,6 +30,12 @@ struct TemplateSpec {
   llvm::ArrayRef<llvm::StringRef> tables;
   /// Operand roles, in the order launches list them.
   llvm::ArrayRef<llvm::StringRef> roles;
+  /// The struct the kernel takes by value.
+  llvm::StringRef paramsType;
+
+  /// The softmax-attention family (xfc::AttentionParams), as opposed to the
+  /// graph ops (xfc::OpParams).
+  bool isAttention() const { return name == "attention_forward"; }
 };
 
 /// The template families xfc can instantiate, or nullptr.

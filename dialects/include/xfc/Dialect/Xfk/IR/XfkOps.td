@@ -72,6 +72,12 @@ def Xfk_LaunchOp : Xfk_Op<"launch",
     sizes `[batch, heads, q_len, kv_len]` that the kernel's grid map takes
     come from the query and key shapes.
 
+    Launches of graph-op templates (`matmul`, `softmax`) also carry the
+    op's scalars (`alpha`, `beta`, `ints`, see templates/xfc/op_params.h),
+    and every launch of a multi-launch plan its result's `sizes`: each
+    dimension a constant or the run-time size `batch`, `heads`, `q_len`,
+    `kv_len` it equals, so that the runtime can allocate it.
+
     ```mlir
     %o = xfk.launch @attention_0(%q, %k, %v) roles ["q", "k", "v"]
         : (tensor<?x16x?x64xbf16>, tensor<?x16x?x64xbf16>,
@@ -81,7 +87,11 @@ def Xfk_LaunchOp : Xfk_Op<"launch",
   let arguments = (ins FlatSymbolRefAttr:$kernel,
                        Variadic<AnyRankedTensor>:$inputs,
                        StrArrayAttr:$roles,
-                       DefaultValuedAttr<F32Attr, "0.0">:$dropout);
+                       DefaultValuedAttr<F32Attr, "0.0">:$dropout,
+                       OptionalAttr<F32Attr>:$alpha,
+                       OptionalAttr<F32Attr>:$beta,
+                       OptionalAttr<DenseI64ArrayAttr>:$ints,
+                       OptionalAttr<StrArrayAttr>:$sizes);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $kernel `(` $inputs `)` `roles` $roles attr-dict `:`

@@ -1,0 +1,328 @@
+//===- OutlineGraphOps.cpp - Graph ops into xfk kernels -------------------===//
+//
+// The matrix products and softmaxes of multi-op variants (linformer,
+// fourier_mix, ...) become xfk kernels of the `matmul` and `softmax`
+// templates and launches in their place. Generated DFT matrices are fused
+// into the products. Last, every launch of a plan with more than one gets
+// the symbolic sizes of its result, which the runtime allocates from.
+//
+//===----------------------------------------------------------------------===//
+
+#include "xfc/Transforms/Passes.h"
+
+#include "xfc/graph_ops.cuh"
+
+#include "mlir/IR/AffineExpr.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseMap.h"
+
+using namespace mlir;
+using namespace xfc;
+
+namespace xfc {
+#define GEN_PASS_DEF_XFAOUTLINEGRAPHOPS
+#include "xfc/Transforms/Passes.h.inc"
+} // namespace xfc
+
+namespace {
+
+int64_t getDTypeCode(Type type) {
+  Type element = cast<RankedTensorType>(type).getElementType();
+  if (element.isF16())
+    return kOpF16;
+  if (element.isBF16())
+    return kOpBF16;
+  return kOpF32;
+}
+
+/// The symbolic sizes of tensors: "batch", "heads", "q_len", "kv_len" or a
+/// constant, per dimension.
+using Sizes = SmallVector<std::string, 4>;
+
+class SizeTracker {
+public:
+  explicit SizeTracker(func::FuncOp func) {
+    // IRGen's signature: q, k, v, then the run-time masks.
+    static const char *const kSeq[] = {"q_len", "kv_len", "kv_len"};
+    for (auto [index, arg] : llvm::enumerate(func.getArguments())) {
+      if (index >= 3)
+        break;
+      auto type = cast<RankedTensorType>(arg.getType());
+      if (type.getRank() != 4)
+        continue;
+      sizes[arg] = withStatic(type, {"batch", "heads", kSeq[index], ""});
+    }
+  }
+
+  /// `symbols[d]` for the dynamic dimensions of `type`, its size otherwise.
+  static Sizes withStatic(RankedTensorType type,
+                          ArrayRef<std::string> symbols) {
+    Sizes result;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      result.push_back(type.isDynamicDim(d)
+                           ? (d < static_cast<int64_t>(symbols.size())
+                                  ? symbols[d]
+                                  : std::string())
+                           : std::to_string(type.getDimSize(d)));
+    return result;
+  }
+
+  /// The sizes of `value`, or failure when a dynamic dimension cannot be
+  /// named.
+  FailureOr<Sizes> get(Value value) const {
+    auto it = sizes.find(value);
+    if (it != sizes.end())
+      return it->second;
+    auto type = cast<RankedTensorType>(value.getType());
+    if (type.hasStaticShape())
+      return withStatic(type, {});
+    return failure();
+  }
+
+  void set(Value value, Sizes s) { sizes[value] = std::move(s); }
+
+private:
+  llvm::DenseMap<Value, Sizes> sizes;
+};
+
+struct OutlineGraphOpsPass
+    : public xfc::impl::XfaOutlineGraphOpsBase<OutlineGraphOpsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    context = module.getContext();
+    SymbolTable symbolTable(module);
+    OpBuilder atModuleEnd = OpBuilder::atBlockEnd(module.getBody());
+    symbols = &symbolTable;
+    moduleBuilder = &atModuleEnd;
+    StringAttr arch = module->getAttrOfType<StringAttr>("xfc.target");
+    archName = arch ? arch.getValue().str() : "sm_90a";
+
+    for (func::FuncOp func : module.getOps<func::FuncOp>()) {
+      SizeTracker tracker(func);
+      SmallVector<Operation *> ops;
+      func.walk([&](Operation *op) { ops.push_back(op); });
+      for (Operation *op : ops) {
+        LogicalResult result = success();
+        if (auto matmul = dyn_cast<xfa::MatmulOp>(op))
+          result = outlineMatmul(matmul);
+        else if (auto softmax = dyn_cast<xfa::SoftmaxOp>(op))
+          result = outlineSoftmax(softmax);
+        if (failed(result))
+          return signalPassFailure();
+      }
+      // Generated matrices are fused into their products.
+      for (Operation *op : ops)
+        if (auto dft = dyn_cast<xfa::DftMatrixOp>(op)) {
+          if (!dft.getResult().use_empty()) {
+            dft.emitOpError("is used by something other than a matrix "
+                            "product's operand");
+            return signalPassFailure();
+          }
+          dft.erase();
+        }
+      if (failed(assignSizes(func, tracker)))
+        return signalPassFailure();
+    }
+  }
+
+private:
+  /// The kernel of `templateName` with `traits`, created once.
+  xfk::KernelOp getKernel(Location loc, StringRef templateName, Type element,
+                          NamedAttrList traits, int64_t sharedBytes) {
+    Builder b(context);
+    traits.append("Element", TypeAttr::get(element));
+    DictionaryAttr traitDict = traits.getDictionary(context);
+    NamedAttrList keyList;
+    keyList.append("template", b.getStringAttr(templateName));
+    keyList.append("traits", traitDict);
+    DictionaryAttr key = keyList.getDictionary(context);
+    if (xfk::KernelOp kernel = outlined.lookup(key))
+      return kernel;
+    std::string name = templateName.str() + "_" + std::to_string(counter++);
+    while (symbols->lookup(name))
+      name = templateName.str() + "_" + std::to_string(counter++);
+    AffineMap grid = AffineMap::get(
+        0, 4,
+        {getAffineConstantExpr(xfc::kOpBlocks, context),
+         getAffineConstantExpr(1, context), getAffineConstantExpr(1, context)},
+        context);
+    auto kernel = moduleBuilder->create<xfk::KernelOp>(
+        loc, b.getStringAttr(name), b.getStringAttr(templateName),
+        b.getStringAttr(archName),
+        b.getDenseI32ArrayAttr({xfc::kOpThreads, 1, 1}),
+        AffineMapAttr::get(grid), b.getI64IntegerAttr(sharedBytes), traitDict,
+        /*tables=*/nullptr);
+    symbols->insert(kernel);
+    outlined[key] = kernel;
+    return kernel;
+  }
+
+  LogicalResult outlineMatmul(xfa::MatmulOp op) {
+    Builder b(context);
+    auto source = [](Value operand) -> int64_t {
+      if (auto dft = operand.getDefiningOp<xfa::DftMatrixOp>())
+        return dft.getPart() == "cos" ? kDftCos : kDftNegSin;
+      return kFromMemory;
+    };
+    int64_t aSource = source(op.getLhs()), bSource = source(op.getRhs());
+    if (aSource != kFromMemory && bSource != kFromMemory)
+      return op.emitOpError("cannot generate both operands");
+    if ((aSource != kFromMemory && op.getTransposeLhs()) ||
+        (bSource != kFromMemory && op.getTransposeRhs()))
+      return op.emitOpError("a generated (symmetric) operand is never "
+                            "transposed");
+    NamedAttrList traits;
+    traits.append("ADType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getLhs().getType())));
+    traits.append("BDType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getRhs().getType())));
+    traits.append("CDType",
+                  b.getI64IntegerAttr(
+                      op.getAddend() ? getDTypeCode(op.getAddend().getType())
+                                     : int64_t(kOpF32)));
+    traits.append("TransA", b.getBoolAttr(op.getTransposeLhs()));
+    traits.append("TransB", b.getBoolAttr(op.getTransposeRhs()));
+    traits.append("ASource", b.getI64IntegerAttr(aSource));
+    traits.append("BSource", b.getI64IntegerAttr(bSource));
+    traits.append("HasC", b.getBoolAttr(static_cast<bool>(op.getAddend())));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "matmul", op.getType().getElementType(),
+                  std::move(traits), xfc::matmulSharedBytes());
+
+    SmallVector<Value> inputs;
+    SmallVector<StringRef> roles;
+    if (aSource == kFromMemory)
+      inputs.push_back(op.getLhs()), roles.push_back("a");
+    if (bSource == kFromMemory)
+      inputs.push_back(op.getRhs()), roles.push_back("b");
+    if (Value addend = op.getAddend())
+      inputs.push_back(addend), roles.push_back("c");
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op.getLoc(), op.getType(),
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
+        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
+        op.getAlphaAttr(), op.getBetaAttr(), /*ints=*/nullptr,
+        /*sizes=*/nullptr);
+    op.getResult().replaceAllUsesWith(launch.getResult());
+    op.erase();
+    return success();
+  }
+
+  LogicalResult outlineSoftmax(xfa::SoftmaxOp op) {
+    Builder b(context);
+    NamedAttrList traits;
+    traits.append("InDType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getInput().getType())));
+    traits.append("Causal", b.getBoolAttr(op.getCausal()));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "softmax", op.getType().getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op.getLoc(), op.getType(),
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()),
+        ValueRange{op.getInput()}, builder.getStrArrayAttr({"x"}),
+        builder.getF32FloatAttr(0.0f), op.getScaleAttr(),
+        /*beta=*/nullptr, builder.getDenseI64ArrayAttr({op.getCausalOffset()}),
+        /*sizes=*/nullptr);
+    op.getResult().replaceAllUsesWith(launch.getResult());
+    op.erase();
+    return success();
+  }
+
+  /// Names the sizes of every launch result in a plan of several launches
+  /// (a single attention launch writes the caller's output).
+  LogicalResult assignSizes(func::FuncOp func, SizeTracker &tracker) {
+    SmallVector<xfk::LaunchOp> launches;
+    func.walk([&](xfk::LaunchOp launch) { launches.push_back(launch); });
+    if (launches.size() < 2)
+      return success();
+    SymbolTable table(func->getParentOfType<ModuleOp>());
+    for (xfk::LaunchOp launch : launches) {
+      auto type = cast<RankedTensorType>(launch.getType());
+      auto kernel = table.lookup<xfk::KernelOp>(launch.getKernel());
+      Sizes sizes;
+      auto operand = [&](StringRef role) -> Value {
+        for (auto [r, input] : llvm::zip(launch.getRoles(), launch.getInputs()))
+          if (cast<StringAttr>(r).getValue() == role)
+            return input;
+        return Value();
+      };
+      auto sizesOf = [&](Value value) -> FailureOr<Sizes> {
+        FailureOr<Sizes> s = tracker.get(value);
+        if (failed(s))
+          return launch.emitOpError("cannot name the run-time sizes of an "
+                                    "operand of type ")
+                 << value.getType();
+        return s;
+      };
+      StringRef name = kernel.getTemplateName();
+      if (name == "attention_forward") {
+        FailureOr<Sizes> q = sizesOf(operand("q"));
+        if (failed(q))
+          return failure();
+        sizes = {(*q)[0], (*q)[1], (*q)[2], std::to_string(type.getDimSize(3))};
+      } else if (name == "softmax") {
+        FailureOr<Sizes> x = sizesOf(operand("x"));
+        if (failed(x))
+          return failure();
+        sizes = *x;
+      } else if (name == "matmul") {
+        // Batch and heads from a rank-4 operand; rows from A, columns from
+        // B; a generated operand is square in the contraction length.
+        Value a = operand("a"), bOperand = operand("b");
+        bool transA = kernel.getIntTrait("TransA"),
+             transB = kernel.getIntTrait("TransB");
+        FailureOr<Sizes> as = a ? sizesOf(a) : FailureOr<Sizes>(Sizes());
+        FailureOr<Sizes> bs =
+            bOperand ? sizesOf(bOperand) : FailureOr<Sizes>(Sizes());
+        if (failed(as) || failed(bs))
+          return failure();
+        auto rowsCols = [](const Sizes &s, bool transpose) {
+          std::string rows = s[s.size() - 2], cols = s[s.size() - 1];
+          return transpose ? std::make_pair(cols, rows)
+                           : std::make_pair(rows, cols);
+        };
+        std::string m, n;
+        if (a && bOperand) {
+          m = rowsCols(*as, transA).first;
+          n = rowsCols(*bs, transB).second;
+        } else if (a) { // B generated: n = contraction = A's columns.
+          std::tie(m, n) = rowsCols(*as, transA);
+        } else { // A generated: m = contraction = B's rows.
+          std::tie(m, n) = rowsCols(*bs, transB);
+        }
+        const Sizes *batched = as->size() == 4 ? &*as : &*bs;
+        if (batched->size() != 4)
+          return launch.emitOpError("expected a rank-4 operand");
+        sizes = {(*batched)[0], (*batched)[1], m, n};
+      } else {
+        return launch.emitOpError("unknown template ") << name;
+      }
+      // Static sizes of the result type win over derived names.
+      for (int64_t d = 0; d < type.getRank(); ++d) {
+        if (!type.isDynamicDim(d))
+          sizes[d] = std::to_string(type.getDimSize(d));
+        if (sizes[d].empty())
+          return launch.emitOpError("cannot name the run-time size of "
+                                    "result dimension ")
+                 << d;
+      }
+      tracker.set(launch.getResult(), sizes);
+      SmallVector<StringRef> refs(sizes.begin(), sizes.end());
+      launch.setSizesAttr(Builder(context).getStrArrayAttr(refs));
+    }
+    return success();
+  }
+
+  MLIRContext *context = nullptr;
+  SymbolTable *symbols = nullptr;
+  OpBuilder *moduleBuilder = nullptr;
+  std::string archName;
+  llvm::DenseMap<DictionaryAttr, xfk::KernelOp> outlined;
+  int64_t counter = 0;
+};
+
+} // namespace

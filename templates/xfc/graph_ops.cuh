@@ -1,0 +1,233 @@
+//===- graph_ops.cuh - Small kernels of multi-op variants -------*- C++ -*-===//
+//
+// The kernels that, with attentionForward, make up the graphs of variants
+// such as linformer and fourier_mix: a batched matrix product and a row
+// softmax. They are simple CUDA-core kernels (fp32 arithmetic) that loop over
+// their tiles with a grid stride, so one constant grid fits any size; the
+// heavy S x S work of a variant stays in the attention kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef XFC_GRAPH_OPS_CUH
+#define XFC_GRAPH_OPS_CUH
+
+#include "xfc/op_params.h"
+#include "xfc/types.cuh"
+
+namespace xfc {
+
+/// The constant launch geometry of every graph op: grid-stride loops.
+constexpr int kOpThreads = 256;
+constexpr int kOpBlocks = 1056;
+
+/// Shared memory of the matrix product: A and B tiles of 16 x (64 + 4) fp32.
+constexpr int kMatmulTile = 64;
+constexpr int kMatmulDepth = 16;
+constexpr int matmulSharedBytes() {
+  return 2 * kMatmulDepth * (kMatmulTile + 4) * 4;
+}
+
+} // namespace xfc
+
+#if defined(__CUDACC__)
+
+namespace xfc {
+
+template <int DType>
+XFC_DEVICE float loadOpElement(const void *base, long long offset) {
+  if constexpr (DType == kOpF16)
+    return toFloat(static_cast<const f16 *>(base)[offset]);
+  else if constexpr (DType == kOpBF16)
+    return toFloat(static_cast<const bf16 *>(base)[offset]);
+  else
+    return static_cast<const float *>(base)[offset];
+}
+
+template <typename E> XFC_DEVICE void storeOpElement(E *ptr, float value) {
+  if constexpr (IsSame<E, f16>::value) {
+    unsigned short bits;
+    asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(bits) : "f"(value));
+    ptr->bits = bits;
+  } else if constexpr (IsSame<E, bf16>::value) {
+    unsigned short bits;
+    asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(bits) : "f"(value));
+    ptr->bits = bits;
+  } else {
+    *ptr = value;
+  }
+}
+
+/// Offset of batch-head `g` (of `heads` per batch) in `t`, broadcasting
+/// dimensions of size 1.
+XFC_DEVICE long long opBatchOffset(const OpTensor &t, long long g,
+                                   long long heads) {
+  long long b = g / heads, h = g % heads;
+  return (t.dims[0] > 1 ? b * t.strides[0] : 0) +
+         (t.dims[1] > 1 ? h * t.strides[1] : 0);
+}
+
+/// DFT entry for row r, column c of the n-point transform; the product is
+/// reduced modulo n first so that the angle stays exact for large indices.
+template <int Source>
+XFC_DEVICE float dftEntry(long long r, long long c, long long n) {
+  long long phase = (r * c) % n;
+  float angle =
+      6.283185307179586f * static_cast<float>(phase) / static_cast<float>(n);
+  float s, co;
+  sincosf(angle, &s, &co);
+  return Source == kDftCos ? co : -s;
+}
+
+/// out[g] = alpha * A[g] B[g] (+ beta * C[g]) for every batch-head g, where
+/// A is in[0] ([M, K], or [K, M] with TransA), B is in[1] ([K, N], or [N, K]
+/// with TransB) and C is in[2] ([M, N], HasC). K = ints[0]; an operand may
+/// be longer along K (a parameter sized for the longest sequence): only its
+/// first K entries are used.
+template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
+  using E = typename Traits::Element;
+  constexpr int T = kMatmulTile, D = kMatmulDepth, Pitch = T + 4;
+  float *aTile = reinterpret_cast<float *>(xfcSharedMemory);
+  float *bTile = aTile + D * Pitch;
+
+  const long long m = p.out.dims[2], n = p.out.dims[3], k = p.ints[0];
+  const long long heads = p.out.dims[1];
+  const long long batches = p.out.dims[0] * heads;
+  const long long tilesM = (m + T - 1) / T, tilesN = (n + T - 1) / T;
+  const long long tiles = tilesM * tilesN * batches;
+  const OpTensor &a = p.in[0], &b = p.in[1], &c = p.in[2];
+  // Logical strides: A[r][kk] and B[kk][col].
+  const long long aRow = Traits::TransA ? a.strides[3] : a.strides[2];
+  const long long aCol = Traits::TransA ? a.strides[2] : a.strides[3];
+  const long long bRow = Traits::TransB ? b.strides[3] : b.strides[2];
+  const long long bCol = Traits::TransB ? b.strides[2] : b.strides[3];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+
+  for (long long tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const long long g = tile / (tilesM * tilesN);
+    const long long row0 = (tile / tilesN % tilesM) * T;
+    const long long col0 = tile % tilesN * T;
+    const long long aBase = opBatchOffset(a, g, heads);
+    const long long bBase = opBatchOffset(b, g, heads);
+    float acc[4][4] = {};
+    for (long long k0 = 0; k0 < k; k0 += D) {
+      // 64 x 16 elements of each operand: 4 per thread.
+      for (int e = threadIdx.x; e < T * D; e += kOpThreads) {
+        int kk = e % D, r = e / D;
+        long long gk = k0 + kk, gr = row0 + r, gc = col0 + r;
+        float av = 0.0f, bv = 0.0f;
+        if (gk < k && gr < m) {
+          if constexpr (Traits::ASource == kFromMemory)
+            av = loadOpElement<Traits::ADType>(a.data,
+                                               aBase + gr * aRow + gk * aCol);
+          else
+            av = dftEntry<Traits::ASource>(gr, gk, k);
+        }
+        if (gk < k && gc < n) {
+          if constexpr (Traits::BSource == kFromMemory)
+            bv = loadOpElement<Traits::BDType>(b.data,
+                                               bBase + gk * bRow + gc * bCol);
+          else
+            bv = dftEntry<Traits::BSource>(gk, gc, k);
+        }
+        aTile[kk * Pitch + r] = av;
+        bTile[kk * Pitch + r] = bv;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int kk = 0; kk < D; ++kk) {
+        float ar[4], br[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          ar[i] = aTile[kk * Pitch + ty * 4 + i];
+          br[i] = bTile[kk * Pitch + tx * 4 + i];
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            acc[i][j] += ar[i] * br[j];
+      }
+      __syncthreads();
+    }
+    const long long outBase = opBatchOffset(p.out, g, heads);
+    const long long cBase = Traits::HasC ? opBatchOffset(c, g, heads) : 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      long long r = row0 + ty * 4 + i;
+      if (r >= m)
+        continue;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        long long col = col0 + tx * 4 + j;
+        if (col >= n)
+          continue;
+        float value = p.alpha * acc[i][j];
+        if constexpr (Traits::HasC)
+          value += p.beta *
+                   loadOpElement<Traits::CDType>(
+                       c.data, cBase + r * c.strides[2] + col * c.strides[3]);
+        storeOpElement(static_cast<E *>(const_cast<void *>(p.out.data)) +
+                           outBase + r * p.out.strides[2] +
+                           col * p.out.strides[3],
+                       value);
+      }
+    }
+  }
+}
+
+/// out[g, r, :] = softmax(alpha * in[0][g, r, :]) with, when Causal, the
+/// columns c > r + ints[0] masked out; a row with nothing visible is 0. One
+/// warp per row.
+template <typename Traits> XFC_DEVICE void softmaxOp(const OpParams &p) {
+  using E = typename Traits::Element;
+  const OpTensor &x = p.in[0];
+  const long long rows = p.out.dims[2], cols = p.out.dims[3];
+  const long long heads = p.out.dims[1];
+  const long long total = p.out.dims[0] * heads * rows;
+  const int lane = threadIdx.x % 32;
+  const long long warp =
+      (blockIdx.x * (long long)kOpThreads + threadIdx.x) / 32;
+  const long long warps = (long long)gridDim.x * kOpThreads / 32;
+  for (long long item = warp; item < total; item += warps) {
+    const long long g = item / rows, r = item % rows;
+    const long long inBase = opBatchOffset(x, g, heads) + r * x.strides[2];
+    long long visible = cols;
+    if constexpr (Traits::Causal) {
+      long long limit = r + p.ints[0] + 1;
+      visible = limit < 0 ? 0 : (limit < cols ? limit : cols);
+    }
+    float rowMax = negInf();
+    for (long long c = lane; c < visible; c += 32)
+      rowMax = maxf(rowMax, p.alpha * loadOpElement<Traits::InDType>(
+                                          x.data, inBase + c * x.strides[3]));
+#pragma unroll
+    for (int s = 16; s > 0; s /= 2)
+      rowMax = maxf(rowMax, __shfl_xor_sync(0xffffffffu, rowMax, s));
+    float sum = 0.0f;
+    for (long long c = lane; c < visible; c += 32)
+      sum += __expf(p.alpha * loadOpElement<Traits::InDType>(
+                                  x.data, inBase + c * x.strides[3]) -
+                    rowMax);
+#pragma unroll
+    for (int s = 16; s > 0; s /= 2)
+      sum += __shfl_xor_sync(0xffffffffu, sum, s);
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    E *out = static_cast<E *>(const_cast<void *>(p.out.data)) +
+             opBatchOffset(p.out, g, heads) + r * p.out.strides[2];
+    for (long long c = lane; c < cols; c += 32) {
+      float value = 0.0f;
+      if (c < visible)
+        value = __expf(p.alpha * loadOpElement<Traits::InDType>(
+                                     x.data, inBase + c * x.strides[3]) -
+                       rowMax) *
+                inv;
+      storeOpElement(out + c * p.out.strides[3], value);
+    }
+  }
+}
+
+} // namespace xfc
+
+#endif // defined(__CUDACC__)
+
+#endif // XFC_GRAPH_OPS_CUH

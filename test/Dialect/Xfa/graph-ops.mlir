@@ -1,0 +1,96 @@
+// RUN: xfc-opt %s -split-input-file -verify-diagnostics | FileCheck %s
+
+// The graph ops round-trip.
+// CHECK-LABEL: func.func @linformer_projection
+// CHECK: xfa.parameter "E" init "uniform" {init_scale = 6.250000e-02 : f64, seed = 1 : i64} : tensor<64x256xf32>
+// CHECK: xfa.matmul %{{.*}}, %{{.*}} {truncate_lhs} : tensor<64x256xf32>, tensor<?x8x?x64xbf16> -> tensor<?x8x64x64xbf16>
+func.func @linformer_projection(%k: tensor<?x8x?x64xbf16>) -> tensor<?x8x64x64xbf16> {
+  %e = xfa.parameter "E" init "uniform" {init_scale = 0.0625 : f64, seed = 1 : i64} : tensor<64x256xf32>
+  %kp = xfa.matmul %e, %k {truncate_lhs} : tensor<64x256xf32>, tensor<?x8x?x64xbf16> -> tensor<?x8x64x64xbf16>
+  return %kp : tensor<?x8x64x64xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @dft_and_softmax
+// CHECK: xfa.dft_matrix "cos" of %{{.*}} dim 2 : tensor<?x?x?x32xf32> -> tensor<?x?xf32>
+// CHECK: xfa.matmul %{{.*}}, %{{.*}} add %{{.*}} : tensor<?x?x?x32xf32> {alpha = -1.000000e+00 : f32, beta = 1.000000e+00 : f32}
+// CHECK: xfa.softmax %{{.*}} {causal, causal_offset = 2 : i64, scale = 5.000000e-01 : f32}
+func.func @dft_and_softmax(%x: tensor<?x?x?x32xf32>) -> tensor<?x?x?x32xf32> {
+  %c = xfa.dft_matrix "cos" of %x dim 2 : tensor<?x?x?x32xf32> -> tensor<?x?xf32>
+  %y = xfa.matmul %c, %x add %x : tensor<?x?x?x32xf32> {alpha = -1.0 : f32, beta = 1.0 : f32} : tensor<?x?xf32>, tensor<?x?x?x32xf32> -> tensor<?x?x?x32xf32>
+  %p = xfa.softmax %y {scale = 0.5 : f32, causal, causal_offset = 2} : tensor<?x?x?x32xf32> -> tensor<?x?x?x32xf32>
+  return %p : tensor<?x?x?x32xf32>
+}
+
+// -----
+
+func.func @parameter_rank(%x: tensor<4xf32>) {
+  // expected-error @+1 {{expected a static rank-2 tensor}}
+  %e = xfa.parameter "E" init "uniform" {init_scale = 1.0 : f64, seed = 1 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @parameter_init() {
+  // expected-error @+1 {{expected init "uniform" or "normal", got "xavier"}}
+  %e = xfa.parameter "E" init "xavier" {init_scale = 1.0 : f64, seed = 1 : i64} : tensor<4x4xf32>
+  return
+}
+
+// -----
+
+func.func @dft_part(%x: tensor<?x?x?x32xf32>) {
+  // expected-error @+1 {{expected part "cos" or "neg_sin", got "sin"}}
+  %c = xfa.dft_matrix "sin" of %x dim 3 : tensor<?x?x?x32xf32> -> tensor<32x32xf32>
+  return
+}
+
+// -----
+
+func.func @dft_size(%x: tensor<?x?x?x32xf32>) {
+  // expected-error @+1 {{expected a [32, 32] result}}
+  %c = xfa.dft_matrix "cos" of %x dim 3 : tensor<?x?x?x32xf32> -> tensor<16x16xf32>
+  return
+}
+
+// -----
+
+func.func @contraction(%a: tensor<?x8x10x64xf32>, %b: tensor<?x8x32x64xf32>) {
+  // expected-error @+1 {{contraction sizes differ: lhs 64, rhs 32}}
+  %c = xfa.matmul %a, %b : tensor<?x8x10x64xf32>, tensor<?x8x32x64xf32> -> tensor<?x8x10x64xf32>
+  return
+}
+
+// -----
+
+func.func @truncation(%e: tensor<4x16xf32>, %k: tensor<?x8x32x64xf32>) {
+  // expected-error @+1 {{contraction: rhs has 32 entries, more than the lhs's 16}}
+  %c = xfa.matmul %e, %k {truncate_lhs} : tensor<4x16xf32>, tensor<?x8x32x64xf32> -> tensor<?x8x4x64xf32>
+  return
+}
+
+// -----
+
+func.func @result_size(%a: tensor<?x8x10x64xf32>, %b: tensor<?x8x64x32xf32>) {
+  // expected-error @+1 {{expected result rows x cols 10 x 32}}
+  %c = xfa.matmul %a, %b : tensor<?x8x10x64xf32>, tensor<?x8x64x32xf32> -> tensor<?x8x10x64xf32>
+  return
+}
+
+// -----
+
+func.func @batch_heads(%a: tensor<?x8x10x64xf32>, %b: tensor<?x4x64x32xf32>) {
+  // expected-error @+1 {{batch and head sizes of}}
+  %c = xfa.matmul %a, %b : tensor<?x8x10x64xf32>, tensor<?x4x64x32xf32> -> tensor<?x8x10x32xf32>
+  return
+}
+
+// -----
+
+func.func @softmax_shape(%a: tensor<?x8x10x64xf32>) {
+  // expected-error @+1 {{expected the result to have the input's shape}}
+  %p = xfa.softmax %a : tensor<?x8x10x64xf32> -> tensor<?x8x10x32xf32>
+  return
+}
