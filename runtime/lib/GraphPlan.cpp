@@ -7,6 +7,7 @@
 #include "xfc/graph_ops.cuh"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace xfc::runtime {
@@ -351,6 +352,14 @@ Status GraphPlan::run(const AttentionArgs &args, void *stream) {
         !status)
       return status;
   }
+  for (const auto &[name, pointer] : args.parameters) {
+    if (!parameterValues.count(name))
+      return Status::error("parameters: \"" + name +
+                           "\" is not a parameter of this plan");
+    if (!pointer || reinterpret_cast<std::uintptr_t>(pointer) % 4)
+      return Status::error("parameters: \"" + name +
+                           "\": expected a 4-byte aligned device pointer");
+  }
   const int64_t batch = args.query.shape[0], heads = args.query.shape[1],
                 qLen = args.query.shape[2], kvLen = args.key.shape[2];
   for (auto [view, name] :
@@ -460,10 +469,13 @@ Status GraphPlan::run(const AttentionArgs &args, void *stream) {
     }
     if (source.rfind("param:", 0) == 0) {
       std::string name = source.substr(6);
+      auto given = args.parameters.find(name);
       for (const ManifestParameter &parameter : manifest.parameters)
         if (parameter.name == name)
-          return TensorView(state.parameters[name].data(), DType::F32,
-                            {parameter.rows, parameter.cols});
+          return TensorView(given != args.parameters.end()
+                                ? const_cast<float *>(given->second)
+                                : state.parameters[name].data(),
+                            DType::F32, {parameter.rows, parameter.cols});
     }
     auto it = tensors.find(source);
     if (it == tensors.end())

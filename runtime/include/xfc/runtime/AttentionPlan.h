@@ -26,6 +26,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,11 @@ struct AttentionArgs {
   /// fp32 [B, H, T] log-sum-exp output, contiguous; required exactly when the
   /// kernel has WriteLse.
   float *lse = nullptr;
+  /// Graph plans: device copies (fp32 [rows, cols], row-major) of learned
+  /// parameters that replace the plan's own values for this call, by name.
+  /// Plans are shared between equal compile requests, so a module that owns
+  /// its parameters (MultiheadAttention) passes them here.
+  std::map<std::string, const float *> parameters;
 };
 
 /// An executable attention plan. Move-only.
