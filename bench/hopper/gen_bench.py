@@ -23,8 +23,11 @@ def variants(d):
     if d == 64:
         out.append(("wg_n192", {"wgmma": True, "block_n": 192}, None))
         out.append(("wg_s3", {"wgmma": True, "num_stages": 3}, None))
+        out.append(("wg_m192", {"wgmma": True, "block_m": 192}, None))
+        out.append(("wg_m192_s3", {"wgmma": True, "block_m": 192, "num_stages": 3}, None))
     else:
         out.append(("wg_s3", {"wgmma": True, "num_stages": 3}, None))
+        out.append(("wg_n176", {"wgmma": True, "block_n": 176}, None))
     return out
 
 

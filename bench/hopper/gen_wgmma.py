@@ -6,7 +6,7 @@ accumulator register spelled out, hence a generator.
   python3 bench/hopper/gen_wgmma.py > templates/xfc/sm90_wgmma.cuh
 """
 
-NS = [32, 64, 96, 128, 192, 256]
+NS = [32, 64, 96, 128, 144, 160, 176, 192, 208, 224, 240, 256]
 
 HEAD = """//===- sm90_wgmma.cuh - wgmma.mma_async wrappers (sm_90a) -----------------===//
 //

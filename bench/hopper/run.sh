@@ -4,7 +4,7 @@
 # beside cuDNN (bench.py), dump SASS counts, run compute-sanitizer on two.
 #   bash bench/hopper/run.sh [ONLY-substring for the correctness matrix]
 # Writes under $OUT (8 files at most): run.log check.txt ptxas.log bench.json
-# bench.md sass.txt sanitizer.log results.jsonl
+# bench.md sass.txt results.jsonl ncu.txt (sanitizer output goes to run.log)
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -39,23 +39,36 @@ k=$(ls -d "$W"/bench/b_bf16_d128_n_wg/)
   cuobjdump -sass "$k/kernel.cubin" | grep -E "HGMMA|WARPGROUP|SYNCS|BAR|MUFU.EX2" | head -80; } > "$OUT/sass.txt" 2>&1
 head -3 "$OUT/sass.txt" | tee -a "$OUT/run.log"
 
-timeout 150 python3 test/gpu/harness/check_attention.py --fresh --log-dir "$W/log" --summary "$W/log/summary.txt" \
+# Smoke first: a hang or a wrong kernel shows here in seconds.
+timeout 40 python3 test/gpu/harness/check_attention.py --log-dir "$W/smoke" \
+  "$W"/check/wg_bf16_d64_n_dense/ "$W"/check/wg_bf16_d128_c_dense/ 2>&1 | tee -a "$OUT/run.log" | tail -3
+timeout ${CHECK_TIMEOUT:-100} python3 test/gpu/harness/check_attention.py --fresh --log-dir "$W/log" --summary "$W/log/summary.txt" \
   "$W"/check/*/ > "$OUT/check.txt" 2>&1
 log "check exit $?"
 cp "$W/log/results.jsonl" "$OUT/" 2>/dev/null
 tail -5 "$OUT/check.txt" | tee -a "$OUT/run.log"
 
-timeout 170 python3 bench/hopper/bench.py --kernels "$W/bench" --out "$OUT" ${BENCH_ARGS:-} >> "$OUT/run.log" 2>&1
+timeout ${BENCH_TIMEOUT:-120} python3 bench/hopper/bench.py --kernels "$W/bench" --out "$OUT" ${BENCH_ARGS:-} >> "$OUT/run.log" 2>&1
 log "bench exit $?"
 
+# Nsight Compute on a few bench kernels (8x16x2048), the second launch.
+if [ -n "${PROFILE:-}" ]; then
+  dirs=""
+  for p in $PROFILE; do dirs="$dirs $W/bench/$p"; done
+  timeout ${PROFILE_TIMEOUT:-90} ncu --target-processes all -k regex:xfc_attn -c ${PROFILE_COUNT:-3} \
+    --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
+    --section ComputeWorkloadAnalysis --section Occupancy \
+    python3 bench/hopper/profile_one.py $dirs > "$OUT/ncu.txt" 2>&1
+  log "ncu exit $?"
+fi
+
 if [ "${SANITIZE:-1}" = 1 ]; then
-  : > "$OUT/sanitizer.log"
-  for tool in memcheck racecheck; do
+  for tool in ${SANITIZERS:-memcheck}; do
     d=$(ls -d "$W"/check/wg_bf16_d64_c_bs16*/ 2>/dev/null | head -1)
     [ -n "$d" ] || continue
-    echo "== $tool $d" >> "$OUT/sanitizer.log"
-    timeout 60 compute-sanitizer --tool $tool python3 test/gpu/harness/check_attention.py --quick \
-      --log-dir "$W/san" "$d" 2>&1 | tail -15 >> "$OUT/sanitizer.log"
+    echo "== $tool $d" >> "$OUT/run.log"
+    timeout ${SANITIZE_TIMEOUT:-60} compute-sanitizer --tool $tool python3 test/gpu/harness/check_attention.py --quick \
+      --log-dir "$W/san" "$d" 2>&1 | tail -6 >> "$OUT/run.log"
   done
 fi
 log "done"

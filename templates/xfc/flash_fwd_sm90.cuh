@@ -5,13 +5,16 @@
 //   - warpgroup 0 is the producer: after setmaxnreg.dec it copies the Q tile
 //     and each K/V tile into 128-byte-swizzled shared tiles with cp.async,
 //     completing them on mbarriers (cp.async.mbarrier.arrive.noinc); it
-//     waits on an `empty` mbarrier before reusing a stage;
+//     waits on the stage's `empty` mbarrier of K (of V) before reusing it:
+//     a K stage is released as soon as S has been computed from it, a V
+//     stage once P V has, so the next loads start a tile early;
 //   - warpgroups 1..BlockM/64 are consumers (setmaxnreg.inc), each owning
 //     64 query rows: S = Q K^T with wgmma (Q and K from shared memory),
 //     online softmax in the exp2 domain in registers, O += P V with wgmma
 //     (P from registers, V from shared memory, transposed descriptor);
-//   - two consumers take turns issuing their GEMMs (named barriers), so one
-//     warpgroup's softmax runs under the other's GEMMs; with `Overlap`, a
+//   - the consumers take turns issuing their GEMMs (named barriers, round
+//     robin), so one warpgroup's softmax runs under the others' GEMMs; with
+//     `Overlap`, a
 //     consumer also issues S(j) before P(j-1) V(j-1) and computes softmax(j)
 //     while that product runs.
 // The interface, traits and semantics are those of flashForwardSm80 (see
@@ -85,8 +88,9 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 /// Overlap: 1 issues S(j) and P(j-1) V(j-1) together and computes softmax(j)
 /// under P(j-1) V(j-1) (FA3's intra-warpgroup overlap); 0 runs S, softmax,
 /// PV in order (the consumers still take turns). -1 picks: 1, except for
-/// HeadDim 128 with element masks, dropout or a block-sparse schedule, whose
-/// extra live state spills with S, P and O live together (ptxas 13.0).
+/// HeadDim 128 or three consumers (160 registers each) with element masks,
+/// dropout or a block-sparse schedule, whose extra live state spills with S,
+/// P and O live together (ptxas 13.0).
 template <typename Traits, typename Schedule, int OverlapChoice = -1>
 XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   using Element = typename Traits::Element;
@@ -106,12 +110,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   constexpr int Overlap =
       Stages == 1                ? 0
       : OverlapChoice >= 0       ? OverlapChoice
-      : ((ElementMasks || !Dense) && HeadDim > 64) ? 0
-                                                     : 1;
+      : ((ElementMasks || !Dense) && (HeadDim > 64 || Consumers == 3)) ? 0
+                                                                          : 1;
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
-  constexpr int ProducerRegs = 40;
-  constexpr int ConsumerRegs = Consumers == 2 ? 232 : 240;
+  constexpr int ProducerRegs = Consumers == 3 ? 32 : 40;
+  constexpr int ConsumerRegs = Consumers == 3   ? 160
+                               : Consumers == 2 ? 232
+                                                : 240;
 
   static_assert(isHalfElement<Element>,
                 "the wgmma path takes xfc::f16 or xfc::bf16 elements");
@@ -119,13 +125,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "the wgmma path needs NumWarps == 4 * (BlockM / 64 + 1)");
   static_assert(HeadDim == 64 || HeadDim == 128,
                 "the wgmma path supports HeadDim 64 and 128");
-  static_assert(BlockM == 64 || BlockM == 128,
-                "the wgmma path takes BlockM 64 or 128 (one consumer "
+  static_assert(BlockM == 64 || BlockM == 128 || BlockM == 192,
+                "the wgmma path takes BlockM 64, 128 or 192 (one consumer "
                 "warpgroup per 64 rows)");
-  static_assert(BlockN % 16 == 0 && BlockN >= 64 && BlockN <= 256 &&
-                    (BlockN % 64 == 0 || BlockN == 192 || BlockN == 96),
-                "BlockN must be 64, 96, 128, 192 or 256 on the wgmma path");
-  static_assert(BlockN / 2 + HeadDim / 2 <= 160,
+  static_assert(BlockN % 16 == 0 && BlockN >= 64 && BlockN <= 256,
+                "BlockN must be a multiple of 16 in [64, 256] on the wgmma "
+                "path");
+  static_assert(BlockN / 2 + HeadDim / 2 <= (Consumers == 3 ? 96 : 160),
                 "S and O accumulators would not fit in registers");
   static_assert(Stages >= 1 && Stages <= 4, "NumStages must be 1 to 4");
   static_assert(Traits::SharedBytes ==
@@ -138,11 +144,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "the wgmma path needs sm_90a (wgmma, setmaxnreg); compile "
                 "for sm_90a or pick the mma.sync configuration");
 #else
-  __shared__ alignas(8) unsigned long long barriers[1 + 3 * Stages];
+  __shared__ alignas(8) unsigned long long barriers[1 + 4 * Stages];
   const unsigned qFull = smemAddress(&barriers[0]);
   auto kFull = [&](int s) { return qFull + 8 * (1 + s); };
   auto vFull = [&](int s) { return qFull + 8 * (1 + Stages + s); };
-  auto empty = [&](int s) { return qFull + 8 * (1 + 2 * Stages + s); };
+  auto kEmpty = [&](int s) { return qFull + 8 * (1 + 2 * Stages + s); };
+  auto vEmpty = [&](int s) { return qFull + 8 * (1 + 3 * Stages + s); };
 
   const unsigned sQ = (smemAddress(xfcSharedMemory) + 1023u) & ~1023u;
   const unsigned sK = sQ + QBytes;
@@ -159,7 +166,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     for (int s = 0; s < Stages; ++s) {
       sm90::mbarInit(kFull(s), 128);
       sm90::mbarInit(vFull(s), 128);
-      sm90::mbarInit(empty(s), 4 * Consumers);
+      sm90::mbarInit(kEmpty(s), 4 * Consumers);
+      sm90::mbarInit(vEmpty(s), 4 * Consumers);
     }
   }
   __syncthreads();
@@ -186,12 +194,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       sm90::cpAsyncArriveNoinc(qFull);
       for (int idx = 0; idx < numTiles; ++idx) {
         const int stage = idx % Stages;
-        if (idx >= Stages)
-          sm90::mbarWait(empty(stage), ((idx / Stages) - 1) & 1);
+        const unsigned parity = ((idx / Stages) - 1) & 1;
         const int key0 = schedule.tile(idx).index * BlockN;
+        if (idx >= Stages)
+          sm90::mbarWait(kEmpty(stage), parity);
         sm90CopyTile<BlockN, HeadDim>(kBase, params.kSeqStride, key0, kvLen,
                                       sK + stage * KvBytes, ptid);
         sm90::cpAsyncArriveNoinc(kFull(stage));
+        if (idx >= Stages)
+          sm90::mbarWait(vEmpty(stage), parity);
         sm90CopyTile<BlockN, HeadDim>(vBase, params.vSeqStride, key0, kvLen,
                                       sV + stage * KvBytes, ptid);
         sm90::cpAsyncArriveNoinc(vFull(stage));
@@ -263,22 +274,22 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
              kk * 16 * 128 / 16;
     };
 
-    // Turns: consumer c waits on barrier 1 + c, then lets the other go.
-    // Consumer 1 opens consumer 0's first turn and skips its own last
-    // arrive so that every barrier phase completes.
+    // Turns, round robin: consumer c waits on barrier 1 + c, then opens
+    // the next one's. The last consumer opens consumer 0's first turn and
+    // skips its own last arrive so that every barrier phase completes.
     constexpr int TurnThreads = 256;
     auto turnBegin = [&]() {
-      if constexpr (Consumers == 2)
+      if constexpr (Consumers > 1)
         sm90::namedBarSync(1 + wg, TurnThreads);
     };
     auto turnEnd = [&](bool last) {
-      if constexpr (Consumers == 2) {
-        if (!(wg == 1 && last))
-          sm90::namedBarArrive(2 - wg, TurnThreads);
+      if constexpr (Consumers > 1) {
+        if (!(wg == Consumers - 1 && last))
+          sm90::namedBarArrive(1 + (wg + 1) % Consumers, TurnThreads);
       }
     };
-    if constexpr (Consumers == 2) {
-      if (wg == 1)
+    if constexpr (Consumers > 1) {
+      if (wg == Consumers - 1)
         sm90::namedBarArrive(1, TurnThreads);
     }
 
@@ -294,10 +305,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
       sm90::wgmmaCommit();
     };
-    auto release = [&](int stage) {
+    // One arrival per consumer warp once its reads of the stage are done.
+    auto release = [&](unsigned bar) {
       __syncwarp();
       if (lane == 0)
-        sm90::mbarArrive(empty(stage));
+        sm90::mbarArrive(bar);
     };
 
     // Masks and online softmax of the S tile in registers: s becomes the
@@ -377,6 +389,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         turnEnd(numTiles == 1);
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(s);
+        release(kEmpty(0));
         float scaleOld[2];
         softmax(schedule.tile(0), scaleOld);
         packP();
@@ -399,12 +412,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         turnEnd(idx == numTiles - 1);
         sm90::wgmmaWait<1>();
         sm90::fenceRegs(s);
+        release(kEmpty(stage));
         float scaleOld[2];
         softmax(schedule.tile(idx), scaleOld);
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
-        release(prev);
+        release(vEmpty(prev));
         rescaleO(scaleOld);
         packP();
       }
@@ -420,7 +434,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
-        release(stage);
+        release(vEmpty(stage));
       }
     } else {
       for (int idx = 0; idx < numTiles; ++idx) {
@@ -436,6 +450,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         turnEnd(idx == numTiles - 1);
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(s);
+        release(kEmpty(stage));
         float scaleOld[2];
         softmax(schedule.tile(idx), scaleOld);
         rescaleO(scaleOld);
@@ -449,7 +464,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
-        release(stage);
+        release(vEmpty(stage));
       }
     }
   }

@@ -250,6 +250,18 @@ def matrix(kind):
                                block_n=192, wgmma=True))
         specs.append(make_spec("wg_%s_d128_c_s1" % dtype, dtype, 128, True,
                                num_stages=1, wgmma=True))
+        specs.append(make_spec("wg_%s_d128_c_n176" % dtype, dtype, 128, True,
+                               block_n=176, wgmma=True))
+        specs.append(make_spec("wg_%s_d128_n_s3" % dtype, dtype, 128, False,
+                               num_stages=3, wgmma=True))
+        for causal in (False, True):
+            c = "c" if causal else "n"
+            specs.append(make_spec("wg_%s_d64_%s_m192" % (dtype, c), dtype, 64, causal,
+                                   block_m=192, wgmma=True))
+        specs.append(make_spec("wg_%s_d64_c_m192_bs64" % dtype, dtype, 64, True,
+                               block_m=192, layout_block=64, layout_heads=2, seed=seed,
+                               wgmma=True))
+        seed += 1
     # Masks, padding, dropout, lse off, other tiles and stages.
     for dtype in dtypes:
         for d in (64, 128):
