@@ -233,6 +233,11 @@ struct MultiheadAttention::Impl {
   // Device state, made on the first forward().
   bool weightsDirty = true;
   DeviceBuffer weights[4], biases[4], biasKv[2], paddingBuffer;
+  /// The variant's own parameters: parameters[variantParameterBegin + i] is
+  /// the plan's parameter variantParameterNames[i] (fp32 on the device).
+  std::size_t variantParameterBegin = 0;
+  std::vector<std::string> variantParameterNames;
+  std::vector<DeviceBuffer> variantParameterBuffers;
   DeviceBuffer qBuffer, kBuffer, vBuffer, attnBuffer, maskBuffer, weightsBuffer;
   void *cublasHandle = nullptr;
   CudaModule helpers;
@@ -434,8 +439,24 @@ MultiheadAttention::create(const Options &options) {
   }
 
   // The plan without masks now, so that a bad config is reported here.
-  if (auto plan = impl->getPlan(false, false); !plan)
+  auto plan = impl->getPlan(false, false);
+  if (!plan)
     return plan.getStatus();
+  // A graph variant's learned parameters (linformer's E and F, ...) belong
+  // to the module, as in FairSeq (the attention is its submodule
+  // "attention"): weights "attention.<name>", initialised as the plan
+  // initialises them, passed to every plan run.
+  impl->variantParameterBegin = impl->parameters.size();
+  for (const ManifestParameter &parameter : (*plan)->getParameters()) {
+    StatusOr<std::vector<float>> values = (*plan)->getParameter(parameter.name);
+    if (!values)
+      return values.getStatus();
+    impl->parameters.push_back(Parameter{"attention." + parameter.name,
+                                         {parameter.rows, parameter.cols},
+                                         std::move(*values)});
+    impl->variantParameterNames.push_back(parameter.name);
+  }
+  impl->variantParameterBuffers.resize(impl->variantParameterNames.size());
   return std::unique_ptr<MultiheadAttention>(
       new MultiheadAttention(std::move(impl)));
 }
@@ -668,6 +689,19 @@ Status MultiheadAttention::Impl::uploadWeights() {
     }
     if (Status upload = biasKv[i].upload(parameter.values.data(), bytes);
         !upload)
+      return upload;
+  }
+  for (std::size_t i = 0; i < variantParameterBuffers.size(); ++i) {
+    const Parameter &parameter = parameters[variantParameterBegin + i];
+    std::size_t bytes = parameter.values.size() * sizeof(float);
+    DeviceBuffer &buffer = variantParameterBuffers[i];
+    if (!buffer.data()) {
+      StatusOr<DeviceBuffer> allocated = DeviceBuffer::allocate(bytes);
+      if (!allocated)
+        return allocated.getStatus();
+      buffer = std::move(*allocated);
+    }
+    if (Status upload = buffer.upload(parameter.values.data(), bytes); !upload)
       return upload;
   }
   weightsDirty = false;
@@ -1214,6 +1248,9 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   AttentionArgs attention;
   attention.query = TensorView::fromSeqFirst(m.qBuffer.data(), o.dtype, tgtLen,
                                              batch, o.numHeads, m.headDim);
+  for (std::size_t i = 0; i < m.variantParameterNames.size(); ++i)
+    attention.parameters[m.variantParameterNames[i]] =
+        static_cast<const float *>(m.variantParameterBuffers[i].data());
   if (state) {
     if (Status status = m.appendToState(driver, *state, this, srcLen, batch,
                                         args.staticKv, stream);

@@ -131,6 +131,9 @@ struct Case {
   bool needWeights = false, needHeadWeights = false;
   /// add_bias_kv / add_zero_attn: extra key/value positions after S.
   bool addBiasKv = false, addZeroAttn = false;
+  /// linformer with this seq_len and k (the module owns E and F, weights
+  /// "attention.E" and "attention.F").
+  int64_t linformerSeqLen = 0, linformerK = 0;
   unsigned seed = 1;
 };
 
@@ -152,6 +155,11 @@ void runCase(const Case &c) {
   if (c.causal)
     options.xformersAttConfig =
         R"({"name": "scaled_dot_product", "causal": true})";
+  if (c.linformerSeqLen)
+    options.xformersAttConfig = R"({"name": "linformer", "seq_len": )" +
+                                std::to_string(c.linformerSeqLen) +
+                                R"(, "k": )" + std::to_string(c.linformerK) +
+                                "}";
   if (c.layout) {
     options.xformersBlocksparseLayout = c.layout;
     options.xformersBlocksparseBlocksize = c.blockSize;
@@ -289,6 +297,26 @@ void runCase(const Case &c) {
         k[(S * B + b) * C + o] = weights["bias_k"][o];
         v[(S * B + b) * C + o] = weights["bias_v"][o];
       }
+  if (c.linformerSeqLen) {
+    // K' = E K and V' = F V along the sequence, per batch and channel; the
+    // attention then sees linformerK positions.
+    const std::vector<double> &e = weights["attention.E"];
+    const std::vector<double> &f = weights["attention.F"];
+    EXPECT_EQ(e.size(),
+              static_cast<std::size_t>(c.linformerK * c.linformerSeqLen));
+    std::vector<double> kp(c.linformerK * B * C, 0.0), vp(kp.size(), 0.0);
+    for (int64_t r = 0; r < c.linformerK; ++r)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t o = 0; o < C; ++o) {
+            kp[(r * B + b) * C + o] +=
+                e[r * c.linformerSeqLen + s] * k[(s * B + b) * C + o];
+            vp[(r * B + b) * C + o] +=
+                f[r * c.linformerSeqLen + s] * v[(s * B + b) * C + o];
+          }
+    k = kp, v = vp;
+    S = Sx = c.linformerK;
+  }
   double scaling = 1.0 / std::sqrt(double(D));
   std::vector<double> attn(T * B * C, 0.0), scores(Sx);
   // [H, B, T, Sx], 0 on masked positions and fully masked rows.
@@ -382,6 +410,25 @@ TEST(MultiheadAttentionGpu, SelfAttention) {
     c.tgtLen = c.srcLen = 50;
     runCase(c);
   }
+}
+
+TEST(MultiheadAttentionGpu, Linformer) {
+  REQUIRE_GPU();
+  // The module owns the projections E and F (set here from random values)
+  // and passes them to the shared plan; shorter sources use E's first
+  // columns.
+  for (DType dtype : kDTypes)
+    for (int64_t srcLen : {64, 50}) {
+      Case c;
+      c.name = "linformer S=" + std::to_string(srcLen);
+      c.dtype = dtype;
+      c.tgtLen = 40;
+      c.srcLen = srcLen;
+      c.linformerSeqLen = 64;
+      c.linformerK = 16;
+      c.seed = 70 + srcLen;
+      runCase(c);
+    }
 }
 
 TEST(MultiheadAttentionGpu, EncoderDecoderAttention) {

@@ -13,6 +13,9 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <cmath>
 #include <cstdlib>
 
@@ -283,6 +286,37 @@ MultiheadAttention::ForwardArgs fakeArgs(DType dtype, int64_t t, int64_t s,
   args.value = TensorView(storage, dtype, {s, b, c});
   args.output = TensorView(storage, dtype, {t, b, c});
   return args;
+}
+
+TEST(MultiheadAttention, VariantParametersAreModuleWeights) {
+  // linformer's E and F belong to the module ("attention.E", as FairSeq's
+  // state dict names the attention submodule), initialised like
+  // nn.Linear(seq_len, k): U(-1/sqrt(seq_len), 1/sqrt(seq_len)).
+  auto options = smallOptions();
+  options.xformersAttConfig =
+      R"({"name": "linformer", "seq_len": 64, "k": 16})";
+  auto mha = mustCreate(options);
+  ASSERT_TRUE(mha);
+  std::vector<std::string> names = mha->getWeightNames();
+  EXPECT_NE(std::find(names.begin(), names.end(), "attention.E"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "attention.F"), names.end());
+  auto shape = mha->getWeightShape("attention.F");
+  ASSERT_TRUE(shape.isOk()) << shape.getStatus().getMessage();
+  EXPECT_EQ(*shape, (std::vector<int64_t>{16, 64}));
+  auto e = mha->getWeight("attention.E");
+  ASSERT_TRUE(e.isOk());
+  float largest = 0;
+  for (float x : *e)
+    largest = std::max(largest, std::fabs(x));
+  EXPECT_LE(largest, 0.125f);
+  EXPECT_GT(largest, 0.1f);
+  std::vector<float> values(16 * 64, 0.5f);
+  Status status = mha->setWeight("attention.E", values.data(), values.size());
+  ASSERT_TRUE(status.isOk()) << status.getMessage();
+  EXPECT_EQ(*mha->getWeight("attention.E"), values);
+  status = mha->setWeight("attention.E", values.data(), 10);
+  EXPECT_EQ(status.getMessage(),
+            "attention.E: expected 1024 values (shape [16, 64]), got 10");
 }
 
 TEST(MultiheadAttention, UnsupportedForwardArguments) {
