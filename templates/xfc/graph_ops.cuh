@@ -71,10 +71,12 @@ XFC_DEVICE long long opBatchOffset(const OpTensor &t, long long g,
 template <int Source>
 XFC_DEVICE float dftEntry(long long r, long long c, long long n) {
   long long phase = (r * c) % n;
-  float angle =
-      6.283185307179586f * static_cast<float>(phase) / static_cast<float>(n);
+  // sin(pi x) for x in [-1, 1): accurate without a large-argument
+  // reduction (which would cost local memory).
+  if (2 * phase >= n)
+    phase -= n;
   float s, co;
-  sincosf(angle, &s, &co);
+  sincospif(2.0f * static_cast<float>(phase) / static_cast<float>(n), &s, &co);
   return Source == kDftCos ? co : -s;
 }
 
@@ -85,6 +87,11 @@ XFC_DEVICE float dftEntry(long long r, long long c, long long n) {
 /// first K entries are used.
 template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
   using E = typename Traits::Element;
+  // Every trait is part of the instantiation, even where a generated
+  // operand or a missing addend leaves it unread.
+  static_assert(Traits::ADType >= 0 && Traits::BDType >= 0 &&
+                    Traits::CDType >= 0,
+                "dtype codes are kOpF32, kOpF16 or kOpBF16");
   constexpr int T = kMatmulTile, D = kMatmulDepth, Pitch = T + 4;
   float *aTile = reinterpret_cast<float *>(xfcSharedMemory);
   float *bTile = aTile + D * Pitch;
@@ -180,6 +187,8 @@ template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
 /// warp per row.
 template <typename Traits> XFC_DEVICE void softmaxOp(const OpParams &p) {
   using E = typename Traits::Element;
+  static_assert(Traits::InDType >= 0,
+                "dtype codes are kOpF32, kOpF16 or kOpBF16");
   const OpTensor &x = p.in[0];
   const long long rows = p.out.dims[2], cols = p.out.dims[3];
   const long long heads = p.out.dims[1];
