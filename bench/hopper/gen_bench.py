@@ -15,19 +15,28 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "test", "gpu", "harness"))
 import gen_tu  # noqa: E402
 
 
-def variants(d):
-    # (tag, make_spec overrides, Overlap template argument or None)
+def variants(dtype, d):
+    # (tag, make_spec overrides, template arguments after Schedule or None)
+    wg = {"wgmma": True}
+    if dtype != "bf16":
+        out = [("sm80", {}, None), ("wg", wg, None), ("wg_qr", wg, "-1, 1")]
+        if d == 64:
+            out.append(("wg_m192", dict(wg, block_m=192), None))
+        return out
     out = [("sm80", {}, None),
-           ("wg", {"wgmma": True}, None),
-           ("wg_ov0", {"wgmma": True}, 0)]
+           ("wg", wg, None),
+           ("wg_sq", wg, "-1, 0"),
+           ("wg_sq_fwd", wg, "-1, 0, 0"),
+           ("wg_qr", wg, "-1, 1"),
+           ("wg_qr_fwd", wg, "-1, 1, 0"),
+           ("wg_qr_ov0", wg, "0, 1")]
     if d == 64:
-        out.append(("wg_n192", {"wgmma": True, "block_n": 192}, None))
-        out.append(("wg_s3", {"wgmma": True, "num_stages": 3}, None))
-        out.append(("wg_m192", {"wgmma": True, "block_m": 192}, None))
-        out.append(("wg_m192_s3", {"wgmma": True, "block_m": 192, "num_stages": 3}, None))
+        out.append(("wg_m192", dict(wg, block_m=192), None))
+        out.append(("wg_qr_n192", dict(wg, block_n=192), "-1, 1"))
+        out.append(("wg_qr_n192_s3", dict(wg, block_n=192, num_stages=3), "-1, 1"))
     else:
-        out.append(("wg_s3", {"wgmma": True, "num_stages": 3}, None))
-        out.append(("wg_n176", {"wgmma": True, "block_n": 176}, None))
+        out.append(("wg_qr_s3", dict(wg, num_stages=3), "-1, 1"))
+        out.append(("wg_n176", dict(wg, block_n=176), None))
     return out
 
 
@@ -39,15 +48,15 @@ def main():
     for dtype in ("bf16", "f16"):
         for d in (64, 128):
             for causal in (False, True):
-                for tag, over, overlap in variants(d):
+                for tag, over, targs in variants(dtype, d):
                     name = "b_%s_d%d_%s_%s" % (dtype, d, "c" if causal else "n", tag)
                     spec = gen_tu.make_spec(name, dtype, d, causal, write_lse=True, **over)
                     spec["variant"] = tag
                     path = gen_tu.write_kernel(spec, args.out)
-                    if overlap is not None:
+                    if targs is not None:
                         src = open(os.path.join(path, "kernel.cu")).read()
                         src = src.replace("xfc::attentionForward<Traits, Schedule>",
-                                          "xfc::flashForwardSm90<Traits, Schedule, %d>" % overlap)
+                                          "xfc::flashForwardSm90<Traits, Schedule, %s>" % targs)
                         open(os.path.join(path, "kernel.cu"), "w").write(src)
                     n += 1
     print("%d bench kernels in %s" % (n, args.out))

@@ -32,11 +32,13 @@ for d in "$W"/check/*/ "$W"/bench/*/; do
 done
 grep -c "0 bytes spill stores" "$OUT/ptxas.log" | xargs echo "spill-free kernels:" | tee -a "$OUT/run.log"
 
-# SASS: the wgmma kernel must show HGMMA.
-k=$(ls -d "$W"/bench/b_bf16_d128_n_wg/)
-{ echo "HGMMA: $(cuobjdump -sass "$k/kernel.cubin" | grep -c HGMMA)  HMMA: $(cuobjdump -sass "$k/kernel.cubin" | grep -c ' HMMA')";
-  echo "LDL/STL: $(cuobjdump -sass "$k/kernel.cubin" | grep -cE 'LDL|STL')";
-  cuobjdump -sass "$k/kernel.cubin" | grep -E "HGMMA|WARPGROUP|SYNCS|BAR|MUFU.EX2" | head -80; } > "$OUT/sass.txt" 2>&1
+# SASS: the wgmma kernels must show HGMMA; the whole SASS of SASS_DUMP.
+{ for k in "$W"/bench/*wg*/; do
+    echo "$(basename "$k"): HGMMA $(cuobjdump -sass "$k/kernel.cubin" | grep -c HGMMA) HMMA $(cuobjdump -sass "$k/kernel.cubin" | grep -c ' HMMA') LDL/STL $(cuobjdump -sass "$k/kernel.cubin" | grep -cE 'LDL|STL')"
+  done
+  for k in ${SASS_DUMP:-b_bf16_d128_n_wg}; do
+    echo "==== $k"; cuobjdump -sass "$W/bench/$k/kernel.cubin" | grep -E "^\s+/\*[0-9a-f]{4}\*/" | sed 's@ */\* 0x[0-9a-f]* \*/@@'
+  done; } > "$OUT/sass.txt" 2>&1
 head -3 "$OUT/sass.txt" | tee -a "$OUT/run.log"
 
 # Smoke first: a hang or a wrong kernel shows here in seconds.
@@ -58,6 +60,7 @@ if [ -n "${PROFILE:-}" ]; then
   timeout ${PROFILE_TIMEOUT:-90} ncu --target-processes all -k regex:xfc_attn -c ${PROFILE_COUNT:-3} \
     --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
     --section ComputeWorkloadAnalysis --section Occupancy \
+    --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,regex:sm__pipe_tensor_op_gmma.*pct_of_peak_sustained_active,regex:l1tex__data_pipe_lsu_wavefronts_mem_shared.*pct_of_peak_sustained_active" \
     python3 bench/hopper/profile_one.py $dirs > "$OUT/ncu.txt" 2>&1
   log "ncu exit $?"
 fi

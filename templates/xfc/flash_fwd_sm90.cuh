@@ -91,7 +91,19 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 /// HeadDim 128 or three consumers (160 registers each) with element masks,
 /// dropout or a block-sparse schedule, whose extra live state spills with S,
 /// P and O live together (ptxas 13.0).
-template <typename Traits, typename Schedule, int OverlapChoice = -1>
+///
+/// QRegs: 1 keeps the consumer's Q fragments in registers (ldmatrix once)
+/// and computes S with A from registers, so that the GEMM reads only K from
+/// shared memory; 0 reads Q from shared memory in every S GEMM. -1 picks 1
+/// where it fits without spills (ptxas 13.0): up to two consumers (three
+/// have 160 registers each), S + P + O + Q fragments <= 192 registers, and
+/// at HeadDim 128 dense schedules only.
+///
+/// Reverse: 1 maps blockIdx.x to query tiles from the last one down, so
+/// that with Causal the longest tiles start first and the short ones fill
+/// the tail of the grid. -1 picks 1 for Causal.
+template <typename Traits, typename Schedule, int OverlapChoice = -1,
+          int QRegsChoice = -1, int ReverseChoice = -1>
 XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   using Element = typename Traits::Element;
   constexpr int HeadDim = Traits::HeadDim;
@@ -112,6 +124,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       : OverlapChoice >= 0       ? OverlapChoice
       : ((ElementMasks || !Dense) && (HeadDim > 64 || Consumers == 3)) ? 0
                                                                           : 1;
+  // Accumulator and fragment registers with Q kept: S, P, O and Q.
+  constexpr int QRegsLive = (BlockN + HeadDim) * 3 / 4;
+  constexpr int QRegs =
+      QRegsChoice >= 0 ? QRegsChoice
+                       : (Consumers <= 2 && QRegsLive <= 192 &&
+                          (Dense || HeadDim <= 64));
+  constexpr bool Reverse =
+      ReverseChoice >= 0 ? ReverseChoice != 0 : Traits::Causal;
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
   constexpr int ProducerRegs = Consumers == 3 ? 32 : 40;
@@ -155,7 +175,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const unsigned sK = sQ + QBytes;
   const unsigned sV = sK + Stages * KvBytes;
 
-  const int mTile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
+  const int mTile = Reverse ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  const int head = blockIdx.y, batch = blockIdx.z;
   const int tid = threadIdx.x;
   const int warpgroup = tid / 128;
   const int qLen = params.qLen, kvLen = params.kvLen;
@@ -293,10 +314,26 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::namedBarArrive(1, TurnThreads);
     }
 
+    // Q as A fragments (QRegs): ldmatrix x4 from the swizzled tile, matrices
+    // rows +0/+8/+0/+8, chunks +0/+0/+1/+1 of the warp's 16 rows.
+    unsigned qFrag[QRegs ? HeadDim / 16 : 1][4];
+    auto loadQFrag = [&]() {
+      const int r = wg * 64 + warp * 16 + (lane % 8) + ((lane / 8) & 1) * 8;
+#pragma unroll
+      for (int kk = 0; kk < HeadDim / 16; ++kk) {
+        const int c = 2 * kk + lane / 16;
+        ldmatrixX4(qFrag[kk], sQ + (c / 8) * BlockM * 128 + r * 128 +
+                                  (((c % 8) ^ (r % 8)) * 16));
+      }
+    };
     auto issueS = [&](int stage) {
 #pragma unroll
-      for (int kk = 0; kk < HeadDim / 16; ++kk)
-        Wgmma<Element, BlockN>::ss(s, qDesc(kk), kDesc(stage, kk), kk > 0);
+      for (int kk = 0; kk < HeadDim / 16; ++kk) {
+        if constexpr (QRegs)
+          Wgmma<Element, BlockN>::rsk(s, qFrag[kk], kDesc(stage, kk), kk > 0);
+        else
+          Wgmma<Element, BlockN>::ss(s, qDesc(kk), kDesc(stage, kk), kk > 0);
+      }
       sm90::wgmmaCommit();
     };
     auto issuePV = [&](int stage) {
@@ -375,6 +412,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     };
 
     sm90::mbarWait(qFull, 0);
+    if constexpr (QRegs)
+      loadQFrag();
 
     if constexpr (Overlap) {
       // Tile 0: S only.

@@ -117,6 +117,9 @@ def make_tu(spec):
                       ("has_key_padding", "HasKeyPadding"),
                       ("has_dropout", "HasDropout"), ("write_lse", "WriteLse")]:
         out.append("  static constexpr bool %s = %s;\n" % (name, b(spec[key])))
+    if spec.get("window_left", -1) >= 0 or spec.get("window_right", -1) >= 0:
+        out.append("  static constexpr int WindowLeft = %d;\n" % spec.get("window_left", -1))
+        out.append("  static constexpr int WindowRight = %d;\n" % spec.get("window_right", -1))
     out.append("  static constexpr int SharedBytes = %d;\n" % spec["shared_bytes"])
     out.append("};\n\n")
     layout = spec.get("layout")
@@ -252,6 +255,12 @@ def matrix(kind):
                                num_stages=1, wgmma=True))
         specs.append(make_spec("wg_%s_d128_c_n176" % dtype, dtype, 128, True,
                                block_n=176, wgmma=True))
+        win = make_spec("wg_%s_d128_c_win" % dtype, dtype, 128, True, wgmma=True)
+        win["window_left"] = 200
+        specs.append(win)
+        win = make_spec("wg_%s_d64_n_win" % dtype, dtype, 64, False, wgmma=True)
+        win["window_left"], win["window_right"] = 150, 70
+        specs.append(win)
         specs.append(make_spec("wg_%s_d128_n_s3" % dtype, dtype, 128, False,
                                num_stages=3, wgmma=True))
         for causal in (False, True):
