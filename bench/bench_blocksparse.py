@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Block-sparse attention forward: xfc beside FlexAttention and xfc dense,
+one process, one card (issue 5's benchmark).
+
+  bench_blocksparse.py --xfc build-device/bin/xfc --out DIR [--quick]
+
+At B×H×S×D = 2×16×8192×128 bf16, for block sizes 64 and 128 and the layouts
+random (density 0.05/0.1/0.25/0.5), bigbird, bslongformer, fixed and
+local_sliding_window: writes the config, gets the exact layout xfc uses with
+`xfc layout -o layout.npy`, compiles it with `xfc compile --arch sm_90a`,
+loads the cubin (test/gpu/harness/cubin_runner.py) and times it with
+triton.testing.do_bench (median, CUDA events, random inputs). FlexAttention
+gets the same layout as a BlockMask (mask_mod reading the layout,
+torch.compile'd flex_attention); xfc's output is checked against Flex's
+before timing. xfc dense (scaled_dot_product, same shape) gives the
+"time <= 1.1 x density x dense" target. Writes DIR/bench_blocksparse.json,
+.md and .png.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import triton.testing as tt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
+from cubin_runner import AttentionParams, CubinKernel, Driver  # noqa: E402
+
+B, H, S, D = 2, 16, 8192, 128
+
+
+def layouts(block):
+    nb = S // block
+    out = [("random d=%.2f" % d, {"pattern": "random", "density": d, "seed": 1,
+                                  "different_layout_per_head": True})
+           for d in (0.05, 0.1, 0.25, 0.5)]
+    out += [
+        ("bigbird", {"pattern": "bigbird", "num_random_blocks": 3,
+                     "num_sliding_window_blocks": 3, "num_global_blocks": 1,
+                     "different_layout_per_head": True, "seed": 0}),
+        ("bslongformer", {"pattern": "bslongformer", "num_sliding_window_blocks": 7,
+                          "global_block_indices": [0]}),
+        ("fixed", {"pattern": "fixed", "num_local_blocks": 8, "num_global_blocks": 1}),
+        ("sliding window", {"pattern": "local_sliding_window",
+                            "num_sliding_window_blocks": max(3, 2048 // block + 1)}),
+    ]
+    return out
+
+
+def bench(fn):
+    return tt.do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def flops(density):
+    return 4.0 * B * H * S * S * D * density
+
+
+def compile_config(xfc, workdir, name, config):
+    path = os.path.join(workdir, name + ".json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    out = os.path.join(workdir, name)
+    start = time.perf_counter()
+    subprocess.run([xfc, "compile", path, "--arch", "sm_90a", "-o", out], check=True,
+                   stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    manifest = json.load(open(os.path.join(out, "manifest.json")))
+    kernel = manifest["kernels"][0]
+    cubin = open(os.path.join(out, kernel["cubin"]), "rb").read()
+    return path, kernel, cubin, seconds
+
+
+def grid_of(kernel):
+    sizes = {"batch": B, "heads": H, "q_len": S, "kv_len": S}
+    dims = []
+    for term in kernel["grid"]:
+        if "constant" in term:
+            dims.append(term["constant"])
+        else:
+            dims.append((sizes[term["symbol"]] + term["ceil_div"] - 1) // term["ceil_div"])
+    return tuple(dims)
+
+
+def make_launch(driver, kernel_info, cubin, q, k, v, o):
+    kernel = CubinKernel(driver, cubin, kernel_info["symbol"], kernel_info["shared_bytes"])
+    prm = AttentionParams()
+    prm.q, prm.k, prm.v, prm.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
+    for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
+        setattr(prm, name + "BatchStride", t.stride(0))
+        setattr(prm, name + "HeadStride", t.stride(1))
+        setattr(prm, name + "SeqStride", t.stride(2))
+    prm.batch, prm.heads, prm.qLen, prm.kvLen = B, H, S, S
+    prm.scaleLog2 = (1.0 / math.sqrt(D)) * math.log2(math.e)
+    grid, block = grid_of(kernel_info), tuple(kernel_info["block"])
+    stream = torch.cuda.current_stream().cuda_stream
+    return kernel, (lambda: kernel.launch(prm, grid, block, stream))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--xfc", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    flex = torch.compile(flex_attention, dynamic=False)
+    torch.cuda.init()
+    driver = Driver()
+    workdir = tempfile.mkdtemp()
+    g = torch.Generator(device="cuda").manual_seed(0)
+    q, k, v = (torch.randn(B, H, S, D, device="cuda", dtype=torch.bfloat16, generator=g)
+               for _ in range(3))
+    result = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%d"), "shape": [B, H, S, D], "dtype": "bf16",
+              "rows": []}
+
+    # xfc dense on the same shape.
+    _, dense_kernel, dense_cubin, _ = compile_config(
+        args.xfc, workdir, "dense", {"name": "scaled_dot_product", "head_dim": D,
+                                     "num_heads": H, "dtype": "bf16"})
+    o = torch.empty_like(q)
+    loaded, launch = make_launch(driver, dense_kernel, dense_cubin, q, k, v, o)
+    dense_ms = bench(launch)
+    loaded.unload()
+    result["xfc_dense_ms"] = dense_ms
+    result["xfc_dense_kernel"] = dense_kernel["template"] + " " + json.dumps(dense_kernel["traits"])
+    print("xfc dense: %.3f ms = %.0f TFLOP/s" % (dense_ms, flops(1.0) / dense_ms / 1e9), flush=True)
+
+    for block in ((128,) if args.quick else (64, 128)):
+        for name, layout in layouts(block)[: 3 if args.quick else None]:
+            tag = "%s_b%d" % (name.replace(" ", "_").replace("=", ""), block)
+            config = {"name": "blocksparse", "head_dim": D, "num_heads": H, "dtype": "bf16",
+                      "block_size": block, "seq_len": S, "layout": layout}
+            row = {"layout": name, "block": block, "config": config}
+            try:
+                path, kernel, cubin, seconds = compile_config(args.xfc, workdir, tag, config)
+                row["xfc_compile_s"] = seconds
+                npy = os.path.join(workdir, tag + ".npy")
+                subprocess.run([args.xfc, "layout", path, "-o", npy], check=True,
+                               stdout=subprocess.DEVNULL)
+                bits = np.load(npy).astype(bool)
+                if bits.ndim == 2:
+                    bits = bits[None]
+                density = float(bits.mean())
+                row["density"] = density
+                row["layout_heads"] = int(bits.shape[0])
+                lay = torch.from_numpy(bits).to("cuda")
+                heads = lay.shape[0]
+
+                def mask_mod(b, h, qi, ki, lay=lay, heads=heads, block=block):
+                    return lay[h % heads, qi // block, ki // block]
+
+                bm = create_block_mask(mask_mod, None, H, S, S, device="cuda")
+                row["flex_density"] = 1 - bm.sparsity() / 100
+                ref = flex(q, k, v, block_mask=bm)
+                o = torch.full_like(q, float("nan"))
+                loaded, launch = make_launch(driver, kernel, cubin, q, k, v, o)
+                launch()
+                torch.cuda.synchronize()
+                # Rows with no block: xfc gives 0, Flex too.
+                err = ((o.float() - ref.float()).norm() / ref.float().norm()).item()
+                row["xfc_vs_flex_rel_err"] = err
+                row["xfc_ms"] = bench(launch)
+                loaded.unload()
+                row["flex_ms"] = bench(lambda: flex(q, k, v, block_mask=bm))
+                row["speedup_vs_flex"] = row["flex_ms"] / row["xfc_ms"]
+                row["vs_density_dense"] = row["xfc_ms"] / (density * dense_ms)
+                row["xfc_eff_tflops"] = flops(density) / row["xfc_ms"] / 1e9
+                row["flex_eff_tflops"] = flops(density) / row["flex_ms"] / 1e9
+            except Exception as e:  # noqa: BLE001 - report and go on
+                row["error"] = str(e)[:300]
+            result["rows"].append(row)
+            print(json.dumps({k2: v2 for k2, v2 in row.items() if k2 != "config"}), flush=True)
+
+    with open(os.path.join(args.out, "bench_blocksparse.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    lines = ["# Block-sparse forward, %s, torch %s, %s, %d×%d×%d×%d bf16" % (
+        result["device"], result["torch"], result["date"], B, H, S, D), "",
+        "xfc dense (same shape): %.3f ms (%.0f TFLOP/s)" % (dense_ms, flops(1.0) / dense_ms / 1e9), "",
+        "| layout | block | density | xfc ms | Flex ms | xfc speedup vs Flex | xfc / (density × dense) | xfc eff. TFLOP/s | Flex eff. TFLOP/s | rel. err vs Flex |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append("| %s | %d | | error: %s | | | | | | |" % (r["layout"], r["block"], r["error"][:80]))
+            continue
+        lines.append("| %s | %d | %.3f | %.3f | %.3f | %.2f× | %.2f | %.0f | %.0f | %.1e |" % (
+            r["layout"], r["block"], r["density"], r["xfc_ms"], r["flex_ms"], r["speedup_vs_flex"],
+            r["vs_density_dense"], r["xfc_eff_tflops"], r["flex_eff_tflops"], r["xfc_vs_flex_rel_err"]))
+    lines += ["", "Effective TFLOP/s = 4·B·H·S²·D·density / median time. Target (issue 5): "
+              "xfc faster than Flex and xfc / (density × dense) ≤ 1.1."]
+    text = "\n".join(lines) + "\n"
+    open(os.path.join(args.out, "bench_blocksparse.md"), "w").write(text)
+    print(text)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+        for ax, block in zip(axes, (64, 128)):
+            rows = [r for r in result["rows"] if r["block"] == block and "error" not in r]
+            labels = [r["layout"] for r in rows]
+            ax.bar([i - 0.2 for i in range(len(rows))], [r["xfc_ms"] for r in rows], 0.4, label="xfc")
+            ax.bar([i + 0.2 for i in range(len(rows))], [r["flex_ms"] for r in rows], 0.4, label="FlexAttention")
+            ax.plot(range(len(rows)), [r["density"] * dense_ms for r in rows], "k_", markersize=20,
+                    label="density × xfc dense")
+            ax.set_xticks(range(len(rows)))
+            ax.set_xticklabels(labels, rotation=30)
+            ax.set_ylabel("ms")
+            ax.set_title("block %d" % block)
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, "bench_blocksparse.png"), dpi=100)
+    except Exception as e:  # noqa: BLE001 - the plot is optional
+        print("no plot:", e)
+
+
+if __name__ == "__main__":
+    main()
