@@ -115,13 +115,19 @@ template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
     const long long col0 = tile % tilesN * T;
     const long long aBase = opBatchOffset(a, g, heads);
     const long long bBase = opBatchOffset(b, g, heads);
+    // The accumulators: a 4 x 4 block per thread on CUDA cores, or, for a
+    // 16-bit result, 2 x 2 m16n8 tiles per warp on tensor cores (operands
+    // rounded to the element type: the result is rounded to it anyway).
+    constexpr bool kTensorCores = isHalfElement<E>;
     float acc[4][4] = {};
     for (long long k0 = 0; k0 < k; k0 += D) {
-      // 64 x 16 elements of each operand: 4 per thread.
+      // 64 x 16 elements of each operand, 4 per thread; consecutive threads
+      // walk the operand's contiguous dimension so that loads coalesce.
+      const bool aKFast = aCol == 1, bColFast = bCol == 1 || bRow != 1;
       for (int e = threadIdx.x; e < T * D; e += kOpThreads) {
-        int kk = e % D, r = e / D;
-        long long gk = k0 + kk, gr = row0 + r, gc = col0 + r;
-        float av = 0.0f, bv = 0.0f;
+        int kk = aKFast ? e % D : e / T, r = aKFast ? e / D : e % T;
+        long long gk = k0 + kk, gr = row0 + r;
+        float av = 0.0f;
         if (gk < k && gr < m) {
           if constexpr (Traits::ASource == kFromMemory)
             av = loadOpElement<Traits::ADType>(a.data,
@@ -129,6 +135,12 @@ template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
           else
             av = dftEntry<Traits::ASource>(gr, gk, k);
         }
+        aTile[kk * Pitch + r] = av;
+      }
+      for (int e = threadIdx.x; e < T * D; e += kOpThreads) {
+        int kk = bColFast ? e / T : e % D, cc = bColFast ? e % T : e / D;
+        long long gk = k0 + kk, gc = col0 + cc;
+        float bv = 0.0f;
         if (gk < k && gc < n) {
           if constexpr (Traits::BSource == kFromMemory)
             bv = loadOpElement<Traits::BDType>(b.data,
@@ -136,48 +148,97 @@ template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
           else
             bv = dftEntry<Traits::BSource>(gk, gc, k);
         }
-        aTile[kk * Pitch + r] = av;
-        bTile[kk * Pitch + r] = bv;
+        bTile[kk * Pitch + cc] = bv;
       }
       __syncthreads();
+      if constexpr (kTensorCores) {
+        // Warp (wm, wn) owns rows wm*32 + [0, 32) and columns wn*16 +
+        // [0, 16); lane (gq, tq) holds the m16n8k16 fragment elements.
+        const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+        const int gq = lane / 4, tq = lane % 4;
+        const int rowBase = (warp / 4) * 32, colBase = (warp % 4) * 16;
+        unsigned af[2][4], bf[2][2];
 #pragma unroll
-      for (int kk = 0; kk < D; ++kk) {
-        float ar[4], br[4];
+        for (int i = 0; i < 2; ++i) {
+          const int r = rowBase + i * 16 + gq;
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          ar[i] = aTile[kk * Pitch + ty * 4 + i];
-          br[i] = bTile[kk * Pitch + tx * 4 + i];
+          for (int h = 0; h < 2; ++h) {
+            const int kq = 2 * tq + 8 * h;
+            af[i][2 * h] =
+                packPair<E>(aTile[kq * Pitch + r], aTile[(kq + 1) * Pitch + r]);
+            af[i][2 * h + 1] = packPair<E>(aTile[kq * Pitch + r + 8],
+                                           aTile[(kq + 1) * Pitch + r + 8]);
+          }
         }
 #pragma unroll
-        for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 2; ++j) {
+          const int cq = colBase + j * 8 + gq;
 #pragma unroll
-          for (int j = 0; j < 4; ++j)
-            acc[i][j] += ar[i] * br[j];
+          for (int h = 0; h < 2; ++h) {
+            const int kq = 2 * tq + 8 * h;
+            bf[j][h] = packPair<E>(bTile[kq * Pitch + cq],
+                                   bTile[(kq + 1) * Pitch + cq]);
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+          for (int j = 0; j < 2; ++j)
+            mma16816<E>(acc[2 * i + j], af[i], bf[j][0], bf[j][1]);
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < D; ++kk) {
+          float ar[4], br[4];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            ar[i] = aTile[kk * Pitch + ty * 4 + i];
+            br[i] = bTile[kk * Pitch + tx * 4 + i];
+          }
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+              acc[i][j] += ar[i] * br[j];
+        }
       }
       __syncthreads();
     }
     const long long outBase = opBatchOffset(p.out, g, heads);
     const long long cBase = Traits::HasC ? opBatchOffset(c, g, heads) : 0;
+    auto store = [&](long long r, long long col, float product) {
+      if (r >= m || col >= n)
+        return;
+      float value = p.alpha * product;
+      if constexpr (Traits::HasC)
+        value +=
+            p.beta * loadOpElement<Traits::CDType>(
+                         c.data, cBase + r * c.strides[2] + col * c.strides[3]);
+      storeOpElement(static_cast<E *>(const_cast<void *>(p.out.data)) +
+                         outBase + r * p.out.strides[2] +
+                         col * p.out.strides[3],
+                     value);
+    };
+    if constexpr (kTensorCores) {
+      // Accumulator tile (i, j): c0, c1 at (gq, 2tq + {0, 1}), c2, c3 eight
+      // rows below.
+      const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+      const int gq = lane / 4, tq = lane % 4;
+      const long long rowBase = row0 + (warp / 4) * 32 + gq;
+      const long long colBase = col0 + (warp % 4) * 16 + 2 * tq;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      long long r = row0 + ty * 4 + i;
-      if (r >= m)
-        continue;
+      for (int i = 0; i < 2; ++i)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        long long col = col0 + tx * 4 + j;
-        if (col >= n)
-          continue;
-        float value = p.alpha * acc[i][j];
-        if constexpr (Traits::HasC)
-          value += p.beta *
-                   loadOpElement<Traits::CDType>(
-                       c.data, cBase + r * c.strides[2] + col * c.strides[3]);
-        storeOpElement(static_cast<E *>(const_cast<void *>(p.out.data)) +
-                           outBase + r * p.out.strides[2] +
-                           col * p.out.strides[3],
-                       value);
-      }
+        for (int j = 0; j < 2; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            store(rowBase + i * 16 + (e / 2) * 8, colBase + j * 8 + e % 2,
+                  acc[2 * i + j][e]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          store(row0 + ty * 4 + i, col0 + tx * 4 + j, acc[i][j]);
     }
   }
 }
