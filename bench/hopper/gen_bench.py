@@ -16,27 +16,16 @@ import gen_tu  # noqa: E402
 
 
 def variants(dtype, d):
-    # (tag, make_spec overrides, template arguments after Schedule or None)
+    # (tag, make_spec overrides, template arguments after Schedule or None).
+    # Template arguments: Overlap, QRegs, Reverse, Chains (-1: the default).
     wg = {"wgmma": True}
+    out = [("sm80", {}, None), ("wg", wg, None)]
     if dtype != "bf16":
-        out = [("sm80", {}, None), ("wg", wg, None), ("wg_qr", wg, "-1, 1")]
-        if d == 64:
-            out.append(("wg_m192", dict(wg, block_m=192), None))
         return out
-    out = [("sm80", {}, None),
-           ("wg", wg, None),
-           ("wg_sq", wg, "-1, 0"),
-           ("wg_sq_fwd", wg, "-1, 0, 0"),
-           ("wg_qr", wg, "-1, 1"),
-           ("wg_qr_fwd", wg, "-1, 1, 0"),
-           ("wg_qr_ov0", wg, "0, 1")]
+    out += [("wg_chain1", wg, "-1, -1, -1, 1"),
+            ("wg_s3", dict(wg, num_stages=3), None)]
     if d == 64:
         out.append(("wg_m192", dict(wg, block_m=192), None))
-        out.append(("wg_qr_n192", dict(wg, block_n=192), "-1, 1"))
-        out.append(("wg_qr_n192_s3", dict(wg, block_n=192, num_stages=3), "-1, 1"))
-    else:
-        out.append(("wg_qr_s3", dict(wg, num_stages=3), "-1, 1"))
-        out.append(("wg_n176", dict(wg, block_n=176), None))
     return out
 
 

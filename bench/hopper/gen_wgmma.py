@@ -3,7 +3,9 @@
 sm_90a kernel, one per (N, A source, element type). Inline PTX needs every
 accumulator register spelled out, hence a generator.
 
-  python3 bench/hopper/gen_wgmma.py > templates/xfc/sm90_wgmma.cuh
+  python3 bench/hopper/gen_wgmma.py |
+    clang-format --style=file --assume-filename=templates/xfc/sm90_wgmma.cuh \
+    > templates/xfc/sm90_wgmma.cuh
 """
 
 NS = [32, 64, 96, 128, 144, 160, 176, 192, 208, 224, 240, 256]

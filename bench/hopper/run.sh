@@ -18,6 +18,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.draw,te
 log "commit $(git rev-parse --short HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | wc -l) dirty"
 
 python3 test/gpu/harness/gen_tu.py --out "$W/check" --only "$ONLY" >> "$OUT/run.log"
+[ -n "${CHECK_REGEX:-}" ] && for d in "$W"/check/*/; do basename "$d" | grep -qE "$CHECK_REGEX" || rm -rf "$d"; done
 python3 bench/hopper/gen_bench.py --out "$W/bench" >> "$OUT/run.log"
 compile_one() {
   nvcc -cubin -gencode=arch=compute_90a,code=sm_90a -I "$ROOT/templates" -Xptxas -v \
@@ -44,8 +45,10 @@ head -3 "$OUT/sass.txt" | tee -a "$OUT/run.log"
 # Smoke first: a hang or a wrong kernel shows here in seconds.
 timeout 40 python3 test/gpu/harness/check_attention.py --log-dir "$W/smoke" \
   "$W"/check/wg_bf16_d64_n_dense/ "$W"/check/wg_bf16_d128_c_dense/ 2>&1 | tee -a "$OUT/run.log" | tail -3
+# CHECK_REGEX picks kernel names of the matrix (default: the wgmma ones).
+dirs=$(ls -d "$W"/check/*/ | while read -r d; do basename "$d"; done | grep -E "${CHECK_REGEX:-^wg_}" | sed "s@^@$W/check/@")
 timeout ${CHECK_TIMEOUT:-100} python3 test/gpu/harness/check_attention.py --fresh --log-dir "$W/log" --summary "$W/log/summary.txt" \
-  "$W"/check/*/ > "$OUT/check.txt" 2>&1
+  $dirs > "$OUT/check.txt" 2>&1
 log "check exit $?"
 cp "$W/log/results.jsonl" "$OUT/" 2>/dev/null
 tail -5 "$OUT/check.txt" | tee -a "$OUT/run.log"
@@ -60,7 +63,7 @@ if [ -n "${PROFILE:-}" ]; then
   timeout ${PROFILE_TIMEOUT:-90} ncu --target-processes all -k regex:xfc_attn -c ${PROFILE_COUNT:-3} \
     --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
     --section ComputeWorkloadAnalysis --section Occupancy \
-    --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio,regex:sm__pipe_tensor_op_gmma.*pct_of_peak_sustained_active,regex:l1tex__data_pipe_lsu_wavefronts_mem_shared.*pct_of_peak_sustained_active" \
+    --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" \
     python3 bench/hopper/profile_one.py $dirs > "$OUT/ncu.txt" 2>&1
   log "ncu exit $?"
 fi

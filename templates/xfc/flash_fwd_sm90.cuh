@@ -94,16 +94,19 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///
 /// QRegs: 1 keeps the consumer's Q fragments in registers (ldmatrix once)
 /// and computes S with A from registers, so that the GEMM reads only K from
-/// shared memory; 0 reads Q from shared memory in every S GEMM. -1 picks 1
-/// where it fits without spills (ptxas 13.0): up to two consumers (three
-/// have 160 registers each), S + P + O + Q fragments <= 192 registers, and
-/// at HeadDim 128 dense schedules only.
+/// shared memory; 0 (and -1) reads Q from shared memory in every S GEMM.
+/// It fits without spills (ptxas 13.0) up to two consumers with S + P + O +
+/// Q fragments <= 192 registers; measured no faster on an H100 (v3).
 ///
 /// Reverse: 1 maps blockIdx.x to query tiles from the last one down, so
 /// that with Causal the longest tiles start first and the short ones fill
 /// the tail of the grid. -1 picks 1 for Causal.
+///
+/// ChainsChoice: independent partial maxima and sums per row in the softmax
+/// (a power of two; fewer where BlockN / 8 needs it); 1 is one sequential
+/// chain.
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
-          int QRegsChoice = -1, int ReverseChoice = -1>
+          int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4>
 XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   using Element = typename Traits::Element;
   constexpr int HeadDim = Traits::HeadDim;
@@ -120,16 +123,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // With one stage, S(j) would wait for K(j) in the stage that P(j-1) V(j-1)
   // has not released yet: no overlap.
   constexpr int Overlap =
-      Stages == 1                ? 0
-      : OverlapChoice >= 0       ? OverlapChoice
+      Stages == 1          ? 0
+      : OverlapChoice >= 0 ? OverlapChoice
       : ((ElementMasks || !Dense) && (HeadDim > 64 || Consumers == 3)) ? 0
-                                                                          : 1;
+                                                                       : 1;
   // Accumulator and fragment registers with Q kept: S, P, O and Q.
   constexpr int QRegsLive = (BlockN + HeadDim) * 3 / 4;
-  constexpr int QRegs =
-      QRegsChoice >= 0 ? QRegsChoice
-                       : (Consumers <= 2 && QRegsLive <= 192 &&
-                          (Dense || HeadDim <= 64));
+  // Off by default: no gain measured (v3), and it is fragile (below).
+  constexpr int QRegs = QRegsChoice >= 0 ? QRegsChoice : 0;
+  (void)QRegsLive;
+  static_assert(!(QRegs && Overlap == 0 && HeadDim > 64),
+                "QRegs without Overlap gave wrong results at HeadDim 128 on "
+                "an H100 (bench/NOTES.md, v3): not supported");
   constexpr bool Reverse =
       ReverseChoice >= 0 ? ReverseChoice != 0 : Traits::Causal;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -154,6 +159,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   static_assert(BlockN / 2 + HeadDim / 2 <= (Consumers == 3 ? 96 : 160),
                 "S and O accumulators would not fit in registers");
   static_assert(Stages >= 1 && Stages <= 4, "NumStages must be 1 to 4");
+  static_assert(isPowerOf2(ChainsChoice), "Chains must be a power of two");
+  // The largest power of two <= ChainsChoice dividing BlockN / 8.
+  constexpr int Chains = (BlockN / 8) % ChainsChoice == 0 ? ChainsChoice
+                         : (BlockN / 8) % (ChainsChoice / 2) == 0
+                             ? ChainsChoice / 2
+                             : 1;
   static_assert(Traits::SharedBytes ==
                     wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
                 "SharedBytes must be (BlockM + 2 * NumStages * BlockN) * "
@@ -351,16 +362,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
     // Masks and online softmax of the S tile in registers: s becomes the
     // probabilities; returns the factor the old O and sum are scaled by.
-    auto softmax = [&](const KvTile &tile, float (&scaleOld)[2]) {
+    auto softmax = [&](const KvTile &tile, float(&scaleOld)[2]) {
       const int col0 = tile.index * BlockN + 2 * t;
 #pragma unroll
       for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          s[4 * n + e] =
-              scoreWithMasks<Traits>(s[4 * n + e], scaleLog2,
-                                     col0 + n * 8 + (e & 1), kvLen,
-                                     masks[e / 2]);
+          s[4 * n + e] = scoreWithMasks<Traits>(s[4 * n + e], scaleLog2,
+                                                col0 + n * 8 + (e & 1), kvLen,
+                                                masks[e / 2]);
       if (tile.partial) {
 #pragma unroll
         for (int n = 0; n < BlockN / 8; ++n)
@@ -369,13 +379,25 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
             if (!schedule.visible(row0 + (e / 2) * 8, col0 + n * 8 + (e & 1)))
               s[4 * n + e] = negInf();
       }
+      // Row max and sum over Chains independent partial results: short
+      // dependency chains instead of one BlockN / 4 long.
       float offset[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        float m = rowMax[h];
+        float part[Chains];
+#pragma unroll
+        for (int c = 0; c < Chains; ++c)
+          part[c] = rowMax[h];
 #pragma unroll
         for (int n = 0; n < BlockN / 8; ++n)
-          m = maxf(m, maxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
+          part[n % Chains] = maxf(part[n % Chains],
+                                  maxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
+#pragma unroll
+        for (int w = Chains / 2; w >= 1; w /= 2)
+#pragma unroll
+          for (int c = 0; c < w; ++c)
+            part[c] = maxf(part[c], part[c + w]);
+        float m = part[0];
         m = maxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
         m = maxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
         // A row that has seen only masked keys keeps max -inf: subtract 0
@@ -383,22 +405,36 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         offset[h] = m == negInf() ? 0.0f : m;
         scaleOld[h] = exp2Fast(rowMax[h] - offset[h]);
         rowMax[h] = m;
-        rowSum[h] *= scaleOld[h];
       }
+      float sum[2][Chains];
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int c = 0; c < Chains; ++c)
+          sum[h][c] = 0.0f;
 #pragma unroll
       for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           float pr = exp2Fast(s[4 * n + e] - offset[e / 2]);
-          rowSum[e / 2] += pr;
+          sum[e / 2][n % Chains] += pr;
           if constexpr (Traits::HasDropout) {
             if (!dropout.keep(dropRowKey[e / 2], col0 + n * 8 + (e & 1)))
               pr = 0.0f;
           }
           s[4 * n + e] = pr;
         }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int w = Chains / 2; w >= 1; w /= 2)
+#pragma unroll
+          for (int c = 0; c < w; ++c)
+            sum[h][c] += sum[h][c + w];
+        rowSum[h] = rowSum[h] * scaleOld[h] + sum[h][0];
+      }
     };
-    auto rescaleO = [&](const float (&scaleOld)[2]) {
+    auto rescaleO = [&](const float(&scaleOld)[2]) {
 #pragma unroll
       for (int i = 0; i < HeadDim / 2; ++i)
         o[i] *= scaleOld[(i / 2) & 1];
@@ -558,8 +594,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     if (row < qLen) {
       Chunk16 chunk;
       asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                   : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z),
-                     "=r"(chunk.w)
+                   : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z), "=r"(chunk.w)
                    : "r"(sQ + stageOffset(warpRow0 + r, c))
                    : "memory");
       *reinterpret_cast<Chunk16 *>(oBase + row * params.oSeqStride + c * 8) =

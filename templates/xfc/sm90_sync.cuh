@@ -32,9 +32,9 @@ XFC_DEVICE void mbarArrive(unsigned bar) {
 /// Arrives on `bar` once every cp.async this thread issued so far has
 /// landed; the barrier's expected count includes this arrival (noinc).
 XFC_DEVICE void cpAsyncArriveNoinc(unsigned bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(
-                   bar)
-               : "memory");
+  asm volatile(
+      "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar)
+      : "memory");
 }
 
 /// Blocks until the phase of `bar` with the given parity has completed.
@@ -69,8 +69,7 @@ XFC_DEVICE void wgmmaCommit() {
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
 template <int Pending> XFC_DEVICE void wgmmaWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending)
-               : "memory");
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
 }
 
 /// Keeps the compiler from moving accesses of `r` across a wgmma

@@ -19,18 +19,56 @@ KernelProblem problem(int64_t headDim, unsigned bits = 16,
 }
 
 TEST(KernelConfig, HalfPrecisionTakesTensorCores) {
-  for (int64_t headDim : {32, 64, 96, 128}) {
+  for (const char *arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
+    for (int64_t headDim : {32, 64, 96, 128}) {
+      llvm::Expected<KernelChoice> choice =
+          selectKernelConfig(problem(headDim, 16, 0, arch));
+      ASSERT_TRUE(static_cast<bool>(choice))
+          << llvm::toString(choice.takeError());
+      EXPECT_EQ(choice->path, "mma_sync");
+      EXPECT_FALSE(choice->wgmma) << arch;
+      // One warp per 16 query rows.
+      EXPECT_EQ(choice->blockM, choice->warps * 16);
+      EXPECT_EQ(choice->sharedBytes,
+                (choice->blockM + 2 * choice->stages * choice->blockN) *
+                    headDim * 2);
+      EXPECT_LE(choice->sharedBytes, 227 * 1024);
+    }
+  }
+}
+
+TEST(KernelConfig, Sm90aTakesTheWgmmaKernel) {
+  for (int64_t headDim : {64, 128}) {
     llvm::Expected<KernelChoice> choice = selectKernelConfig(problem(headDim));
     ASSERT_TRUE(static_cast<bool>(choice))
         << llvm::toString(choice.takeError());
     EXPECT_EQ(choice->path, "mma_sync");
-    // One warp per 16 query rows.
-    EXPECT_EQ(choice->blockM, choice->warps * 16);
+    EXPECT_TRUE(choice->wgmma);
+    EXPECT_EQ(choice->blockM, 128);
+    EXPECT_EQ(choice->blockN, 128);
+    // A producer warpgroup plus one consumer warpgroup per 64 query rows.
+    EXPECT_EQ(choice->warps, 4 * (choice->blockM / 64 + 1));
+    EXPECT_EQ(choice->stages, 2);
     EXPECT_EQ(choice->sharedBytes,
               (choice->blockM + 2 * choice->stages * choice->blockN) * headDim *
-                  2);
+                      2 +
+                  1024);
+    EXPECT_EQ(choice->sharedBytes,
+              computeSharedBytes("mma_sync", choice->blockM, choice->blockN,
+                                 choice->stages, headDim, 16, true));
     EXPECT_LE(choice->sharedBytes, 227 * 1024);
   }
+  // Head dims the wgmma kernel does not take, and fp32, keep their paths.
+  for (int64_t headDim : {32, 96}) {
+    llvm::Expected<KernelChoice> choice = selectKernelConfig(problem(headDim));
+    ASSERT_TRUE(static_cast<bool>(choice));
+    EXPECT_FALSE(choice->wgmma);
+    EXPECT_EQ(choice->blockM, choice->warps * 16);
+  }
+  llvm::Expected<KernelChoice> fp32 = selectKernelConfig(problem(128, 32));
+  ASSERT_TRUE(static_cast<bool>(fp32));
+  EXPECT_EQ(fp32->path, "simt");
+  EXPECT_FALSE(fp32->wgmma);
 }
 
 TEST(KernelConfig, Fp32TakesSimt) {
@@ -44,24 +82,38 @@ TEST(KernelConfig, Fp32TakesSimt) {
 
 TEST(KernelConfig, SmallLayoutBlocksNarrowTheKvTile) {
   llvm::Expected<KernelChoice> block16 =
-      selectKernelConfig(problem(64, 16, 16));
+      selectKernelConfig(problem(64, 16, 16, "sm_80"));
   ASSERT_TRUE(static_cast<bool>(block16));
   EXPECT_EQ(block16->blockN, 32);
   llvm::Expected<KernelChoice> block32 =
-      selectKernelConfig(problem(64, 16, 32));
+      selectKernelConfig(problem(64, 16, 32, "sm_80"));
   ASSERT_TRUE(static_cast<bool>(block32));
   EXPECT_EQ(block32->blockN, 32);
   llvm::Expected<KernelChoice> block128 =
-      selectKernelConfig(problem(64, 16, 128));
+      selectKernelConfig(problem(64, 16, 128, "sm_80"));
   ASSERT_TRUE(static_cast<bool>(block128));
   EXPECT_EQ(block128->blockN, 64);
-  // Every layout block boundary is a tile boundary or inside one tile.
-  for (int64_t block : {16, 32, 64, 128}) {
-    llvm::Expected<KernelChoice> c =
-        selectKernelConfig(problem(128, 16, block));
+  // The wgmma kernel: 64-key tiles under 128-key layout blocks.
+  for (int64_t block : {16, 32, 64}) {
+    llvm::Expected<KernelChoice> c = selectKernelConfig(problem(64, 16, block));
     ASSERT_TRUE(static_cast<bool>(c));
-    EXPECT_TRUE(block % c->blockN == 0 || c->blockN % block == 0) << block;
+    EXPECT_TRUE(c->wgmma);
+    EXPECT_EQ(c->blockN, 64) << block;
   }
+  llvm::Expected<KernelChoice> wgmma128 =
+      selectKernelConfig(problem(128, 16, 128));
+  ASSERT_TRUE(static_cast<bool>(wgmma128));
+  EXPECT_EQ(wgmma128->blockN, 128);
+  // Every layout block boundary is a tile boundary or inside one tile.
+  for (const char *arch : {"sm_80", "sm_90a"})
+    for (int64_t headDim : {64, 128})
+      for (int64_t block : {16, 32, 64, 128, 256}) {
+        llvm::Expected<KernelChoice> c =
+            selectKernelConfig(problem(headDim, 16, block, arch));
+        ASSERT_TRUE(static_cast<bool>(c));
+        EXPECT_TRUE(block % c->blockN == 0 || c->blockN % block == 0)
+            << arch << " " << block;
+      }
 }
 
 TEST(KernelConfig, RejectsUnsupportedHeadDim) {

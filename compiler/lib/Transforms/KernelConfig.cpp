@@ -18,13 +18,20 @@ ArrayRef<StringRef> getSupportedArchs() {
 
 int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
                            int64_t stages, int64_t headDim,
-                           unsigned elementBits) {
+                           unsigned elementBits, bool wgmma) {
   int64_t elementBytes = elementBits / 8;
   if (path == "mma_sync")
-    // Q tile plus `stages` K and V tiles.
-    return (blockM + 2 * stages * blockN) * headDim * elementBytes;
+    // Q tile plus `stages` K and V tiles; the wgmma kernel aligns them to
+    // 1024 bytes (its 128-byte swizzle atoms) inside the allocation.
+    return (blockM + 2 * stages * blockN) * headDim * elementBytes +
+           (wgmma ? 1024 : 0);
   // simt: the same tiles in fp32 (rows are swizzled, not padded).
   return (blockM + 2 * stages * blockN) * headDim * 4;
+}
+
+bool usesWgmmaKernel(const KernelProblem &problem) {
+  return problem.arch == "sm_90a" && problem.elementBits == 16 &&
+         (problem.headDim == 64 || problem.headDim == 128);
 }
 
 Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
@@ -45,6 +52,26 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
                              "expected a 16- or 32-bit element type");
 
   KernelChoice choice;
+  if (usesWgmmaKernel(problem)) {
+    // sm_90a: the warp-specialized wgmma kernel (templates/xfc/
+    // flash_fwd_sm90.cuh), measured at 1.5-1.7x the mma.sync kernel on an
+    // H100 (bench/NOTES.md). A producer warpgroup and two consumer
+    // warpgroups of 64 query rows each; 128-key K/V tiles, two stages
+    // (D=128: 160 KiB of shared memory). Layout blocks under 128 keys take
+    // 64-key tiles so that more of a sparse row can be skipped.
+    choice.path = "mma_sync";
+    choice.wgmma = true;
+    choice.blockM = 128;
+    choice.blockN = 128;
+    choice.warps = 4 * (choice.blockM / 64 + 1);
+    choice.stages = 2;
+    if (problem.layoutBlockSize > 0 && problem.layoutBlockSize < 128)
+      choice.blockN = 64;
+    choice.sharedBytes = computeSharedBytes(
+        choice.path, choice.blockM, choice.blockN, choice.stages,
+        problem.headDim, problem.elementBits, /*wgmma=*/true);
+    return choice;
+  }
   if (problem.elementBits == 32) {
     // fp32 keeps full precision on CUDA cores: one warp per 8 query rows.
     choice.path = "simt";

@@ -31,15 +31,27 @@ struct KernelProblem {
 
 /// The chosen configuration; mirrors #xfa.kernel_config.
 struct KernelChoice {
-  std::string path; ///< "mma_sync" or "simt".
+  /// "mma_sync" (16-bit tensor-core kernels) or "simt" (fp32).
+  std::string path;
   int64_t blockM = 0, blockN = 0, warps = 0, stages = 0, sharedBytes = 0;
+  /// The 16-bit kernel is the sm_90a warp-specialized wgmma one: a producer
+  /// warpgroup plus one consumer warpgroup per 64 query rows, so warps ==
+  /// 4 * (blockM / 64 + 1). The templates pick it from that warp count;
+  /// #xfa.kernel_config records it as path "mma_sync" with those warps.
+  bool wgmma = false;
 };
 
 /// Dynamic shared memory the templates need, the formula documented in
 /// templates/README.md (the emitted code static_asserts the same number).
+/// `wgmma`: the sm_90a kernel, whose tiles take 1024 more bytes (alignment
+/// of the 128-byte swizzle atoms).
 int64_t computeSharedBytes(llvm::StringRef path, int64_t blockM, int64_t blockN,
                            int64_t stages, int64_t headDim,
-                           unsigned elementBits);
+                           unsigned elementBits, bool wgmma = false);
+
+/// Whether the sm_90a wgmma kernel serves `problem` (sm_90a, 16-bit
+/// elements, a head dim it supports); otherwise mma.sync does.
+bool usesWgmmaKernel(const KernelProblem &problem);
 
 /// Chooses a configuration, or explains why the problem is unsupported.
 llvm::Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem);
