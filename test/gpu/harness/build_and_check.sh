@@ -1,6 +1,7 @@
 #!/bin/bash
 # GPU correctness run of the attention templates, self-contained: generates
-# translation units shaped like xfc's emitted ones (gen_tu.py), compiles them
+# translation units shaped like xfc's emitted ones (gen_tu.py; wg_* are the
+# sm_90a wgmma kernels), compiles them
 # with nvcc for sm_90a (ptxas -v: spills fail the kernel), checks every cubin
 # against an fp64 PyTorch reference (check_attention.py) and, when
 # compute-sanitizer is there, runs memcheck and racecheck on a few kernels.
@@ -31,6 +32,8 @@ start=$(date +%s)
 
 python3 "$HERE/gen_tu.py" --out "$WORK" --matrix "$MATRIX" --only "$ONLY" >> "$OUT/build.log" 2>&1 \
   || { echo "gen_tu.py failed"; cat "$OUT/build.log"; exit 1; }
+# The wgmma kernels (wg_*) need sm_90a.
+[ "$ARCH" = 90a ] || rm -rf "$WORK"/wg_*
 
 compile_one() {
   local dir=$1
