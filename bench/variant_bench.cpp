@@ -26,8 +26,8 @@ using namespace xfc::runtime;
 
 int main(int argc, char **argv) {
   if (argc < 7) {
-    std::fprintf(stderr,
-                 "usage: xfc-variant-bench CONFIG_JSON DTYPE B H S D [ITERS]\n");
+    std::fprintf(
+        stderr, "usage: xfc-variant-bench CONFIG_JSON DTYPE B H S D [ITERS]\n");
     return 2;
   }
   std::string config = argv[1], dtypeName = argv[2];
@@ -73,8 +73,8 @@ int main(int argc, char **argv) {
     std::vector<uint16_t> half(count);
     for (std::size_t j = 0; j < count; ++j) {
       host[j] = normal(rng) * 0.5f;
-      half[j] = *dtype == DType::BF16 ? floatToBF16(host[j])
-                                      : floatToF16(host[j]);
+      half[j] =
+          *dtype == DType::BF16 ? floatToBF16(host[j]) : floatToF16(host[j]);
     }
     Status status = *dtype == DType::F32 ? buffer->upload(host.data(), bytes)
                                          : buffer->upload(half.data(), bytes);

@@ -139,9 +139,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       ReverseChoice >= 0 ? ReverseChoice != 0 : Traits::Causal;
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
-  constexpr int ProducerRegs = Consumers == 3 ? 32 : 40;
+  constexpr int ProducerRegs = Consumers == 3 ? 32 : 56;
   constexpr int ConsumerRegs = Consumers == 3   ? 160
-                               : Consumers == 2 ? 232
+                               : Consumers == 2 ? 224
                                                 : 240;
 
   static_assert(isHalfElement<Element>,
