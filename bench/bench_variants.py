@@ -58,6 +58,146 @@ def fourier_eager(q):
     return run
 
 
+def masked_sdpa_eager(q, k, v, keep):
+    # Dense masked attention as xFormers' core does it (keep: bool [S, S]).
+    def run():
+        att = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+        att = att.masked_fill(~keep, float("-inf"))
+        att = torch.softmax(att.float(), dim=-1).nan_to_num(0.0).to(q.dtype)
+        return torch.matmul(att, v)
+    return run
+
+
+def random_eager(q, k, v, r):
+    s = q.shape[-2]
+    keep = torch.rand(s, s, device=q.device) < r
+    return masked_sdpa_eager(q, k, v, keep)
+
+
+def global_eager(q, k, v, tokens):
+    s = q.shape[-2]
+    g = torch.zeros(s, dtype=torch.bool, device=q.device)
+    g[tokens] = True
+    return masked_sdpa_eager(q, k, v, g[:, None] | g[None, :])
+
+
+def nystrom_eager(q, k, v, m, iterations):
+    b, h, s, d = q.shape
+
+    def run():
+        scale = 1.0 / math.sqrt(d)
+        ql = q.reshape(b, h, m, s // m, d).mean(-2)
+        kl = k.reshape(b, h, m, s // m, d).mean(-2)
+        k1 = torch.softmax(q @ kl.transpose(-1, -2) * scale, dim=-1)
+        k2 = torch.softmax(ql @ kl.transpose(-1, -2) * scale, dim=-1)
+        k3 = torch.softmax(ql @ k.transpose(-1, -2) * scale, dim=-1) @ v
+        eye = torch.eye(m, device=q.device, dtype=q.dtype)
+        z = k2.transpose(-1, -2) / (k2.abs().sum(-2).amax() * k2.abs().sum(-1).amax())
+        for _ in range(iterations):
+            kz = k2 @ z
+            z = 0.25 * z @ (13 * eye - kz @ (15 * eye - kz @ (7 * eye - kz)))
+        return k1 @ (z @ k3)
+    return run
+
+
+def orthoformer_random_eager(q, k, v, m):
+    b, h, s, d = q.shape
+    idx = torch.randperm(s, device=q.device)[: m // 2]
+
+    def run():
+        landmarks = torch.cat([q[:, :, idx], k[:, :, idx]], dim=-2)
+        scale = 1.0 / math.sqrt(d)
+        inner = torch.softmax(landmarks @ k.transpose(-1, -2) * scale, dim=-1) @ v
+        return torch.softmax(q @ landmarks.transpose(-1, -2) * scale, dim=-1) @ inner
+    return run
+
+
+def favor_eager(q, k, v, features):
+    d = q.shape[-1]
+    w = torch.randn(d, features // 2, device=q.device, dtype=torch.float32)
+
+    def phi(x):
+        xs = x.float() * d ** -0.25
+        off = -(xs * xs).sum(-1, keepdim=True) / 2 - math.log(math.sqrt(features))
+        proj = xs @ w
+        return torch.exp(torch.cat([proj, -proj], dim=-1) + off)
+
+    def run():
+        pq, pk = phi(q), phi(k)
+        kv = pk.transpose(-1, -2) @ v.float()
+        norm = pq @ pk.sum(-2, keepdim=True).transpose(-1, -2)
+        return ((pq @ kv) / norm).to(q.dtype)
+    return run
+
+
+def lambda_eager(q, k, v, seq_len):
+    b, h, s, d = q.shape
+    emb = torch.randn(2 * seq_len - 1, d, device=q.device, dtype=q.dtype)
+    n = torch.arange(s, device=q.device)
+    rel = (n[None, :] - n[:, None] + seq_len - 1)
+
+    def run():
+        content = torch.softmax(k, dim=-2).transpose(-1, -2) @ v
+        qe = q @ emb.transpose(-1, -2)
+        position = torch.gather(qe, -1, rel.expand(b, h, s, s))
+        return q @ content + position @ v
+    return run
+
+
+def pooling_eager(q, pool):
+    b, h, s, d = q.shape
+    side = int(math.isqrt(s))
+
+    def run():
+        x = q.reshape(b * h, side, side, d).permute(0, 3, 1, 2)
+        y = torch.nn.functional.avg_pool2d(x, pool, 1, pool // 2, count_include_pad=False) - x
+        return y.permute(0, 2, 3, 1).reshape(b, h, s, d)
+    return run
+
+
+def visual_eager(q):
+    b, _, s, c = q.shape
+    side = int(math.isqrt(s))
+    nn = torch.nn
+    block = nn.ModuleDict(dict(
+        proj1=nn.Conv2d(c, c, 1), lka0=nn.Conv2d(c, c, 5, padding=2, groups=c),
+        lka1=nn.Conv2d(c, c, 7, padding=9, groups=c, dilation=3), lka2=nn.Conv2d(c, c, 1),
+        proj2=nn.Conv2d(c, c, 1))).to(q.device, q.dtype)
+
+    def run():
+        x = q.reshape(b, side, side, c).permute(0, 3, 1, 2)
+        y = torch.nn.functional.gelu(block["proj1"](x))
+        attn = block["lka2"](block["lka1"](block["lka0"](y)))
+        y = block["proj2"](y * attn) + x
+        return y.permute(0, 2, 3, 1).reshape(b, 1, s, c)
+    return run
+
+
+def compositional_eager(q, k, v, heads, rules):
+    b, _, s, e = q.shape
+    nn = torch.nn
+    dh, vd, dsel = e // heads, e // rules, e // heads
+    mods = nn.ModuleDict(dict(
+        qp=nn.Linear(e, e), value_q=nn.Linear(e, dsel * heads),
+        score=nn.Linear(dsel + vd, 1), out=nn.Linear(heads * vd, e))).to(q.device, q.dtype)
+
+    def run():
+        x = q.reshape(b, s, e)
+        qp = mods["qp"](x) * dh ** -0.5
+        kp = mods["qp"](k.reshape(b, s, e))
+        vp = mods["qp"](v.reshape(b, s, e))
+        qh = qp.view(b, s, heads, dh).transpose(1, 2)
+        kh = kp.view(b, s, heads, dh).transpose(1, 2)
+        vr = vp.view(b, s, rules, vd).transpose(1, 2)
+        att = torch.softmax(qh @ kh.transpose(-1, -2), dim=-1)
+        o = (att.unsqueeze(2) @ vr.unsqueeze(1)).movedim(3, 1)  # [b, s, h, r, vd]
+        sel = mods["value_q"](x).view(b, s, heads, 1, dsel).expand(-1, -1, -1, rules, -1)
+        score = torch.softmax(mods["score"](torch.cat([o, sel], dim=-1)), dim=3)
+        y = (o * score).sum(3).reshape(b, s, heads * vd)
+        return mods["out"](y).reshape(b, 1, s, e)
+    return run
+
+
 CASES = [
     # name, config, dtype, B, H, S, D, eager factory
     ("linformer k=256", {"name": "linformer", "seq_len": 1024, "k": 256},
@@ -70,6 +210,28 @@ CASES = [
      lambda q, k, v: fourier_eager(q)),
     ("fourier_mix", {"name": "fourier_mix"}, "fp32", 8, 16, 1024, 64,
      lambda q, k, v: fourier_eager(q)),
+    ("random r=0.1", {"name": "random", "r": 0.1, "seed": 0}, "bf16", 8, 16, 1024, 64,
+     lambda q, k, v: random_eager(q, k, v, 0.1)),
+    ("global 16 tokens", {"name": "global", "seq_len": 1024,
+                          "attention_query_mask": list(range(0, 1024, 64))},
+     "bf16", 8, 16, 1024, 64,
+     lambda q, k, v: global_eager(q, k, v, list(range(0, 1024, 64)))),
+    ("nystrom m=64", {"name": "nystrom", "num_heads": 16, "num_landmarks": 64},
+     "bf16", 8, 16, 1024, 64, lambda q, k, v: nystrom_eager(q, k, v, 64, 6)),
+    ("orthoformer m=32 random", {"name": "orthoformer", "num_landmarks": 32,
+                                 "landmark_selection": "random"},
+     "bf16", 8, 16, 1024, 64, lambda q, k, v: orthoformer_random_eager(q, k, v, 32)),
+    ("favor sm_reg", {"name": "favor", "dim_head": 64, "feature_map": "sm_reg"},
+     "bf16", 8, 16, 1024, 64, lambda q, k, v: favor_eager(q, k, v, 2 * ((64 * 7) // 2))),
+    ("lambda", {"name": "lambda", "seq_len": 1024, "dim_head": 64}, "bf16", 8, 16, 1024, 64,
+     lambda q, k, v: lambda_eager(q, k, v, 1024)),
+    ("pooling 3x3", {"name": "pooling", "pool_size": 3}, "bf16", 8, 16, 1024, 64,
+     lambda q, k, v: pooling_eager(q, 3)),
+    ("visual", {"name": "visual", "dim_model": 256}, "bf16", 8, 1, 1024, 256,
+     lambda q, k, v: visual_eager(q)),
+    ("compositional", {"name": "compositional", "dim_model": 256, "num_heads": 4,
+                       "num_rules": 2}, "bf16", 8, 1, 1024, 256,
+     lambda q, k, v: compositional_eager(q, k, v, 4, 2)),
 ]
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -90,7 +252,13 @@ def main():
         gen = torch.Generator(device="cuda").manual_seed(0)
         q, k, v = (torch.randn(b, h, s, d, device="cuda", dtype=DTYPES[dtype],
                                generator=gen) * 0.5 for _ in range(3))
-        torch_ms = timed(eager(q, k, v))
+        try:
+            with torch.no_grad():
+                fn = eager(q, k, v)
+                torch_ms = timed(fn)
+        except Exception as e:  # noqa: BLE001 - report and go on
+            print(f"{name} {dtype}: eager failed: {e}")
+            torch_ms = float("nan")
         proc = subprocess.run(
             [os.path.join(args.bin, "xfc-variant-bench"), json.dumps(config), dtype,
              str(b), str(h), str(s), str(d), str(ITERS)],
