@@ -96,11 +96,45 @@ bool getBoolTrait(const ManifestKernel &kernel, const std::string &name) {
 const std::vector<std::string> *getOpRoles(const std::string &templateName) {
   static const std::vector<std::string> kMatmul = {"a", "b", "c"};
   static const std::vector<std::string> kSoftmax = {"x"};
+  static const std::vector<std::string> kGridPool = {"x"};
+  static const std::vector<std::string> kDepthwiseConv = {"x", "w", "bias"};
+  static const std::vector<std::string> kElementwise = {"a", "b", "bias"};
+  if (templateName == "grid_pool")
+    return &kGridPool;
+  if (templateName == "depthwise_conv2d")
+    return &kDepthwiseConv;
+  if (templateName == "elementwise")
+    return &kElementwise;
   if (templateName == "matmul")
     return &kMatmul;
   if (templateName == "softmax")
     return &kSoftmax;
   return nullptr;
+}
+
+/// pooling's and visual's stencils read the sequence as a square H x H
+/// token grid.
+bool isGridTemplate(const std::string &templateName) {
+  return templateName == "grid_pool" || templateName == "depthwise_conv2d";
+}
+
+/// The side of the square token grid of `seqLen` tokens, or an error.
+StatusOr<long long> getGridSide(long long seqLen) {
+  long long side = static_cast<long long>(
+      std::llround(std::sqrt(static_cast<double>(seqLen))));
+  while (side * side > seqLen)
+    --side;
+  while ((side + 1) * (side + 1) <= seqLen)
+    ++side;
+  if (side * side != seqLen)
+    return Status::error(
+        "sequence length " + std::to_string(seqLen) +
+        " is not a square token grid: pooling and visual read the sequence "
+        "as an H x W image with H = W (S = H * H, e.g. 64 = 8 x 8); the "
+        "nearest squares are " +
+        std::to_string(side * side) + " and " +
+        std::to_string((side + 1) * (side + 1)));
+  return side;
 }
 
 } // namespace
@@ -374,6 +408,23 @@ Status GraphPlan::run(const AttentionArgs &args, void *stream) {
       return Status::error("value: expected seq_len " + std::to_string(kvLen) +
                            " (as key), got " + std::to_string(view->shape[2]));
   }
+  // Plans compiled for one head (visual: it mixes all of the features)
+  // take [batch, 1, seq, features]; token-grid plans take a square S.
+  for (const ManifestLaunch &launch : manifest.launches)
+    for (const ManifestTensor &input : launch.inputs)
+      if ((input.source == "q" || input.source == "k" || input.source == "v") &&
+          input.shape.size() == 4 && input.shape[1] == 1 && heads != 1)
+        return Status::error(
+            "query: expected heads 1 ([batch, 1, seq, features]: this plan "
+            "mixes all of its " +
+            std::to_string(traits.headDim) + " features), got heads " +
+            std::to_string(heads));
+  for (const Step &step : steps)
+    if (isGridTemplate(manifest.kernels[step.kernelIndex].templateName)) {
+      if (StatusOr<long long> side = getGridSide(qLen); !side)
+        return side.getStatus();
+      break;
+    }
   if (batch * heads * qLen == 0)
     return Status::ok();
   if (kvLen == 0)
@@ -535,6 +586,12 @@ Status GraphPlan::run(const AttentionArgs &args, void *stream) {
       params.beta = static_cast<float>(launch.beta);
       for (std::size_t k = 0; k < launch.ints.size() && k < 4; ++k)
         params.ints[k] = launch.ints[k];
+      if (isGridTemplate(kernel.templateName)) {
+        StatusOr<long long> side = getGridSide(params.out.dims[2]);
+        if (!side)
+          return side.getStatus();
+        params.ints[0] = *side;
+      }
       if (kernel.templateName == "matmul") {
         // The contraction length; a parameter may be longer (it is sized
         // for the longest sequence) but never shorter.

@@ -14,6 +14,7 @@
 #include "xfc/attention_params.h"
 #include "xfc/types.cuh"
 
+#include "xfc/conv_ops.cuh"
 #include "xfc/dropout.cuh"
 #include "xfc/flash_fwd_sm80.cuh"
 #include "xfc/flash_fwd_sm90.cuh"

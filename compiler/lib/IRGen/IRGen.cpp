@@ -38,6 +38,10 @@ public:
       built = buildLinformer(*element);
     else if (spec.variant == "fourier_mix")
       built = buildFourierMix(*element);
+    else if (spec.variant == "pooling")
+      built = buildPooling(*element);
+    else if (spec.variant == "visual")
+      built = buildVisual(*element);
     else
       emitError(spec.configLoc)
           << "variant '" << spec.variant
@@ -269,6 +273,174 @@ private:
     Value nq = matmul(intermediate, dft("neg_sin", 2), q, Value(), 1.0f, 0.0f);
     Value real = matmul(intermediate, cq, dft("cos", 3), Value(), 1.0f, 0.0f);
     Value out = matmul(qkvType, nq, dft("neg_sin", 3), real, -1.0f, 1.0f);
+    builder.create<func::ReturnOp>(loc, out);
+    return success();
+  }
+
+  /// pooling and visual read the sequence as a square token grid: a fixed
+  /// seq_len must be a square (the runtime checks S otherwise). Neither has
+  /// attention weights, so dropout has nothing to drop (xFormers ignores it
+  /// too).
+  LogicalResult checkTokenGrid() {
+    if (failed(checkNoRunTimeMasks()))
+      return failure();
+    if (spec.causal)
+      return emitError(spec.causalLoc)
+             << spec.variant << ": causal is not supported (the grid mixes "
+             << "tokens in both directions)";
+    for (std::optional<int64_t> len : {spec.seqLen, spec.kvSeqLen}) {
+      if (!len)
+        continue;
+      auto side = static_cast<int64_t>(std::llround(std::sqrt(double(*len))));
+      if (side * side != *len)
+        return emitError(spec.configLoc)
+               << spec.variant << ": seq_len " << *len
+               << " is not a square token grid (S = H * W with H = W)";
+    }
+    if (spec.dropout > 0)
+      emitWarning(spec.configLoc)
+          << spec.variant << ": dropout " << spec.dropout
+          << " has no effect (there are no attention weights to drop; "
+             "xFormers ignores it too)";
+    return success();
+  }
+
+  /// pooling (PoolFormer's token mixer): AvgPool2d(pool_size, stride 1,
+  /// padding pool_size // 2, count_include_pad=False)(x) - x over the
+  /// square token grid of q, every feature on its own (so per head on
+  /// head_dim features, exactly). Key and value are ignored, as in xFormers.
+  LogicalResult buildPooling(Type element) {
+    if (failed(checkTokenGrid()))
+      return failure();
+    int64_t poolSize = getInt("pool_size", 3), stride = getInt("stride", 1);
+    if (poolSize % 2 == 0)
+      return emitError(spec.configLoc)
+             << "pooling: pool_size " << poolSize
+             << " must be odd: with padding pool_size // 2 an even window "
+                "gives a grid one larger than the input, and pool(x) - x "
+                "fails on the shapes in xFormers";
+    if (stride != 1)
+      return emitError(spec.configLoc)
+             << "pooling: stride " << stride
+             << " is not supported: a stride above 1 shrinks the grid, and "
+                "pool(x) - x fails on the shapes in xFormers; use stride 1";
+    if (auto padding = spec.intFields.find("padding");
+        padding != spec.intFields.end() && padding->second != poolSize / 2)
+      emitWarning(spec.configLoc)
+          << "pooling: padding " << padding->second
+          << " is ignored; pool_size // 2 = " << poolSize / 2
+          << " is used (as in xFormers)";
+    OpBuilder::InsertionGuard guard(builder);
+    RankedTensorType qkvType;
+    Block *body = beginGraphFunction(element, qkvType);
+    auto pool = builder.create<xfa::GridPoolOp>(
+        spec.configLoc, qkvType, body->getArgument(0),
+        builder.getI64IntegerAttr(poolSize), builder.getF32FloatAttr(-1.0f));
+    builder.create<func::ReturnOp>(spec.configLoc, pool.getResult());
+    return success();
+  }
+
+  /// visual (Visual Attention Network block, xFormers' Visual): on the
+  /// square token grid of x = q, with C = dim_model channels,
+  ///   u = GELU(Conv1x1(x)); a = Conv1x1(dwConv7x7,dil3(dwConv5x5(u)));
+  ///   out = x + Conv1x1(u * a).
+  /// The 1x1 convolutions mix all channels, so the plan takes one head of
+  /// dim_model features: q is [batch, 1, seq, dim_model]. The convolutions'
+  /// weights and biases are parameters named as in the module's state dict,
+  /// initialised as torch's Conv2d does (kaiming-uniform a = sqrt(5), i.e.
+  /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for biases).
+  LogicalResult buildVisual(Type element) {
+    if (failed(checkTokenGrid()))
+      return failure();
+    const int64_t channels = getInt("dim_model", 0);
+    if (channels < 1)
+      return emitError(spec.configLoc)
+             << "visual: expected dim_model >= 1, got " << channels;
+    if (spec.numHeads && *spec.numHeads != 1)
+      return emitError(spec.configLoc)
+             << "visual: num_heads must be 1, got " << *spec.numHeads
+             << ": the block's 1x1 convolutions mix all dim_model channels, "
+                "so it takes the unsplit input as one head of dim_model "
+                "features ([batch, 1, seq, dim_model])";
+    if (spec.headDim != channels)
+      return emitError(spec.configLoc)
+             << "visual: head_dim " << spec.headDim << " must equal dim_model "
+             << channels
+             << " (the block takes the unsplit input as one head of "
+                "dim_model features)";
+
+    OpBuilder::InsertionGuard guard(builder);
+    Location loc = spec.configLoc;
+    const int64_t dyn = ShapedType::kDynamic;
+    Type f32 = builder.getF32Type();
+    auto ioType = RankedTensorType::get({dyn, 1, dyn, channels}, element);
+    auto gridType = RankedTensorType::get({dyn, 1, dyn, channels}, f32);
+    auto func = builder.create<func::FuncOp>(
+        loc, "attention",
+        builder.getFunctionType({ioType, ioType, ioType}, {ioType}));
+    Block *body = func.addEntryBlock();
+    builder.setInsertionPointToStart(body);
+    Value x = body->getArgument(0);
+
+    int64_t seed = 1;
+    auto parameter = [&](std::string name, int64_t rows, int64_t cols,
+                         int64_t fanIn) -> Value {
+      return builder.create<xfa::ParameterOp>(
+          loc, RankedTensorType::get({rows, cols}, f32),
+          builder.getStringAttr(name), builder.getStringAttr("uniform"),
+          builder.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(fanIn))),
+          builder.getI64IntegerAttr(seed++));
+    };
+    struct Conv {
+      Value weight, bias;
+    };
+    // Conv2d(C, C, 1): weight [C, C, 1, 1] as [C, C], fan_in C.
+    auto pointwise = [&](const std::string &name) {
+      return Conv{parameter(name + ".weight", channels, channels, channels),
+                  parameter(name + ".bias", 1, channels, channels)};
+    };
+    // Conv2d(C, C, k, groups=C): weight [C, 1, k, k] as [C, k * k].
+    auto depthwise = [&](const std::string &name, int64_t k) {
+      return Conv{parameter(name + ".weight", channels, k * k, k * k),
+                  parameter(name + ".bias", 1, channels, k * k)};
+    };
+    Conv proj1 = pointwise("block.0");
+    Conv conv0 = depthwise("block.2.conv0", 5);
+    Conv spatial = depthwise("block.2.conv_spatial", 7);
+    Conv conv1 = pointwise("block.2.conv1");
+    Conv proj2 = pointwise("block.3");
+
+    // x W^T, the bias is added by the consumer.
+    auto matmul = [&](Value input, Value weight) -> Value {
+      return builder
+          .create<xfa::MatmulOp>(loc, gridType, input, weight, Value(), nullptr,
+                                 builder.getUnitAttr(), nullptr,
+                                 builder.getF32FloatAttr(1.0f),
+                                 builder.getF32FloatAttr(0.0f))
+          .getResult();
+    };
+    auto elementwise = [&](RankedTensorType type, StringRef kind, Value lhs,
+                           Value rhs, Value bias) -> Value {
+      return builder
+          .create<xfa::ElementwiseOp>(loc, type, builder.getStringAttr(kind),
+                                      lhs, rhs, bias)
+          .getResult();
+    };
+    auto conv = [&](Value input, const Conv &c, int64_t k,
+                    int64_t dilation) -> Value {
+      return builder
+          .create<xfa::DepthwiseConv2dOp>(loc, gridType, input, c.weight,
+                                          c.bias, builder.getI64IntegerAttr(k),
+                                          builder.getI64IntegerAttr(dilation))
+          .getResult();
+    };
+    Value u = elementwise(gridType, "gelu", matmul(x, proj1.weight), Value(),
+                          proj1.bias);
+    Value attn = conv(conv(u, conv0, 5, 1), spatial, 7, 3);
+    Value gated =
+        elementwise(gridType, "mul", matmul(attn, conv1.weight), u, conv1.bias);
+    Value out =
+        elementwise(ioType, "add", matmul(gated, proj2.weight), x, proj2.bias);
     builder.create<func::ReturnOp>(loc, out);
     return success();
   }

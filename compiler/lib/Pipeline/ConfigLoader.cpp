@@ -58,6 +58,11 @@ finishLoading(MLIRContext &context, llvm::StringRef bufferName,
     spec.windowRight = config.causal ? -1 : config.windowSize / 2;
   }
   spec.keyPadding = overrides.keyPadding;
+  // visual mixes all channels: its one "head" has dim_model features.
+  if (config.variant == "visual" && !config.headDim)
+    if (auto it = config.fields.find("dim_model");
+        it != config.fields.end() && it->second.kind == FieldValue::Kind::Int)
+      spec.headDim = it->second.intValue;
   for (const auto &[name, value] : config.fields) {
     switch (value.kind) {
     case FieldValue::Kind::Bool:

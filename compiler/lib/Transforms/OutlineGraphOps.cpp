@@ -10,6 +10,7 @@
 
 #include "xfc/Transforms/Passes.h"
 
+#include "xfc/conv_ops.cuh"
 #include "xfc/graph_ops.cuh"
 
 #include "mlir/IR/AffineExpr.h"
@@ -108,6 +109,9 @@ struct OutlineGraphOpsPass
           result = outlineMatmul(matmul);
         else if (auto softmax = dyn_cast<xfa::SoftmaxOp>(op))
           result = outlineSoftmax(softmax);
+        else if (isa<xfa::GridPoolOp, xfa::DepthwiseConv2dOp,
+                     xfa::ElementwiseOp>(op))
+          result = outlineGridOp(op);
         if (failed(result))
           return signalPassFailure();
       }
@@ -232,14 +236,76 @@ private:
     return success();
   }
 
+  /// pooling's and visual's token-grid ops (templates/xfc/conv_ops.cuh):
+  /// the grid side is a run-time integer the runtime fills in.
+  LogicalResult outlineGridOp(Operation *op) {
+    Builder b(context);
+    auto dtype = [&](Value value) {
+      return b.getI64IntegerAttr(getDTypeCode(value.getType()));
+    };
+    NamedAttrList traits;
+    StringRef templateName;
+    SmallVector<StringRef> roles;
+    FloatAttr beta = nullptr;
+    if (auto pool = dyn_cast<xfa::GridPoolOp>(op)) {
+      templateName = "grid_pool";
+      traits.append("InDType", dtype(pool.getInput()));
+      traits.append("PoolSize", pool.getPoolSizeAttr());
+      roles = {"x"};
+      beta = pool.getBetaAttr();
+    } else if (auto conv = dyn_cast<xfa::DepthwiseConv2dOp>(op)) {
+      templateName = "depthwise_conv2d";
+      traits.append("InDType", dtype(conv.getInput()));
+      traits.append("KernelSize", conv.getKernelSizeAttr());
+      traits.append("Dilation", conv.getDilationAttr());
+      roles = {"x", "w", "bias"};
+    } else {
+      auto elementwise = cast<xfa::ElementwiseOp>(op);
+      templateName = "elementwise";
+      StringRef kind = elementwise.getKind();
+      traits.append("Kind",
+                    b.getI64IntegerAttr(kind == "gelu"  ? kElementwiseGelu
+                                        : kind == "mul" ? kElementwiseMul
+                                                        : kElementwiseAdd));
+      traits.append("ADType", dtype(elementwise.getLhs()));
+      traits.append("BDType", elementwise.getRhs()
+                                  ? dtype(elementwise.getRhs())
+                                  : b.getI64IntegerAttr(kOpF32));
+      traits.append("HasBias",
+                    b.getBoolAttr(static_cast<bool>(elementwise.getBias())));
+      roles.push_back("a");
+      if (elementwise.getRhs())
+        roles.push_back("b");
+      if (elementwise.getBias())
+        roles.push_back("bias");
+    }
+    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    xfk::KernelOp kernel =
+        getKernel(op->getLoc(), templateName, resultType.getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op->getLoc(), resultType,
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), op->getOperands(),
+        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
+        /*alpha=*/nullptr, beta, /*ints=*/nullptr, /*sizes=*/nullptr);
+    op->getResult(0).replaceAllUsesWith(launch.getResult());
+    op->erase();
+    return success();
+  }
+
   /// Names the sizes of every launch result in a plan of several launches
   /// (a single attention launch writes the caller's output).
   LogicalResult assignSizes(func::FuncOp func, SizeTracker &tracker) {
     SmallVector<xfk::LaunchOp> launches;
     func.walk([&](xfk::LaunchOp launch) { launches.push_back(launch); });
-    if (launches.size() < 2)
-      return success();
     SymbolTable table(func->getParentOfType<ModuleOp>());
+    // One graph op (pooling's grid_pool) still needs its sizes.
+    if (launches.size() < 2 &&
+        (launches.empty() ||
+         table.lookup<xfk::KernelOp>(launches.front().getKernel())
+                 .getTemplateName() == "attention_forward"))
+      return success();
     for (xfk::LaunchOp launch : launches) {
       auto type = cast<RankedTensorType>(launch.getType());
       auto kernel = table.lookup<xfk::KernelOp>(launch.getKernel());
@@ -298,6 +364,13 @@ private:
         if (batched->size() != 4)
           return launch.emitOpError("expected a rank-4 operand");
         sizes = {(*batched)[0], (*batched)[1], m, n};
+      } else if (name == "grid_pool" || name == "depthwise_conv2d" ||
+                 name == "elementwise") {
+        // The token-grid ops keep the shape of their (first) input.
+        FailureOr<Sizes> x = sizesOf(launch.getInputs().front());
+        if (failed(x))
+          return failure();
+        sizes = *x;
       } else {
         return launch.emitOpError("unknown template ") << name;
       }

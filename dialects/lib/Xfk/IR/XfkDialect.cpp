@@ -41,6 +41,15 @@ static constexpr StringRef kMatmulRoles[] = {"a", "b", "c"};
 static constexpr StringRef kSoftmaxTraits[] = {"InDType", "Causal"};
 static constexpr StringRef kSoftmaxRoles[] = {"x"};
 
+// pooling and visual (templates/xfc/conv_ops.cuh).
+static constexpr StringRef kGridPoolTraits[] = {"InDType", "PoolSize"};
+static constexpr StringRef kDepthwiseConvTraits[] = {"InDType", "KernelSize",
+                                                     "Dilation"};
+static constexpr StringRef kDepthwiseConvRoles[] = {"x", "w", "bias"};
+static constexpr StringRef kElementwiseTraits[] = {"Kind", "ADType", "BDType",
+                                                   "HasBias"};
+static constexpr StringRef kElementwiseRoles[] = {"a", "b", "bias"};
+
 static const TemplateSpec kTemplates[] = {
     {"attention_forward", "xfc::attentionForward", kAttentionTraits,
      kAttentionOptionalTraits, kAttentionTables, kAttentionRoles,
@@ -58,6 +67,27 @@ static const TemplateSpec kTemplates[] = {
      {},
      {},
      kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"grid_pool",
+     "xfc::gridPoolOp",
+     kGridPoolTraits,
+     {},
+     {},
+     kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"depthwise_conv2d",
+     "xfc::depthwiseConvOp",
+     kDepthwiseConvTraits,
+     {},
+     {},
+     kDepthwiseConvRoles,
+     "xfc::OpParams"},
+    {"elementwise",
+     "xfc::elementwiseOp",
+     kElementwiseTraits,
+     {},
+     {},
+     kElementwiseRoles,
      "xfc::OpParams"},
 };
 

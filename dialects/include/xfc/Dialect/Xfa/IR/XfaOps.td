@@ -155,4 +155,86 @@ def Xfa_SoftmaxOp : Xfa_Op<"softmax", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Token-grid ops: pooling and visual read the sequence as a square grid.
+//===----------------------------------------------------------------------===//
+
+def Xfa_GridPoolOp : Xfa_Op<"grid_pool", [Pure]> {
+  let summary = "Average pooling over the square token grid, plus beta * input";
+  let description = [{
+    The sequence (dimension 2) of every batch and head is read as a square
+    H x H grid, token t at row t / H, column t % H (S = H * H, checked at run
+    time). Each feature (dimension 3) is pooled on its own:
+    `result = AvgPool2d(pool_size, stride 1, padding pool_size // 2,
+    count_include_pad = False)(input) + beta * input`: the mean of the
+    window's positions inside the grid. PoolFormer's token mixer is
+    `beta = -1`. `pool_size` is odd, so the result has the input's shape.
+
+    ```mlir
+    %p = xfa.grid_pool %q {pool_size = 3 : i64, beta = -1.0 : f32}
+        : tensor<?x?x?x64xf16> -> tensor<?x?x?x64xf16>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, I64Attr:$pool_size,
+                       DefaultValuedAttr<F32Attr, "0.0">:$beta);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_DepthwiseConv2dOp : Xfa_Op<"depthwise_conv2d", [Pure]> {
+  let summary = "Depthwise 2-D convolution over the square token grid";
+  let description = [{
+    The sequence is read as a square H x H grid (see `xfa.grid_pool`) and
+    every feature c is convolved with its own `kernel_size` x
+    `kernel_size` filter, dilated by `dilation`, stride 1 and zero padding
+    `dilation * (kernel_size - 1) / 2` (the result keeps the grid):
+    `result[b, h, (y, x), c] = bias[0, c] + sum_{i, j} weight[c, i * k + j]
+    * input[b, h, (y - p + i * dilation, x - p + j * dilation), c]`, as
+    torch's `Conv2d(C, C, k, padding = p, dilation = d, groups = C)` with
+    its weight `[C, 1, k, k]` stored as `[C, k * k]` and its bias as `[1, C]`.
+
+    ```mlir
+    %y = xfa.depthwise_conv2d %x, %w, %b {kernel_size = 7 : i64, dilation = 3 : i64}
+        : tensor<?x1x?x64xf32>, tensor<64x49xf32>, tensor<1x64xf32> -> tensor<?x1x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, RankedTensorOf<[F32]>:$weight,
+                       RankedTensorOf<[F32]>:$bias, I64Attr:$kernel_size,
+                       DefaultValuedAttr<I64Attr, "1">:$dilation);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` type($input) `,` type($weight)
+    `,` type($bias) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_ElementwiseOp : Xfa_Op<"elementwise", [Pure, AttrSizedOperandSegments]> {
+  let summary = "An element-wise function of a tensor (plus a channel bias)";
+  let description = [{
+    With `a = lhs + bias` (`bias` an optional `[1, C]` row added to every
+    row of `lhs`, as a 1x1 convolution's bias):
+    `kind = "gelu"`: `result = a * (1 + erf(a / sqrt(2))) / 2` (torch's
+    exact GELU; no `rhs`); `"mul"`: `result = a * rhs`; `"add"`:
+    `result = a + rhs` (`rhs` of the result's shape).
+
+    ```mlir
+    %u = xfa.elementwise "gelu" %t bias %b : tensor<1x64xf32>
+        : tensor<?x1x?x64xf32> -> tensor<?x1x?x64xf32>
+    %o = xfa.elementwise "add" %t, %q : tensor<?x1x?x64xf16>
+        : tensor<?x1x?x64xf32> -> tensor<?x1x?x64xf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$kind, Xfa_GraphTensor:$lhs,
+                       Optional<Xfa_GraphTensor>:$rhs,
+                       Optional<RankedTensorOf<[F32]>>:$bias);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $kind $lhs (`,` $rhs^ `:` type($rhs))? (`bias` $bias^ `:` type($bias))?
+    attr-dict `:` type($lhs) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // XFC_DIALECT_XFA_IR_XFAOPS_TD
