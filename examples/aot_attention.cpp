@@ -137,9 +137,11 @@ int main(int argc, char **argv) {
               "S=%lld\n",
               kernel.symbol.c_str(), kernel.arch.c_str(), getDTypeName(dtype),
               static_cast<long long>(D), traits.causal ? ", causal" : "",
-              layout                   ? ", block-sparse"
-              : traits.windowLeft >= 0 ? ", sliding window"
-                                       : "",
+              layout && !layout->globalBits.empty() ? ", global tokens"
+              : layout                              ? ", block-sparse"
+              : traits.windowLeft >= 0              ? ", sliding window"
+              : traits.randomThreshold > 0          ? ", random pattern"
+                                                    : "",
               traits.hasAttnMask ? ", attn_mask" : "",
               traits.hasKeyPadding ? ", key_padding_mask" : "",
               static_cast<long long>(batch), static_cast<long long>(heads),
@@ -217,7 +219,10 @@ int main(int argc, char **argv) {
               !(traits.causal && j > i) &&
               !(traits.hasKeyPadding && padding[b * kvLen + j]) &&
               !(traits.windowLeft >= 0 && j < i - traits.windowLeft) &&
-              !(traits.windowRight >= 0 && j > i + traits.windowRight);
+              !(traits.windowRight >= 0 && j > i + traits.windowRight) &&
+              traits.keepsRandomPair(i, j);
+          if (layout && !layout->globalBits.empty())
+            visible = visible && (layout->isGlobal(i) || layout->isGlobal(j));
           if (layout) {
             int lh = layout->layoutHeads == 1 ? 0 : static_cast<int>(h);
             visible =

@@ -338,6 +338,18 @@ AttentionPlan::prepare(const AttentionArgs &args) const {
     return status;
   const int64_t batch = args.query.shape[0], heads = args.query.shape[1],
                 qLen = args.query.shape[2], kvLen = args.key.shape[2];
+  // Global tokens fix the sequence: the kernel's token table is that long.
+  if (layout && !layout->globalBits.empty()) {
+    int64_t length = static_cast<int64_t>(layout->globalBits.size());
+    for (auto [name, size] :
+         {std::pair<const char *, int64_t>{"query", qLen}, {"key", kvLen}})
+      if (size != length)
+        return Status::error(
+            std::string(name) + ": seq_len " + std::to_string(size) +
+            " differs from the " + std::to_string(length) +
+            " tokens of attention_query_mask (global attention is "
+            "specialized to that length; pad or compile another mask)");
+  }
 
   if (Status status = checkQkvView(args.output, "output", traits); !status)
     return status;

@@ -327,7 +327,38 @@ Status parseAttentionTraits(const std::string &source, const std::string &path,
       *field = static_cast<int>(it->second.intValue);
     }
   }
+  // The optional random pattern (the random variant), all three or none.
+  auto threshold = traits.find("RandomThreshold"),
+       seed = traits.find("RandomSeed"), perCall = traits.find("RandomPerCall");
+  int randomPresent = (threshold != traits.end()) + (seed != traits.end()) +
+                      (perCall != traits.end());
+  if (randomPresent != 0 && randomPresent != 3)
+    return missing(threshold == traits.end() ? "RandomThreshold"
+                   : seed == traits.end()    ? "RandomSeed"
+                                             : "RandomPerCall",
+                   "random traits come in threes");
+  if (randomPresent == 3) {
+    if (threshold->second.kind != ManifestValue::Kind::Int ||
+        threshold->second.intValue < 1 ||
+        threshold->second.intValue > (int64_t(1) << 32))
+      return mistyped("RandomThreshold", "an integer in [1, 2^32]");
+    if (seed->second.kind != ManifestValue::Kind::Int ||
+        seed->second.intValue < 0)
+      return mistyped("RandomSeed", "an integer >= 0");
+    if (perCall->second.kind != ManifestValue::Kind::Bool)
+      return mistyped("RandomPerCall", "true or false");
+    out.randomThreshold = threshold->second.intValue;
+    out.randomSeed = static_cast<uint64_t>(seed->second.intValue);
+    out.randomPerCall = perCall->second.boolValue;
+  }
   return Status::ok();
+}
+
+/// SplitMix64's output function, as templates/xfc/schedule.cuh has it.
+uint64_t splitMix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
 }
 
 /// The block layout from the tables, when they describe one.
@@ -371,6 +402,24 @@ Status parseBlockLayout(const std::string &source, const std::string &path,
                            ".BlockBits: expected entries 0 or 1, got " +
                            std::to_string(bit));
     layout.blockBits.push_back(static_cast<uint8_t>(bit));
+  }
+  // Global tokens (the global variant): one 0/1 entry per token.
+  if (auto global = tables.find("GlobalBits"); global != tables.end()) {
+    if (global->second.kind != ManifestValue::Kind::IntList ||
+        global->second.listValue.empty() ||
+        static_cast<int64_t>(global->second.listValue.size()) >
+            layout.getCoverage())
+      return Status::error(source + ": " + path +
+                           ".GlobalBits: expected 1 to " +
+                           std::to_string(layout.getCoverage()) +
+                           " entries 0/1 (one per token)");
+    for (int64_t bit : global->second.listValue) {
+      if (bit != 0 && bit != 1)
+        return Status::error(source + ": " + path +
+                             ".GlobalBits: expected entries 0 or 1, got " +
+                             std::to_string(bit));
+      layout.globalBits.push_back(static_cast<uint8_t>(bit));
+    }
   }
   out = std::move(layout);
   return Status::ok();
@@ -792,3 +841,18 @@ StatusOr<Manifest> Manifest::load(const std::string &path) {
 }
 
 } // namespace xfc::runtime
+
+bool xfc::runtime::AttentionTraits::keepsRandomPair(int64_t i, int64_t j,
+                                                    uint64_t seed,
+                                                    uint64_t offset) const {
+  if (randomThreshold <= 0)
+    return true;
+  // templates/xfc/schedule.cuh, RandomPattern.
+  const uint64_t gamma = 0x9E3779B97F4A7C15ull;
+  uint64_t key = randomSeed;
+  if (randomPerCall)
+    key ^= splitMix64(seed + splitMix64(offset + gamma));
+  uint64_t n = (static_cast<uint64_t>(i) << 32) + static_cast<uint64_t>(j) + 1;
+  return (splitMix64(key + n * gamma) >> 32) <
+         static_cast<uint64_t>(randomThreshold);
+}

@@ -221,7 +221,8 @@ struct MultiheadAttention::Impl {
   /// Plans by (attn_mask ? 1 : 0) | (key_padding_mask ? 2 : 0) |
   /// (training dropout ? 4 : 0).
   std::shared_ptr<AttentionPlan> plans[8];
-  /// Training forwards so far: the dropout offset of the next one, so that a
+  /// Forwards that drew random numbers so far (training dropout, or a random
+  /// pattern redrawn per call): the offset of the next one, so that a
   /// module's masks are reproducible from its seed and differ between calls.
   uint64_t dropoutCalls = 0;
   /// The block layout bits of plans[i] on the device (for the weights).
@@ -1267,11 +1268,15 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   attention.output = TensorView::fromSeqFirst(
       m.attnBuffer.data(), o.dtype, tgtLen, batch, o.numHeads, m.headDim);
   attention.scale = m.scaling;
-  if (dropoutActive) {
-    attention.dropout = o.dropout;
+  // A random pattern drawn per call (random with constant_masking = false)
+  // takes the call's random stream as dropout does: a new one every forward.
+  bool perCallMask = (*plan)->getTraits().randomPerCall;
+  if (dropoutActive || perCallMask) {
     attention.seed = o.seed;
     attention.offset = m.dropoutCalls++;
   }
+  if (dropoutActive)
+    attention.dropout = o.dropout;
   if (args.keyPaddingMask && extraKeys == 0) {
     attention.keyPadding = *args.keyPaddingMask;
   } else if (args.keyPaddingMask) {

@@ -5,7 +5,8 @@
 //   tile(idx)     the idx-th one: its index in units of BlockN and whether it
 //                 needs per-element masking (`partial`);
 //   visible(i, j) the structural predicate of one element (bounds, causality,
-//                 layout bits), evaluated only inside partial tiles.
+//                 window, layout bits, global tokens, random pattern),
+//                 evaluated only inside partial tiles.
 // Dense and block-sparse attention share the kernel skeletons through this
 // interface; full tiles pay no masking at all.
 //
@@ -40,15 +41,70 @@ struct WindowOf<Traits, VoidT<decltype(Traits::WindowLeft),
   static constexpr int Left = Traits::WindowLeft, Right = Traits::WindowRight;
 };
 
+/// SplitMix64's output function (Steele, Lea, Flood 2014).
+XFC_DEVICE unsigned long long splitMix64(unsigned long long z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// A random pattern (the random variant), from the optional traits
+/// RandomThreshold, RandomSeed and RandomPerCall: pair (i, j) is kept when
+/// splitMix64(seed + (i * 2^32 + j + 1) * 0x9E3779B97F4A7C15) >> 32 <
+/// RandomThreshold, i.e. output i * 2^32 + j + 1 of the SplitMix64 stream of
+/// `seed`. The seed is RandomSeed, or with RandomPerCall
+/// RandomSeed ^ splitMix64(dropoutSeed + splitMix64(dropoutOffset + gamma)),
+/// a new pattern for each (seed, offset) of the launch. Traits without
+/// them keep every pair.
+template <typename Traits, typename = void> class RandomPattern {
+public:
+  static constexpr bool Enabled = false;
+  XFC_DEVICE explicit RandomPattern(const AttentionParams &) {}
+  XFC_DEVICE bool keep(int, int) const { return true; }
+};
+template <typename Traits>
+class RandomPattern<Traits, VoidT<decltype(Traits::RandomThreshold),
+                                  decltype(Traits::RandomSeed),
+                                  decltype(Traits::RandomPerCall)>> {
+  static constexpr unsigned long long Gamma = 0x9E3779B97F4A7C15ull;
+  static constexpr unsigned long long Threshold =
+      static_cast<unsigned long long>(Traits::RandomThreshold);
+  static_assert(Traits::RandomThreshold >= 1 &&
+                    Traits::RandomThreshold <= (1ll << 32),
+                "RandomThreshold must be in [1, 2^32]");
+
+public:
+  static constexpr bool Enabled = true;
+  XFC_DEVICE explicit RandomPattern(const AttentionParams &params) {
+    seed = static_cast<unsigned long long>(Traits::RandomSeed);
+    if constexpr (Traits::RandomPerCall)
+      seed ^= splitMix64(params.dropoutSeed +
+                         splitMix64(params.dropoutOffset + Gamma));
+  }
+  XFC_DEVICE bool keep(int i, int j) const {
+    // seed + (i * 2^32 + j + 1) * Gamma, with i * 2^32 * Gamma formed by one
+    // 32-bit product (only its low word survives the shift).
+    unsigned hi = static_cast<unsigned>(i) * static_cast<unsigned>(Gamma);
+    unsigned long long z =
+        seed + (static_cast<unsigned long long>(hi) << 32) +
+        static_cast<unsigned long long>(static_cast<unsigned>(j) + 1u) * Gamma;
+    return (splitMix64(z) >> 32) < Threshold;
+  }
+
+private:
+  unsigned long long seed;
+};
+
 /// All keys below kvLen; with Causal only tiles up to the diagonal, with a
-/// window only the tiles of its band.
+/// window only the tiles of its band; a random pattern makes every tile
+/// partial.
 template <typename Traits> class DenseSchedule {
   static constexpr int Left = WindowOf<Traits>::Left;
   static constexpr int Right = WindowOf<Traits>::Right;
 
 public:
   XFC_DEVICE DenseSchedule(const AttentionParams &params, int head, int mTile)
-      : kvLen(params.kvLen), rowBegin(mTile * Traits::BlockM) {
+      : kvLen(params.kvLen), rowBegin(mTile * Traits::BlockM), random(params) {
     (void)head;
     constexpr int BlockN = Traits::BlockN;
     // Keys [beginKey, endKey) hold everything any row of the tile can see.
@@ -80,16 +136,40 @@ public:
       partial |= firstKey < lastRow - Left;
     if constexpr (Right >= 0)
       partial |= lastKey > rowBegin + Right;
+    if constexpr (RandomPattern<Traits>::Enabled)
+      partial = true;
     return {index, partial};
   }
 
   XFC_DEVICE bool visible(int i, int j) const {
     return j < kvLen && (!Traits::Causal || j <= i) &&
-           (Left < 0 || j >= i - Left) && (Right < 0 || j <= i + Right);
+           (Left < 0 || j >= i - Left) && (Right < 0 || j <= i + Right) &&
+           random.keep(i, j);
   }
 
 private:
   int kvLen, rowBegin, firstTile, tileCount;
+  RandomPattern<Traits> random;
+};
+
+/// Global tokens (the global variant): a Layout with GlobalLength and
+/// globalBits() (one byte per token, nonzero = global) makes pair (i, j)
+/// visible only when i or j is global; tokens at or past GlobalLength are
+/// not. Layouts without them hide nothing.
+template <typename Layout, typename = void> struct GlobalTokens {
+  static constexpr bool Enabled = false;
+  XFC_DEVICE static bool visible(int, int) { return true; }
+};
+template <typename Layout>
+struct GlobalTokens<Layout, VoidT<decltype(Layout::GlobalLength),
+                                  decltype(Layout::globalBits())>> {
+  static constexpr bool Enabled = true;
+  XFC_DEVICE static bool isGlobal(int t) {
+    return t < Layout::GlobalLength && Layout::globalBits()[t] != 0;
+  }
+  XFC_DEVICE static bool visible(int i, int j) {
+    return isGlobal(i) || isGlobal(j);
+  }
 };
 
 /// The tiles of the compiler's CSR tables. `Layout` supplies LayoutBlock,
@@ -107,7 +187,7 @@ template <typename Traits, typename Layout> class BlockSparseSchedule {
 public:
   XFC_DEVICE BlockSparseSchedule(const AttentionParams &params, int head,
                                  int mTile)
-      : kvLen(params.kvLen) {
+      : kvLen(params.kvLen), random(params) {
     int layoutHead = Layout::LayoutHeads == 1 ? 0 : head;
     // Query tiles or heads outside the layout attend to nothing (output 0).
     if (mTile >= Layout::NumTileRows || layoutHead >= Layout::LayoutHeads) {
@@ -137,13 +217,15 @@ public:
   XFC_DEVICE bool visible(int i, int j) const {
     if (j >= kvLen || (Traits::Causal && j > i) || i >= Covered || j >= Covered)
       return false;
-    return bits[(i / LayoutBlock) * NumBlocks + j / LayoutBlock] != 0;
+    return bits[(i / LayoutBlock) * NumBlocks + j / LayoutBlock] != 0 &&
+           GlobalTokens<Layout>::visible(i, j) && random.keep(i, j);
   }
 
 private:
   const unsigned char *bits;
   int kvLen, kvLimit, begin, tileCount;
   bool rowsPastLayout;
+  RandomPattern<Traits> random;
 };
 
 /// Per-row view of the element masks that do not depend on the schedule's

@@ -98,3 +98,50 @@ func.func @unconfigured(%q: tensor<?x8x?x64xbf16>) -> tensor<?x8x?x64xbf16> {
   return %0 : tensor<?x8x?x64xbf16>
 }
 }
+
+// -----
+
+// A random pattern: the Random* traits, on the dense schedule (no tables).
+// CHECK-LABEL: func.func @random_traits
+// CHECK: xfk.kernel
+// CHECK-SAME: RandomPerCall = true, RandomSeed = 9 : i64, RandomThreshold = 3000000000 : i64
+// CHECK-NOT: tables
+module {
+func.func @random_traits(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<random_threshold = 3000000000, random_seed = 9, random_per_call = true>, scale = 0.125 : f32,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf16>
+  return %0 : tensor<?x2x?x64xf16>
+}
+}
+
+// -----
+
+// Global tokens: a GlobalBits table (one byte per token); a tile is full
+// only when all its queries or all its keys are global. Tokens 0..63 and
+// 100 over 128: tiles (0, *) and (*, 0) are full, tile (1, 1) is partial.
+// CHECK-LABEL: func.func @global_tables
+// CHECK: GlobalBits = array<i8: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>
+// CHECK-SAME: TileCols = array<i32: 0, 1, 0, 1>, TilePartial = array<i8: 0, 0, 0, 1>, TileRowPtr = array<i32: 0, 2, 4>
+module {
+func.func @global_tables(%q: tensor<1x1x128x64xf16>) -> tensor<1x1x128x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<global_tokens = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 100]>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 64, heads = 1, blocks = 2, row_ptr = [0, 2, 4], cols = [0, 1, 0, 1], partial = [0, 0, 0, 1], bits = dense<1> : tensor<1x2x2xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<1x1x128x64xf16>, tensor<1x1x128x64xf16>, tensor<1x1x128x64xf16> -> tensor<1x1x128x64xf16>
+  return %0 : tensor<1x1x128x64xf16>
+}
+}
+
+// -----
+
+// Global tokens without a block layout: the passes before were skipped.
+module {
+func.func @global_needs_layout(%q: tensor<1x1x128x64xf16>) -> tensor<1x1x128x64xf16> {
+  // expected-error @+1 {{expected global tokens to come with a block layout; run xfa-canonicalize-mask and xfa-specialize-sparsity first}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<global_tokens = [3]>, scale = 0.125 : f32,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<1x1x128x64xf16>, tensor<1x1x128x64xf16>, tensor<1x1x128x64xf16> -> tensor<1x1x128x64xf16>
+  return %0 : tensor<1x1x128x64xf16>
+}
+}

@@ -45,3 +45,17 @@ func.func @per_head(%q: tensor<1x2x64x64xbf16>) -> tensor<1x2x64x64xbf16> {
       : tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16> -> tensor<1x2x64x64xbf16>
   return %0 : tensor<1x2x64x64xbf16>
 }
+
+// -----
+
+// Global tokens: a block is full only when its query block or its key block
+// is global throughout (block 0 is: tokens 0..15); the others need the
+// per-element predicate. The tokens stay in the mask.
+// CHECK-LABEL: func.func @global_partial
+// CHECK: mask = #xfa.mask<global_tokens = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 40]>
+// CHECK-SAME: sparsity = #xfa.block_csr<block_size = 16, heads = 1, blocks = 3, row_ptr = [0, 3, 5, 8], cols = [0, 1, 2, 0, 2, 0, 1, 2], partial = [0, 0, 0, 0, 1, 0, 1, 1]
+func.func @global_partial(%q: tensor<1x1x48x64xf16>) -> tensor<1x1x48x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<layout = #xfa.block_layout<block_size = 16, bits = dense<[[[1, 1, 1], [1, 0, 1], [1, 1, 1]]]> : tensor<1x3x3xi8>>, global_tokens = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 40]>, scale = 0.125 : f32}
+      : tensor<1x1x48x64xf16>, tensor<1x1x48x64xf16>, tensor<1x1x48x64xf16> -> tensor<1x1x48x64xf16>
+  return %0 : tensor<1x1x48x64xf16>
+}

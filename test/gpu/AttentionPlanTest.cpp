@@ -301,6 +301,8 @@ struct Case {
   float dropout = 0;
   uint64_t seed = 0;
   unsigned dataSeed = 1;
+  /// Global tokens (global variant): 1 per global token; empty when none.
+  std::vector<uint8_t> global;
 
   std::string describe() const {
     std::ostringstream text;
@@ -393,6 +395,15 @@ std::vector<double> reference(const Case &c, const AttentionTraits &traits,
         double maxScore = -std::numeric_limits<double>::infinity();
         for (int64_t j = 0; j < S; ++j) {
           bool vis = !(traits.causal && j > i);
+          // The random variant's pattern (AttentionTraits documents the
+          // hash) and global tokens: i or j global.
+          vis = vis && traits.keepsRandomPair(i, j, c.seed, 0);
+          if (!c.global.empty()) {
+            auto isGlobal = [&](int64_t t) {
+              return t < static_cast<int64_t>(c.global.size()) && c.global[t];
+            };
+            vis = vis && (isGlobal(i) || isGlobal(j));
+          }
           if (layout) {
             int64_t lh = layout->perHead ? h : 0;
             vis = vis && i < layout->coverage() && j < layout->coverage() &&
@@ -735,8 +746,55 @@ std::string otherArch() {
   return getGpu().arch == "sm_90a" ? "sm_80" : "sm_90a";
 }
 
+/// A random config: pairs kept with probability r from `seed` (fixed), or
+/// redrawn per call.
+ConfigSpec randomConfig(DType dtype, int headDim, double r, bool causal,
+                        bool constantMasking = true,
+                        const std::string &extraFlags = "") {
+  std::ostringstream json;
+  json << "{\"name\": \"random\", \"head_dim\": " << headDim
+       << ", \"dtype\": \"" << dtypeConfigName(dtype) << "\", \"r\": " << r
+       << ", \"seed\": 5, \"causal\": " << (causal ? "true" : "false")
+       << ", \"constant_masking\": " << (constantMasking ? "true" : "false")
+       << "}";
+  return {json.str(), archFlags() + " " + extraFlags};
+}
+
+/// The global config of the tests: tokens 0, 70 and 199 of 200.
+const std::vector<int> kGlobalTokens = {0, 70, 199};
+constexpr int64_t kGlobalLength = 200;
+
+ConfigSpec globalConfig(DType dtype, int headDim, bool causal,
+                        const std::string &extraFlags = "") {
+  std::ostringstream json;
+  json << "{\"name\": \"global\", \"head_dim\": " << headDim
+       << ", \"dtype\": \"" << dtypeConfigName(dtype)
+       << "\", \"attention_query_mask\": [0, 70, 199], \"seq_len\": "
+       << kGlobalLength << ", \"causal\": " << (causal ? "true" : "false")
+       << "}";
+  return {json.str(), archFlags() + " " + extraFlags};
+}
+
+std::vector<uint8_t> globalBits() {
+  std::vector<uint8_t> bits(kGlobalLength, 0);
+  for (int t : kGlobalTokens)
+    bits[t] = 1;
+  return bits;
+}
+
 std::vector<ConfigSpec> plannedConfigs() {
   std::vector<ConfigSpec> specs;
+  specs.push_back(randomConfig(DType::BF16, 64, 0.2, false));
+  specs.push_back(randomConfig(DType::F16, 128, 0.5, true));
+  specs.push_back(randomConfig(DType::F32, 32, 0.2, false));
+  specs.push_back(randomConfig(DType::BF16, 64, 0.3, false, false));
+  specs.push_back(randomConfig(DType::F16, 64, 0.3, false, true,
+                               "--attn-mask --key-padding-mask"));
+  specs.push_back(globalConfig(DType::BF16, 64, false));
+  specs.push_back(globalConfig(DType::F16, 128, true));
+  specs.push_back(globalConfig(DType::F32, 64, false));
+  specs.push_back(
+      globalConfig(DType::BF16, 32, false, "--attn-mask --key-padding-mask"));
   for (DType dtype : kFloatTypes)
     for (int headDim : kHeadDims)
       specs.push_back(denseConfig(dtype, headDim));
@@ -988,6 +1046,88 @@ TEST(AttentionPlanGpu, FixedSequenceLength) {
   ASSERT_FALSE(status.isOk());
   EXPECT_EQ(status.getMessage(), "query: expected seq_len 64, got 65 (the "
                                  "plan was compiled for [?, 4, 64, 32])");
+}
+
+TEST(AttentionPlanGpu, RandomPattern) {
+  REQUIRE_GPU();
+  for (auto [dtype, headDim, r, causal] :
+       {std::tuple<DType, int, double, bool>{DType::BF16, 64, 0.2, false},
+        {DType::F16, 128, 0.5, true},
+        {DType::F32, 32, 0.2, false}}) {
+    ASSERT_PLAN(plan, randomConfig(dtype, headDim, r, causal));
+    EXPECT_GT(plan->getTraits().randomThreshold, 0);
+    Case square, other, tiny;
+    square.batch = 2, square.heads = 3, square.qLen = square.kvLen = 200;
+    other.batch = 1, other.heads = 2, other.qLen = 130, other.kvLen = 257;
+    other.seqFirst = true, other.dataSeed = 2;
+    // Few keys: some rows keep none and must be exactly 0.
+    tiny.batch = 2, tiny.heads = 1, tiny.qLen = 33, tiny.kvLen = 3;
+    tiny.dataSeed = 3;
+    for (const Case &c : {square, other, tiny})
+      EXPECT_TRUE(checkCase(*plan, c, nullptr)) << getDTypeName(dtype);
+  }
+  ASSERT_PLAN(masked, randomConfig(DType::F16, 64, 0.3, false, true,
+                                   "--attn-mask --key-padding-mask"));
+  Case c;
+  c.batch = 3, c.heads = 2, c.qLen = 90, c.kvLen = 75;
+  c.mask = MaskKind::Full, c.keyPadding = true, c.dataSeed = 4;
+  EXPECT_TRUE(checkCase(*masked, c, nullptr));
+}
+
+TEST(AttentionPlanGpu, RandomPatternPerCall) {
+  REQUIRE_GPU();
+  // constant_masking = false: the call's seed selects the pattern; the
+  // reference draws it with the same seed.
+  ASSERT_PLAN(plan, randomConfig(DType::BF16, 64, 0.3, false, false));
+  EXPECT_TRUE(plan->getTraits().randomPerCall);
+  for (uint64_t seed : {0u, 1u, 77u}) {
+    Case c;
+    c.batch = 2, c.heads = 2, c.qLen = c.kvLen = 150;
+    c.seed = seed;
+    EXPECT_TRUE(checkCase(*plan, c, nullptr)) << "seed " << seed;
+  }
+}
+
+TEST(AttentionPlanGpu, GlobalTokens) {
+  REQUIRE_GPU();
+  for (auto [dtype, headDim, causal] :
+       {std::tuple<DType, int, bool>{DType::BF16, 64, false},
+        {DType::F16, 128, true},
+        {DType::F32, 64, false}}) {
+    ASSERT_PLAN(plan, globalConfig(dtype, headDim, causal));
+    ASSERT_TRUE(plan->getKernel().layout);
+    EXPECT_EQ(plan->getKernel().layout->globalBits, globalBits());
+    Case c;
+    c.batch = 2, c.heads = 3, c.qLen = c.kvLen = kGlobalLength;
+    c.global = globalBits();
+    Case seqFirst = c;
+    seqFirst.seqFirst = true, seqFirst.dataSeed = 5;
+    for (const Case &each : {c, seqFirst})
+      EXPECT_TRUE(checkCase(*plan, each, nullptr)) << getDTypeName(dtype);
+  }
+  ASSERT_PLAN(masked, globalConfig(DType::BF16, 32, false,
+                                   "--attn-mask --key-padding-mask"));
+  Case c;
+  c.batch = 3, c.heads = 2, c.qLen = c.kvLen = kGlobalLength;
+  c.mask = MaskKind::Rows2d, c.keyPadding = true, c.dataSeed = 6;
+  c.global = globalBits();
+  EXPECT_TRUE(checkCase(*masked, c, nullptr));
+
+  // The mask fixes the sequence length.
+  ASSERT_PLAN(plan, globalConfig(DType::BF16, 64, false));
+  Case shorter = c;
+  shorter.mask = MaskKind::None, shorter.keyPadding = false;
+  shorter.qLen = shorter.kvLen = 150;
+  CaseData data;
+  ::testing::AssertionResult ok = ::testing::AssertionSuccess();
+  makeCaseData(shorter, plan->getTraits(), data, ok);
+  ASSERT_TRUE(ok);
+  Status status = plan->run(data.args);
+  ASSERT_FALSE(status.isOk());
+  EXPECT_EQ(status.getMessage(),
+            "query: seq_len 150 differs from the 200 tokens of "
+            "attention_query_mask (global attention is specialized to that "
+            "length; pad or compile another mask)");
 }
 
 TEST(AttentionPlanGpu, Dropout) {

@@ -134,8 +134,40 @@ struct Case {
   /// linformer with this seq_len and k (the module owns E and F, weights
   /// "attention.E" and "attention.F").
   int64_t linformerSeqLen = 0, linformerK = 0;
+  /// random: pairs kept with probability randomRate from randomSeed (the
+  /// config's "seed"), redrawn per call when randomPerCall.
+  double randomRate = 0;
+  uint64_t randomSeed = 0;
+  bool randomPerCall = false;
+  /// global: these token indices of a sequence of srcLen == tgtLen.
+  std::vector<int> globalTokens;
+  /// Forward calls made; the last one is checked (a per-call pattern
+  /// advances with each).
+  int calls = 1;
   unsigned seed = 1;
 };
+
+/// SplitMix64's output function (docs/config.md, random).
+uint64_t splitMix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// Whether the random variant keeps (t, s), from its definition: output
+/// t * 2^32 + s + 1 of SplitMix64 seeded with the pattern's seed, top 32 bits
+/// below ceil(r * 2^32); per call, the seed is mixed with the call's
+/// (module seed, call index).
+bool randomKeeps(const Case &c, int64_t t, int64_t s, uint64_t call) {
+  const uint64_t gamma = 0x9E3779B97F4A7C15ull;
+  double scaled = std::ceil(c.randomRate * 4294967296.0);
+  uint64_t threshold = static_cast<uint64_t>(std::max(scaled, 1.0));
+  uint64_t key = c.randomSeed;
+  if (c.randomPerCall)
+    key ^= splitMix64(uint64_t(c.seed) + splitMix64(call + gamma));
+  uint64_t n = (uint64_t(t) << 32) + uint64_t(s) + 1;
+  return (splitMix64(key + n * gamma) >> 32) < threshold;
+}
 
 /// Runs `c` and checks it against the reference.
 void runCase(const Case &c) {
@@ -160,6 +192,20 @@ void runCase(const Case &c) {
                                 std::to_string(c.linformerSeqLen) +
                                 R"(, "k": )" + std::to_string(c.linformerK) +
                                 "}";
+  if (c.randomRate > 0)
+    options.xformersAttConfig = R"({"name": "random", "r": )" +
+                                std::to_string(c.randomRate) + R"(, "seed": )" +
+                                std::to_string(c.randomSeed) +
+                                R"(, "constant_masking": )" +
+                                (c.randomPerCall ? "false" : "true") + "}";
+  if (!c.globalTokens.empty()) {
+    std::string tokens;
+    for (int token : c.globalTokens)
+      tokens += (tokens.empty() ? "" : ", ") + std::to_string(token);
+    options.xformersAttConfig =
+        R"({"name": "global", "attention_query_mask": [)" + tokens +
+        R"(], "seq_len": )" + std::to_string(c.srcLen) + "}";
+  }
   if (c.layout) {
     options.xformersBlocksparseLayout = c.layout;
     options.xformersBlocksparseBlocksize = c.blockSize;
@@ -265,8 +311,10 @@ void runCase(const Case &c) {
     else
       args.attnWeights = TensorView(weightsOut->data(), DType::F32, {B, T, Sx});
   }
-  Status status = (*mha)->forward(args, nullptr);
-  ASSERT_TRUE(status.isOk()) << status.getMessage();
+  for (int call = 0; call < c.calls; ++call) {
+    Status status = (*mha)->forward(args, nullptr);
+    ASSERT_TRUE(status.isOk()) << status.getMessage();
+  }
   ASSERT_TRUE((*getDriver())->synchronize(nullptr).isOk());
   std::vector<double> got = downloadAs(*output, T * B * C, c.dtype);
 
@@ -337,6 +385,14 @@ void runCase(const Case &c) {
             score = -inf;
           if (c.causal && s > t)
             score = -inf;
+          if (c.randomRate > 0 && !randomKeeps(c, t, s, c.calls - 1))
+            score = -inf;
+          auto isGlobal = [&](int64_t token) {
+            return std::find(c.globalTokens.begin(), c.globalTokens.end(),
+                             token) != c.globalTokens.end();
+          };
+          if (!c.globalTokens.empty() && !isGlobal(t) && !isGlobal(s))
+            score = -inf;
           scores[s] = score;
           maxScore = std::max(maxScore, score);
         }
@@ -399,6 +455,30 @@ void runCase(const Case &c) {
 }
 
 constexpr DType kDTypes[] = {DType::F32, DType::F16, DType::BF16};
+
+TEST(MultiheadAttentionGpu, RandomAndGlobal) {
+  REQUIRE_GPU();
+  for (DType dtype : kDTypes) {
+    Case c;
+    c.name = "random r=0.3";
+    c.dtype = dtype, c.selfAttention = true, c.tgtLen = c.srcLen = 70;
+    c.randomRate = 0.3, c.randomSeed = 9;
+    c.keyPadding = true, c.attnMask = DType::F32;
+    runCase(c);
+    Case perCall = c;
+    perCall.name = "random per call (3rd)";
+    perCall.randomPerCall = true, perCall.calls = 3;
+    perCall.keyPadding = false, perCall.attnMask.reset();
+    runCase(perCall);
+    Case global;
+    global.name = "global";
+    global.dtype = dtype, global.selfAttention = true;
+    global.tgtLen = global.srcLen = 90;
+    global.globalTokens = {0, 33, 89};
+    global.keyPadding = true, global.attnMask = DType::Bool;
+    runCase(global);
+  }
+}
 
 TEST(MultiheadAttentionGpu, SelfAttention) {
   REQUIRE_GPU();

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Writes the matrix of configs whose kernels the GPU check runs.
 
-  gen_configs.py DIR [--smoke]
+  gen_configs.py DIR [--smoke] [--only PREFIX[,PREFIX...]]
 
 Writes DIR/<name>.json and prints `name|path|extra xfc flags` per config:
 every dtype x head dim x causality, dense and block-sparse (block sizes 16,
-32, 64, 128; random layouts with an empty row; shared and per-head), and the
-run-time options (attn_mask, key_padding_mask, dropout). Layouts come from a
-fixed seed so a failure can be reproduced here.
+32, 64, 128; random layouts with an empty row; shared and per-head), the
+local, random and global variants, and the run-time options (attn_mask,
+key_padding_mask, dropout). Layouts come from a fixed seed so a failure can
+be reproduced here. --only keeps the configs whose name starts with one of
+the prefixes (e.g. `--only random,global`).
 """
 
 import json
@@ -31,11 +33,16 @@ def random_layout(rng, blocks, density, causal):
 def main():
     out = sys.argv[1]
     smoke = "--smoke" in sys.argv
+    only = []
+    if "--only" in sys.argv:
+        only = sys.argv[sys.argv.index("--only") + 1].split(",")
     os.makedirs(out, exist_ok=True)
     rng = random.Random(2026)
     entries = []
 
     def add(name, config, flags=""):
+        if only and not any(name.startswith(prefix) for prefix in only):
+            return
         path = os.path.join(out, name + ".json")
         with open(path, "w") as f:
             json.dump(config, f)
@@ -64,6 +71,43 @@ def main():
                      "head_dim": d, "dtype": dtype})
     add("local_masks_bf16", {"name": "local", "window_size": 33, "head_dim": 64,
                              "dtype": "bf16"}, "--attn-mask --key-padding-mask")
+    # random: sparse and dense patterns, causal, fixed seeds; a pattern
+    # redrawn per call (the harness varies the launch's seed and offset).
+    for dtype in dtypes:
+        for d in dims:
+            add("random_r10_%s_d%d" % (dtype, d),
+                {"name": "random", "r": 0.1, "seed": 7, "head_dim": d, "dtype": dtype})
+            add("random_r50_c_%s_d%d" % (dtype, d),
+                {"name": "random", "r": 0.5, "causal": True, "seed": 3, "head_dim": d,
+                 "dtype": dtype})
+        add("random_percall_%s" % dtype,
+            {"name": "random", "r": 0.3, "constant_masking": False, "seed": 11,
+             "head_dim": 64, "dtype": dtype})
+        add("random_dropout_%s" % dtype,
+            {"name": "random", "r": 0.6, "dropout": 0.2, "head_dim": 64, "dtype": dtype})
+    add("random_default_bf16", {"name": "random", "head_dim": 64, "dtype": "bf16"})
+    add("random_masks_bf16", {"name": "random", "r": 0.25, "head_dim": 64, "dtype": "bf16"},
+        "--attn-mask --key-padding-mask")
+    # global: token indices with a length that is not a multiple of the
+    # blocks, a 0/1 mask (causal), a block of global tokens (full tiles).
+    for dtype in dtypes:
+        for d in dims:
+            add("global_idx_%s_d%d" % (dtype, d),
+                {"name": "global", "attention_query_mask": [0, 37, 130], "seq_len": 200,
+                 "head_dim": d, "dtype": dtype})
+            mask = [1 if t in (5, 6, 150, 299) else 0 for t in range(300)]
+            add("global_mask_c_%s_d%d" % (dtype, d),
+                {"name": "global", "attention_query_mask": mask, "causal": True,
+                 "head_dim": d, "dtype": dtype})
+        add("global_block_%s" % dtype,
+            {"name": "global", "attention_query_mask": list(range(128)) + [300],
+             "seq_len": 384, "head_dim": 64, "dtype": dtype})
+        add("global_dropout_%s" % dtype,
+            {"name": "global", "attention_query_mask": [3, 90], "seq_len": 160,
+             "dropout": 0.2, "head_dim": 64, "dtype": dtype})
+    add("global_masks_bf16", {"name": "global", "attention_query_mask": [1, 64, 65],
+                              "seq_len": 257, "head_dim": 64, "dtype": "bf16"},
+        "--attn-mask --key-padding-mask")
     # Per-head layouts and the run-time options, on a few shapes.
     for dtype in ("fp16", "bf16", "fp32"):
         heads = [random_layout(rng, 6, 0.5, False) for _ in range(3)]

@@ -39,6 +39,10 @@ def kernel_spec(name, kernel):
         "shared_bytes": kernel["shared_bytes"], "layout": None,
         "window_left": traits.get("WindowLeft", -1),
         "window_right": traits.get("WindowRight", -1),
+        "random_threshold": traits.get("RandomThreshold", 0),
+        "random_seed": traits.get("RandomSeed", 0),
+        "random_per_call": traits.get("RandomPerCall", False),
+        "global_bits": None,
     }
     tables = kernel.get("tables")
     if tables:
@@ -52,6 +56,7 @@ def kernel_spec(name, kernel):
             "tile_row_ptr": tables["TileRowPtr"], "tile_cols": tables["TileCols"],
             "tile_partial": tables["TilePartial"],
         }
+        spec["global_bits"] = tables.get("GlobalBits")
     return spec
 
 

@@ -763,6 +763,45 @@ TEST(Config, GlobalTokens) {
   EXPECT_EQ(errorsOf(R"({"name": "global"})"),
             "config.json:1:1: error: missing required field "
             "'attention_query_mask' for variant 'global'");
+  // The mask fixes the sequence: shorter is an error too, and keys have the
+  // same length.
+  text = R"({"name": "global", "attention_query_mask": [1, 0, 1, 0],
+             "seq_len": 3})";
+  EXPECT_EQ(errorsOf(text), "config.json:" + locOf(text, "3}") +
+                                ": error: seq_len: 3 is shorter than "
+                                "attention_query_mask (4 tokens); global "
+                                "attention is fixed to the mask's length");
+  text = R"({"name": "global", "attention_query_mask": [2, 7], "seq_len": 64,
+             "kv_seq_len": 32})";
+  EXPECT_EQ(errorsOf(text), "config.json:" + locOf(text, "32}") +
+                                ": error: kv_seq_len: global attention has one "
+                                "sequence length for queries and keys (64), "
+                                "got 32");
+  parseOk(R"({"name": "global", "attention_query_mask": [1, 0, 1, 0],
+              "seq_len": 4, "kv_seq_len": 4})");
+}
+
+TEST(Frontend, RandomFields) {
+  AttentionConfig config = parseOk(R"({"name": "random"})");
+  EXPECT_EQ(config.getFloat("r"), 0.01);
+  EXPECT_EQ(config.getBool("constant_masking"), true);
+  EXPECT_EQ(config.getBool("force_sparsity"), false);
+  EXPECT_EQ(config.getInt("seed"), 0);
+  EXPECT_FALSE(config.causal);
+  config = parseOk(R"({"name": "random", "r": 1, "constant_masking": false,
+                       "seed": 12, "causal": true})");
+  EXPECT_EQ(config.getFloat("r"), 1.0);
+  EXPECT_EQ(config.getBool("constant_masking"), false);
+  EXPECT_EQ(config.getInt("seed"), 12);
+  EXPECT_TRUE(config.causal);
+  std::string text = R"({"name": "random", "r": 0})";
+  EXPECT_EQ(errorsOf(text), "config.json:" + locOf(text, "0}") +
+                                ": error: random.r: expected a number in "
+                                "(0, 1], got 0");
+  text = R"({"name": "random", "r": 1.01})";
+  EXPECT_EQ(errorsOf(text), "config.json:" + locOf(text, "1.01") +
+                                ": error: random.r: expected a number in "
+                                "(0, 1], got 1.01");
 }
 
 //===----------------------------------------------------------------------===//

@@ -410,6 +410,33 @@ TEST(MultiheadAttention, WeightsAndIncrementalNeedAKnownStructure) {
                        "\"local\" attention"));
 }
 
+TEST(MultiheadAttention, RandomAndGlobalRefuseWeightsAndIncremental) {
+  // Like local: the weights kernel and the incremental step mask do not know
+  // a random pattern or global tokens.
+  const char *const configs[] = {
+      R"({"name": "random", "r": 0.2})",
+      R"({"name": "global", "attention_query_mask": [0, 3], "seq_len": 8})"};
+  for (const char *config : configs) {
+    auto options = smallOptions();
+    options.xformersAttConfig = config;
+    auto mha = mustCreate(options);
+    ASSERT_TRUE(mha);
+    std::string name = contains(config, "random") ? "random" : "global";
+    auto args = fakeArgs(DType::F32, 8, 8, 2, 64);
+    args.needWeights = true;
+    args.attnWeights = TensorView(args.output.data, DType::F32, {2, 8, 8});
+    EXPECT_EQ(mha->forward(args).getMessage(),
+              "need_weights: not supported yet for the \"" + name +
+                  "\" attention (only scaled_dot_product and blocksparse)");
+    args = fakeArgs(DType::F32, 1, 1, 2, 64);
+    MultiheadAttention::IncrementalState state;
+    args.incrementalState = &state;
+    EXPECT_TRUE(contains(mha->forward(args).getMessage(),
+                         "incremental_state: not supported yet for the \"" +
+                             name + "\" attention"));
+  }
+}
+
 TEST(MultiheadAttention, IncrementalStateArguments) {
   MultiheadAttention::IncrementalState state;
   EXPECT_EQ(state.getLength(), 0);

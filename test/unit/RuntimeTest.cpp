@@ -759,6 +759,56 @@ TEST(AttentionPlan, LoadsXfcCompileOutput) {
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST(AttentionPlan, TokenGridPlansCheckTheirInputs) {
+  // pooling and visual read the sequence as a square grid; visual takes one
+  // head of dim_model features. Both are checked before any launch.
+  struct Case {
+    const char *name;
+    DType dtype;
+    int64_t heads, dim;
+  };
+  for (Case c : {Case{"pooling", DType::F16, 8, 64},
+                 Case{"visual", DType::BF16, 1, 256}}) {
+    std::string dir =
+        ::testing::TempDir() + "/xfc-runtime-test-" + std::string(c.name);
+    std::filesystem::remove_all(dir);
+    std::string command = std::string("'") + XFC_BINARY +
+                          "' compile '" XFC_EXAMPLES_DIR "/" + c.name +
+                          ".json' -o '" + dir + "' > /dev/null 2>&1";
+    if (std::system(command.c_str()) != 0)
+      GTEST_SKIP() << "xfc compile failed (no NVRTC?): " << command;
+    StatusOr<AttentionPlan> plan = AttentionPlan::loadAot(dir);
+    ASSERT_TRUE(plan.isOk()) << plan.getStatus().getMessage();
+    EXPECT_TRUE(plan->isGraph());
+    AttentionArgs args;
+    auto setShape = [&](int64_t heads, int64_t seq) {
+      args.query = TensorView(fakePointer(1), c.dtype, {2, heads, seq, c.dim});
+      args.key = TensorView(fakePointer(2), c.dtype, {2, heads, seq, c.dim});
+      args.value = TensorView(fakePointer(3), c.dtype, {2, heads, seq, c.dim});
+      args.output = TensorView(fakePointer(4), c.dtype, {2, heads, seq, c.dim});
+    };
+    setShape(c.heads, 50);
+    EXPECT_NE(plan->run(args).getMessage().find(
+                  "sequence length 50 is not a square token grid"),
+              std::string::npos)
+        << c.name << ": " << plan->run(args).getMessage();
+    if (std::string(c.name) == "visual") {
+      setShape(4, 64);
+      EXPECT_NE(plan->run(args).getMessage().find(
+                    "query: expected heads 1 ([batch, 1, seq, features]"),
+                std::string::npos)
+          << plan->run(args).getMessage();
+    }
+    if (!getDriver().isOk()) {
+      setShape(c.heads, 169);
+      EXPECT_EQ(plan->run(args).getMessage(),
+                "no CUDA driver found (libcuda.so.1): running kernels needs "
+                "an NVIDIA GPU");
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
 #endif
 
 } // namespace

@@ -6,6 +6,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cstdint>
+
 using namespace mlir;
 using namespace xfc;
 
@@ -69,9 +71,12 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
     if (auto boolean = dyn_cast<BoolAttr>(trait))
       os << "  static constexpr bool " << name << " = "
          << (boolean.getValue() ? "true" : "false") << ";\n";
-    else
-      os << "  static constexpr int " << name << " = "
-         << cast<IntegerAttr>(trait).getInt() << ";\n";
+    else if (int64_t value = cast<IntegerAttr>(trait).getInt();
+             value >= INT32_MIN && value <= INT32_MAX)
+      os << "  static constexpr int " << name << " = " << value << ";\n";
+    else // A 64-bit value (RandomThreshold, RandomSeed).
+      os << "  static constexpr long long " << name << " = " << value
+         << "LL;\n";
   }
   os << "};\n\n";
 
@@ -104,11 +109,19 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
     printTable("int", "TileCols");
     printTable("unsigned char", "TilePartial");
     printTable("unsigned char", "BlockBits");
+    auto globalBits = tables.getAs<DenseI8ArrayAttr>("GlobalBits");
+    if (globalBits)
+      printTable("unsigned char", "GlobalBits");
     os << "\nstruct Layout {\n";
     for (StringRef name :
          {"LayoutBlock", "LayoutHeads", "NumBlocks", "NumTileRows"})
       os << "  static constexpr int " << name << " = "
          << getTableInt(tables, name) << ";\n";
+    if (globalBits)
+      os << "  static constexpr int GlobalLength = " << globalBits.size()
+         << ";\n"
+         << "  static __device__ const unsigned char *globalBits() {\n"
+         << "    return kGlobalBits;\n  }\n";
     os << "  static __device__ const int *tileRowPtr() { return kTileRowPtr; "
           "}\n"
        << "  static __device__ const int *tileCols() { return kTileCols; }\n"

@@ -1043,12 +1043,29 @@ void ConfigParser::checkAcrossFields() {
                                   " is longer than attention_query_mask (" +
                                   llvm::Twine(*globalMaskLength) + " tokens)" +
                                   originOf("seq_len", overridden));
+    if (seqLen && globalMaskLength && *seqLen < *globalMaskLength)
+      error(locOf("seq_len"),
+            "seq_len: " + llvm::Twine(*seqLen) +
+                " is shorter than attention_query_mask (" +
+                llvm::Twine(*globalMaskLength) +
+                " tokens); global attention is fixed to the mask's length" +
+                originOf("seq_len", overridden));
     if (seqLen && !globalMaskLength && globalTokens.back() >= *seqLen)
       error(locOf("attention_query_mask"),
             "attention_query_mask: token index " +
                 llvm::Twine(globalTokens.back()) +
                 " is out of range for seq_len " + llvm::Twine(*seqLen) +
                 originOf("seq_len", overridden));
+    // Queries and keys are the same tokens.
+    std::optional<int64_t> length =
+        globalMaskLength ? globalMaskLength : seqLen;
+    std::optional<int64_t> kvSeqLen = intOf("kv_seq_len");
+    if (length && kvSeqLen && *kvSeqLen != *length)
+      error(locOf("kv_seq_len"),
+            "kv_seq_len: global attention has one sequence length for "
+            "queries and keys (" +
+                llvm::Twine(*length) + "), got " + llvm::Twine(*kvSeqLen) +
+                originOf("kv_seq_len", overridden));
   }
 
   if (name == "linformer") {

@@ -32,7 +32,8 @@ public:
 
     LogicalResult built = failure();
     if (spec.variant == "scaled_dot_product" || spec.variant == "blocksparse" ||
-        spec.variant == "local")
+        spec.variant == "local" || spec.variant == "random" ||
+        spec.variant == "global")
       built = buildSoftmaxAttention(*element);
     else if (spec.variant == "linformer")
       built = buildLinformer(*element);
@@ -69,10 +70,31 @@ private:
     return size ? *size : ShapedType::kDynamic;
   }
 
+  /// random_threshold of a rate r in (0, 1]: ceil(r * 2^32), at least 1,
+  /// so that a pair is kept when the top 32 bits of its hash are below it.
+  static int64_t getRandomThreshold(double rate) {
+    double scaled = std::ceil(rate * 4294967296.0);
+    if (!(scaled >= 1.0))
+      return 1;
+    return scaled >= 4294967296.0 ? xfa::MaskAttr::kRandomAll
+                                  : static_cast<int64_t>(scaled);
+  }
+
   /// softmax(QK^T * scale + M) V with M from causality, a block layout, a
-  /// sliding window and run-time masks: scaled_dot_product, blocksparse and
-  /// local share this graph.
+  /// sliding window, a random pattern, global tokens and run-time masks:
+  /// scaled_dot_product, blocksparse, local, random and global share this
+  /// graph (one xfa.attention whose #xfa.mask composes them).
   LogicalResult buildSoftmaxAttention(Type element) {
+    if (spec.variant == "global" && !spec.seqLen)
+      return emitError(spec.layoutLoc)
+             << "global: the sequence length is fixed by "
+                "attention_query_mask; with a list of token indices give "
+                "seq_len (or --seq-len)";
+    if (spec.variant == "random" &&
+        !(spec.randomRate > 0.0 && spec.randomRate <= 1.0))
+      return emitError(spec.configLoc)
+             << "random.r: expected a number in (0, 1], got "
+             << spec.randomRate;
     int64_t heads = sizeOrDynamic(spec.numHeads);
     int64_t qLen = sizeOrDynamic(spec.seqLen);
     int64_t kvLen = sizeOrDynamic(spec.kvSeqLen ? spec.kvSeqLen : spec.seqLen);
@@ -120,17 +142,34 @@ private:
              << "blocksparse: missing required field 'layout'";
     }
 
+    int64_t randomThreshold =
+        spec.randomRate > 0.0 ? getRandomThreshold(spec.randomRate) : 0;
+    DenseI32ArrayAttr globalTokens;
+    if (!spec.globalTokens.empty()) {
+      SmallVector<int32_t> tokens;
+      for (int64_t token : spec.globalTokens) {
+        if (token < 0 || token >= *spec.seqLen)
+          return emitError(spec.layoutLoc)
+                 << "attention_query_mask: token index " << token
+                 << " is out of range for seq_len " << *spec.seqLen;
+        tokens.push_back(static_cast<int32_t>(token));
+      }
+      globalTokens = builder.getDenseI32ArrayAttr(tokens);
+    }
     auto mask = xfa::MaskAttr::getChecked(
         [&] { return emitError(spec.configLoc); }, builder.getContext(),
         spec.causal, layout, spec.attnMask, spec.keyPadding, spec.windowLeft,
-        spec.windowRight);
+        spec.windowRight, randomThreshold,
+        randomThreshold ? spec.randomSeed : 0,
+        randomThreshold ? spec.randomPerCall : false, globalTokens);
     if (!mask)
       return failure();
     float scale = 1.0f / std::sqrt(static_cast<float>(spec.headDim));
     Value attnMask = spec.attnMask ? body->getArgument(3) : Value();
     Value keyPadding =
         spec.keyPadding ? body->getArgument(spec.attnMask ? 4 : 3) : Value();
-    Location opLoc = spec.layout ? spec.layoutLoc : spec.configLoc;
+    Location opLoc =
+        spec.layout || globalTokens ? spec.layoutLoc : spec.configLoc;
     auto attention = builder.create<xfa::AttentionOp>(
         opLoc, qType, body->getArgument(0), body->getArgument(1),
         body->getArgument(2), attnMask, keyPadding, mask,

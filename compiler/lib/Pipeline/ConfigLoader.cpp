@@ -57,6 +57,20 @@ finishLoading(MLIRContext &context, llvm::StringRef bufferName,
     spec.windowLeft = config.causal ? config.windowSize : config.windowSize / 2;
     spec.windowRight = config.causal ? -1 : config.windowSize / 2;
   }
+  if (config.variant == "random") {
+    spec.randomRate = config.getFloat("r").value_or(0.01);
+    spec.randomSeed = config.getInt("seed").value_or(0);
+    spec.randomPerCall = !config.getBool("constant_masking").value_or(true);
+  }
+  if (config.variant == "global") {
+    // The mask fixes the sequence length (a list of indices needs seq_len);
+    // queries and keys have that one length.
+    spec.globalTokens = config.globalTokens;
+    if (config.globalMaskLength)
+      spec.seqLen = config.globalMaskLength;
+    if (spec.seqLen)
+      spec.kvSeqLen = spec.seqLen;
+  }
   spec.keyPadding = overrides.keyPadding;
   // visual mixes all channels: its one "head" has dim_model features.
   if (config.variant == "visual" && !config.headDim)
@@ -90,7 +104,9 @@ finishLoading(MLIRContext &context, llvm::StringRef bufferName,
     spec.layout = std::move(layout);
   }
   spec.configLoc = getLocation(context, config, "");
-  spec.layoutLoc = getLocation(context, config, "layout");
+  spec.layoutLoc = getLocation(
+      context, config,
+      config.variant == "global" ? "attention_query_mask" : "layout");
   spec.causalLoc = getLocation(context, config, "causal");
 
   loaded.canonicalJson = config.canonicalJson;

@@ -33,8 +33,19 @@ struct TileCsr {
   SmallVector<int8_t> partial;
 };
 
-TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, int64_t blockM,
+TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
+                         ArrayRef<int8_t> globalBits, int64_t blockM,
                          int64_t blockN, int64_t staticKvLen) {
+  // Global tokens: a tile is full only when all its queries or all its keys
+  // are global (tokens past the table are not).
+  auto allGlobal = [&](int64_t begin, int64_t end) {
+    if (globalBits.empty())
+      return true;
+    for (int64_t t = begin; t < end; ++t)
+      if (t >= static_cast<int64_t>(globalBits.size()) || !globalBits[t])
+        return false;
+    return true;
+  };
   int64_t blockSize = csr.getBlockSize();
   int64_t blocks = csr.getBlocks();
   int64_t seqLen = blocks * blockSize;
@@ -86,7 +97,10 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, int64_t blockM,
         bool causalFull = !causal || kEnd - 1 <= qBegin;
         bool insideKeys = kBegin + blockN <= keyEnd;
         tiles.cols.push_back(tileCol);
-        tiles.partial.push_back(!(all && causalFull && insideKeys));
+        bool globalFull = allGlobal(qBegin, qBegin + blockM) ||
+                          allGlobal(kBegin, kBegin + blockN);
+        tiles.partial.push_back(
+            !(all && causalFull && insideKeys && globalFull && !randomPattern));
       }
       tiles.rowPtr.push_back(tiles.cols.size());
     }
@@ -134,12 +148,32 @@ struct OutlineKernelsPass
         traits.append("WindowRight",
                       b.getI64IntegerAttr(mask.getWindowRight()));
       }
+      if (mask.hasRandom()) {
+        traits.append("RandomThreshold",
+                      b.getI64IntegerAttr(mask.getRandomThreshold()));
+        traits.append("RandomSeed", b.getI64IntegerAttr(mask.getRandomSeed()));
+        traits.append("RandomPerCall", b.getBoolAttr(mask.getRandomPerCall()));
+      }
+
+      // Global tokens as one byte per token of the (static) sequence.
+      SmallVector<int8_t> globalBits;
+      if (mask.hasGlobal()) {
+        if (!op.getSparsityAttr())
+          return op.emitOpError("expected global tokens to come with a "
+                                "block layout; run xfa-canonicalize-mask "
+                                "and xfa-specialize-sparsity first"),
+                 WalkResult::interrupt();
+        globalBits.assign(op.getQuery().getType().getDimSize(2), 0);
+        for (int32_t token : mask.getGlobalTokens().asArrayRef())
+          globalBits[token] = 1;
+      }
 
       DictionaryAttr tables;
       if (BlockCsrAttr csr = op.getSparsityAttr()) {
-        TileCsr tiles = mapBlocksToTiles(csr, mask.getCausal(),
-                                         config.getBlockM(), config.getBlockN(),
-                                         op.getKey().getType().getDimSize(2));
+        TileCsr tiles =
+            mapBlocksToTiles(csr, mask.getCausal(), mask.hasRandom(),
+                             globalBits, config.getBlockM(), config.getBlockN(),
+                             op.getKey().getType().getDimSize(2));
         SmallVector<int8_t> bits;
         for (const APInt &bit : csr.getBits().getValues<APInt>())
           bits.push_back(!bit.isZero());
@@ -152,6 +186,8 @@ struct OutlineKernelsPass
         entries.append("TileCols", b.getDenseI32ArrayAttr(tiles.cols));
         entries.append("TilePartial", b.getDenseI8ArrayAttr(tiles.partial));
         entries.append("BlockBits", b.getDenseI8ArrayAttr(bits));
+        if (!globalBits.empty())
+          entries.append("GlobalBits", b.getDenseI8ArrayAttr(globalBits));
         tables = entries.getDictionary(context);
       }
 

@@ -9,6 +9,7 @@
 #include "xfc/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/STLExtras.h"
 
 using namespace mlir;
 using namespace xfc;
@@ -21,11 +22,26 @@ namespace xfc {
 
 namespace {
 
+/// Whether every token of block `block` is global (so any pair touching
+/// it is visible).
+bool isAllGlobal(ArrayRef<int32_t> tokens, int64_t block, int64_t blockSize) {
+  const int32_t *first = llvm::lower_bound(tokens, block * blockSize);
+  const int32_t *last = llvm::lower_bound(tokens, (block + 1) * blockSize);
+  return last - first == blockSize;
+}
+
 BlockCsrAttr buildBlockCsr(BlockLayoutAttr layout, bool causal,
-                           int64_t staticKvLen) {
+                           int64_t staticKvLen, bool randomPattern,
+                           DenseI32ArrayAttr globalTokens) {
   int64_t heads = layout.getNumHeads();
   int64_t blocks = layout.getNumBlocks();
   int64_t blockSize = layout.getBlockSize();
+  // With global tokens, a block is full only when its query block or its
+  // key block is global throughout.
+  SmallVector<bool> allGlobal(blocks, true);
+  if (globalTokens)
+    for (int64_t b = 0; b < blocks; ++b)
+      allGlobal[b] = isAllGlobal(globalTokens.asArrayRef(), b, blockSize);
   SmallVector<int32_t> rowPtr, cols;
   SmallVector<int8_t> partial;
   for (int64_t h = 0; h < heads; ++h) {
@@ -44,7 +60,9 @@ BlockCsrAttr buildBlockCsr(BlockLayoutAttr layout, bool causal,
         bool crossesEnd = !ShapedType::isDynamic(staticKvLen) &&
                           (col + 1) * blockSize > staticKvLen;
         cols.push_back(col);
-        partial.push_back((causal && col == row) || crossesEnd);
+        bool globalPartial = !allGlobal[row] && !allGlobal[col];
+        partial.push_back((causal && col == row) || crossesEnd ||
+                          randomPattern || globalPartial);
       }
       rowPtr.push_back(cols.size());
     }
@@ -66,7 +84,9 @@ struct SpecializeSparsityPass
       if (!layout)
         return;
       int64_t kvLen = op.getKey().getType().getDimSize(2);
-      op.setSparsityAttr(buildBlockCsr(layout, mask.getCausal(), kvLen));
+      op.setSparsityAttr(buildBlockCsr(layout, mask.getCausal(), kvLen,
+                                       mask.hasRandom(),
+                                       mask.getGlobalTokens()));
       op.setMaskAttr(mask.withLayout(/*layout=*/nullptr));
     });
   }

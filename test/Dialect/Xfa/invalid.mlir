@@ -136,3 +136,51 @@ func.func @window_bound(%q: tensor<1x1x64x64xf16>) {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<window_left = -2, window_right = 3>, scale = 0.125 : f32} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
   return
 }
+
+// -----
+
+func.func @random_threshold(%q: tensor<1x1x64x64xf16>) {
+  // expected-error @+1 {{expected random_threshold in [0, 2^32] (0: no random pattern), got 4294967297}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<random_threshold = 4294967297>, scale = 0.125 : f32} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
+  return
+}
+
+// -----
+
+func.func @random_seed_alone(%q: tensor<1x1x64x64xf16>) {
+  // expected-error @+1 {{random_seed and random_per_call need a random_threshold > 0}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<random_seed = 3>, scale = 0.125 : f32} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
+  return
+}
+
+// -----
+
+func.func @global_unsorted(%q: tensor<1x1x64x64xf16>) {
+  // expected-error @+1 {{expected global_tokens to be ascending token indices >= 0, got 2 at position 1}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<global_tokens = [5, 2]>, scale = 0.125 : f32} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
+  return
+}
+
+// -----
+
+func.func @global_dynamic(%q: tensor<1x1x?x64xf16>) {
+  // expected-error @+1 {{mask.global_tokens needs one static sequence length for queries and keys}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<global_tokens = [0]>, scale = 0.125 : f32} : tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16>, tensor<1x1x?x64xf16> -> tensor<1x1x?x64xf16>
+  return
+}
+
+// -----
+
+func.func @global_range(%q: tensor<1x1x64x64xf16>) {
+  // expected-error @+1 {{global token 64 is out of range for length 64}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<global_tokens = [0, 64]>, scale = 0.125 : f32} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
+  return
+}
+
+// -----
+
+func.func @global_window(%q: tensor<1x1x64x64xf16>) {
+  // expected-error @+1 {{a window and global tokens in one mask are not supported; give one of them}}
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<window_left = 2, global_tokens = [0]>, scale = 0.125 : f32} : tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16>, tensor<1x1x64x64xf16> -> tensor<1x1x64x64xf16>
+  return
+}

@@ -88,8 +88,18 @@ func.func @mask_mismatch(%q: tensor<1x1x8x64xbf16>, %p: tensor<1x8xi1>) -> tenso
 // -----
 
 #grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
-// expected-error @+1 {{expected all or none of the optional traits of template 'attention_forward'}}
+// expected-error @+1 {{expected all or none of the optional traits 'Window*' of template 'attention_forward': 'WindowLeft' without 'WindowRight'}}
 xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 40960
     traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
             NumStages = 2 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
             HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64, WindowLeft = 3 : i64}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{expected all or none of the optional traits 'Random*' of template 'attention_forward': 'RandomSeed' without 'RandomThreshold'}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 40960
+    traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
+            NumStages = 2 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64, WindowLeft = 3 : i64,
+            WindowRight = 3 : i64, RandomSeed = 1 : i64, RandomPerCall = false}

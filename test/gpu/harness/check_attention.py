@@ -28,6 +28,7 @@ import time
 import traceback
 import zlib
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -77,13 +78,59 @@ def tail_rows(full, s, layout):
     return full[:, s:] if layout == "bshd" else full[:, :, s:]
 
 
-def structural_visible(spec, q_len, kv_len):
-    """[LH or 1, q, kv] bool: bounds, causality, layout bits."""
+MASK64 = (1 << 64) - 1
+GAMMA = 0x9E3779B97F4A7C15
+
+
+def splitmix64(z):
+    """SplitMix64's output function on np.uint64 arrays (wrapping)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def splitmix64_int(z):
+    """The same on one Python int."""
+    z &= MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def random_keep(spec, q_len, kv_len, seed=0, offset=0):
+    """[q, kv] bool of the random variant's pattern, written from its
+    definition (docs/config.md): (i, j) is kept when output i * 2^32 + j + 1
+    of SplitMix64 seeded with the pattern's seed, shifted right by 32, is
+    below RandomThreshold = ceil(r * 2^32); a per-call pattern's seed is
+    RandomSeed ^ splitmix64(seed + splitmix64(offset + gamma))."""
+    key = spec["random_seed"] & MASK64
+    if spec.get("random_per_call"):
+        key ^= splitmix64_int(seed + splitmix64_int(offset + GAMMA))
+    i = np.arange(q_len, dtype=np.uint64).reshape(-1, 1)
+    j = np.arange(kv_len, dtype=np.uint64).reshape(1, -1)
+    with np.errstate(over="ignore"):
+        n = (i << np.uint64(32)) + j + np.uint64(1)
+        h = splitmix64(np.uint64(key) + n * np.uint64(GAMMA)) >> np.uint64(32)
+    keep = h < np.uint64(spec["random_threshold"])
+    return torch.from_numpy(keep).to(DEV)
+
+
+def structural_visible(spec, q_len, kv_len, seed=0, offset=0):
+    """[LH or 1, q, kv] bool: bounds, causality, window, random pattern,
+    global tokens, layout bits."""
     i = torch.arange(q_len, device=DEV).view(-1, 1)
     j = torch.arange(kv_len, device=DEV).view(1, -1)
     vis = torch.ones(q_len, kv_len, dtype=torch.bool, device=DEV)
     if spec["causal"]:
         vis &= j <= i
+    if spec.get("random_threshold", 0) > 0:
+        vis &= random_keep(spec, q_len, kv_len, seed, offset)
+    if spec.get("global_bits"):
+        # Global tokens: i or j global; tokens past the table are not.
+        g = torch.tensor(spec["global_bits"], dtype=torch.bool, device=DEV)
+        n = max(q_len, kv_len, g.numel())
+        g = torch.cat([g, torch.zeros(n - g.numel(), dtype=torch.bool, device=DEV)])
+        vis &= g[:q_len].view(-1, 1) | g[:kv_len].view(1, -1)
     # A sliding window (local attention): i - left <= j <= i + right.
     if spec.get("window_left", -1) >= 0:
         vis &= j >= i - spec["window_left"]
@@ -100,13 +147,13 @@ def structural_visible(spec, q_len, kv_len):
     return bits[:, ib][:, :, jb] & (vis & in_range).unsqueeze(0)
 
 
-def reference(spec, q, k, v, scale, attn_mask, key_padding, keep, p_drop):
+def reference(spec, q, k, v, scale, attn_mask, key_padding, keep, p_drop, seed=0, offset=0):
     """fp64 attention; returns (out, lse, probabilities, row_has_key)."""
     qd, kd, vd = q.double(), k.double(), v.double()
     s = torch.matmul(qd, kd.transpose(-1, -2)) * scale
     if attn_mask is not None:
         s = s + attn_mask.double()
-    vis = structural_visible(spec, q.shape[2], k.shape[2]).unsqueeze(0)  # [1, LH|1, q, kv]
+    vis = structural_visible(spec, q.shape[2], k.shape[2], seed, offset).unsqueeze(0)  # [1, LH|1, q, kv]
     if key_padding is not None:
         vis = vis & (key_padding == 0).view(key_padding.shape[0], 1, 1, -1)
     s = s.masked_fill(~vis, float("-inf"))
@@ -195,7 +242,8 @@ class Runner:
                 key_padding[1, :] = 1  # a batch entry that sees nothing
         return q, k, v, attn_mask, key_padding
 
-    def run_case(self, b, h, q_len, kv_len, layout, gen, big_logits=False, mask_kind="full"):
+    def run_case(self, b, h, q_len, kv_len, layout, gen, big_logits=False, mask_kind="full",
+                 seed=0, offset=0):
         spec, d = self.spec, self.spec["head_dim"]
         h = self.heads_for(h)
         q, k, v, attn_mask, key_padding = self.case_inputs(
@@ -205,9 +253,10 @@ class Runner:
         if spec["write_lse"]:
             lse = torch.full((b, h, q_len), float("nan"), dtype=torch.float32, device=DEV)
         scale = 1.0 / math.sqrt(d)
-        self.launch(q, k, v, o, scale, attn_mask, key_padding, lse)
+        # seed/offset select a per-call random pattern (dropout is off here).
+        self.launch(q, k, v, o, scale, attn_mask, key_padding, lse, 0.0, seed, offset)
         ref, ref_lse, _, has_key = reference(spec, q, k, v, scale, attn_mask, key_padding,
-                                             None, 0.0)
+                                             None, 0.0, seed, offset)
         # fp32 scores of |s| ~ 100 carry ~1e-5 absolute rounding, which the
         # peaked softmax turns into relative error: the large-logit case
         # checks overflow handling at 1e-4 in fp32.
@@ -356,8 +405,11 @@ def check_kernel(driver, kernel_dir, quick):
             layout = "bshd" if idx % 2 else "bhsd"
             mask_kind = "full" if idx % 3 else "broadcast"
             big = idx == 2
+            # A per-call random pattern gets another (seed, offset) per case.
+            seed, offset = (1000 + idx, 3 * idx) if spec.get("random_per_call") else (0, 0)
             try:
-                rel, lse_err = runner.run_case(b, h, q_len, kv_len, layout, gen, big, mask_kind)
+                rel, lse_err = runner.run_case(b, h, q_len, kv_len, layout, gen, big, mask_kind,
+                                               seed, offset)
             except CheckFailure as e:
                 raise CheckFailure("b=%d h=%d q=%d kv=%d %s%s: %s" % (
                     b, h, q_len, kv_len, layout, " big" if big else "", e))

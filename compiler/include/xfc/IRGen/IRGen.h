@@ -38,6 +38,15 @@ struct AttentionSpec {
   /// Sliding window (local): i - windowLeft <= j <= i + windowRight; -1 is
   /// no bound on that side.
   int64_t windowLeft = -1, windowRight = -1;
+  /// Random pattern (random): the fraction r of (i, j) pairs kept (0: no
+  /// pattern), its seed, and whether each call draws a new pattern
+  /// (constant_masking = false).
+  double randomRate = 0.0;
+  int64_t randomSeed = 0;
+  bool randomPerCall = false;
+  /// Global tokens (global): sorted token indices; the sequence length is
+  /// then seqLen, the same for queries and keys.
+  std::vector<int64_t> globalTokens;
 
   /// Block layout [layoutHeads][numBlocks][numBlocks] (blocksparse only).
   struct Layout {
@@ -56,6 +65,7 @@ struct AttentionSpec {
 
   /// Where things came from: the config as a whole and individual fields.
   mlir::Location configLoc;
+  /// The layout, or global's attention_query_mask.
   mlir::Location layoutLoc;
   mlir::Location causalLoc;
 

@@ -12,7 +12,15 @@ def XfaCanonicalizeMask : Pass<"xfa-canonicalize-mask", "::mlir::ModuleOp"> {
     is kept that cannot contribute:
     - with `causal`, blocks strictly above the diagonal are cleared (every
       element in them is hidden);
-    - a per-head layout whose heads are all equal becomes one shared head.
+    - a per-head layout whose heads are all equal becomes one shared head;
+    - a random pattern that keeps every pair (`random_threshold` = 2^32) is
+      dropped;
+    - global tokens become a block layout too (blocks of 64, or the given
+      layout's block size, ANDed with it): a block is on when its query
+      block or its key block holds a global token, so blocks of non-global
+      tokens only are never visited; the tokens stay in the mask as the
+      per-element predicate. Global tokens covering the whole sequence are
+      dropped (they hide nothing).
     The sequence-length bound a layout implies is unchanged.
   }];
   let dependentDialects = ["::xfc::xfa::XfaDialect"];

@@ -126,13 +126,39 @@ double BlockLayoutAttr::getDensity() const {
 LogicalResult MaskAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                bool causal, BlockLayoutAttr layout,
                                bool attnMask, bool keyPadding,
-                               int64_t windowLeft, int64_t windowRight) {
+                               int64_t windowLeft, int64_t windowRight,
+                               int64_t randomThreshold, int64_t randomSeed,
+                               bool randomPerCall,
+                               DenseI32ArrayAttr globalTokens) {
   if (windowLeft < -1 || windowRight < -1)
     return emitError() << "expected window bounds >= 0, or -1 for none, got "
                        << windowLeft << " and " << windowRight;
-  if ((windowLeft >= 0 || windowRight >= 0) && layout)
+  bool window = windowLeft >= 0 || windowRight >= 0;
+  if (window && layout)
     return emitError() << "a window and a block layout in one mask are not "
                           "supported; give one of them";
+  if (randomThreshold < 0 || randomThreshold > kRandomAll)
+    return emitError() << "expected random_threshold in [0, 2^32] (0: no "
+                          "random pattern), got "
+                       << randomThreshold;
+  if (randomSeed < 0)
+    return emitError() << "expected random_seed >= 0, got " << randomSeed;
+  if (randomThreshold == 0 && (randomSeed != 0 || randomPerCall))
+    return emitError() << "random_seed and random_per_call need a "
+                          "random_threshold > 0";
+  if (globalTokens) {
+    ArrayRef<int32_t> tokens = globalTokens.asArrayRef();
+    if (tokens.empty())
+      return emitError() << "expected at least one global token";
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (tokens[i] < 0 || (i > 0 && tokens[i] <= tokens[i - 1]))
+        return emitError() << "expected global_tokens to be ascending token "
+                              "indices >= 0, got "
+                           << tokens[i] << " at position " << i;
+    if (window)
+      return emitError() << "a window and global tokens in one mask are not "
+                            "supported; give one of them";
+  }
   return success();
 }
 
@@ -308,6 +334,17 @@ LogicalResult AttentionOp::verify() {
                << " blocks of " << blockSize;
     return success();
   };
+  if (DenseI32ArrayAttr tokens = mask.getGlobalTokens()) {
+    int64_t qLen = qType.getDimSize(2), kvLen = kType.getDimSize(2);
+    if (ShapedType::isDynamic(qLen) || qLen != kvLen)
+      return emitOpError("mask.global_tokens needs one static sequence length "
+                         "for queries and keys, got ")
+             << qType << " and " << kType;
+    if (tokens.asArrayRef().back() >= qLen)
+      return emitOpError("global token ")
+             << tokens.asArrayRef().back() << " is out of range for length "
+             << qLen;
+  }
   if (BlockLayoutAttr layout = mask.getLayout()) {
     if (getSparsity())
       return emitOpError("expected either mask.layout or sparsity, not both");

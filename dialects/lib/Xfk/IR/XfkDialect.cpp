@@ -6,6 +6,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 using namespace xfc::xfk;
@@ -26,11 +27,13 @@ static constexpr StringRef kAttentionTraits[] = {
     "HeadDim",    "BlockM",   "BlockN",      "NumWarps",
     "NumStages",  "Causal",   "HasAttnMask", "HasKeyPadding",
     "HasDropout", "WriteLse", "SharedBytes"};
-static constexpr StringRef kAttentionOptionalTraits[] = {"WindowLeft",
-                                                         "WindowRight"};
+static constexpr StringRef kAttentionOptionalTraits[] = {
+    "WindowLeft", "WindowRight", "RandomThreshold", "RandomSeed",
+    "RandomPerCall"};
 static constexpr StringRef kAttentionTables[] = {
     "LayoutBlock", "LayoutHeads", "NumBlocks",   "NumTileRows",
     "TileRowPtr",  "TileCols",    "TilePartial", "BlockBits"};
+static constexpr StringRef kAttentionOptionalTables[] = {"GlobalBits"};
 static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
                                                 "key_padding"};
 
@@ -53,7 +56,7 @@ static constexpr StringRef kElementwiseRoles[] = {"a", "b", "bias"};
 static const TemplateSpec kTemplates[] = {
     {"attention_forward", "xfc::attentionForward", kAttentionTraits,
      kAttentionOptionalTraits, kAttentionTables, kAttentionRoles,
-     "xfc::AttentionParams"},
+     "xfc::AttentionParams", kAttentionOptionalTables},
     {"matmul",
      "xfc::matmulOp",
      kMatmulTraits,
@@ -101,6 +104,14 @@ const TemplateSpec *xfc::xfk::lookupTemplate(StringRef name) {
 //===----------------------------------------------------------------------===//
 // KernelOp
 //===----------------------------------------------------------------------===//
+
+/// The first word of a CamelCase trait name: "Window" for "WindowLeft".
+static StringRef getTraitGroup(StringRef name) {
+  size_t end = 1;
+  while (end < name.size() && !llvm::isUpper(name[end]))
+    ++end;
+  return name.take_front(end);
+}
 
 /// A grid term is a symbol, a positive constant or `symbol ceildiv constant`:
 /// what the runtime can evaluate without MLIR.
@@ -166,20 +177,22 @@ LogicalResult KernelOp::verify() {
       return emitOpError("expected trait '")
              << name << "' to be an integer or a boolean, got " << trait;
   }
-  size_t optionalPresent = 0;
   for (StringRef name : spec->optionalTraits) {
     Attribute trait = traits.get(name);
     if (!trait)
       continue;
-    ++optionalPresent;
     if (!isa<IntegerAttr>(trait))
       return emitOpError("expected trait '")
-             << name << "' to be an integer, got " << trait;
+             << name << "' to be an integer or a boolean, got " << trait;
+    // The optional traits sharing a first word (Window*, Random*) come
+    // together.
+    StringRef group = getTraitGroup(name);
+    for (StringRef other : spec->optionalTraits)
+      if (getTraitGroup(other) == group && !traits.get(other))
+        return emitOpError("expected all or none of the optional traits '")
+               << group << "*' of template '" << spec->name << "': '" << name
+               << "' without '" << other << "'";
   }
-  if (optionalPresent != 0 && optionalPresent != spec->optionalTraits.size())
-    return emitOpError("expected all or none of the optional traits of "
-                       "template '")
-           << spec->name << "'";
   for (NamedAttribute trait : traits)
     if (trait.getName() != "Element" &&
         !llvm::is_contained(spec->requiredTraits, trait.getName().getValue()) &&
@@ -201,7 +214,8 @@ LogicalResult KernelOp::verify() {
   if (std::optional<DictionaryAttr> tables = getTables()) {
     for (NamedAttribute table : *tables) {
       StringRef name = table.getName().getValue();
-      if (!llvm::is_contained(spec->tables, name))
+      if (!llvm::is_contained(spec->tables, name) &&
+          !llvm::is_contained(spec->optionalTables, name))
         return emitOpError("unknown table '")
                << name << "' for template '" << spec->name << "'";
       if (!isa<DenseI32ArrayAttr, DenseI8ArrayAttr, IntegerAttr>(

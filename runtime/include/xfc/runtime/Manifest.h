@@ -66,6 +66,19 @@ struct AttentionTraits {
   /// i - windowLeft <= j <= i + windowRight; -1 is no bound on that side.
   int windowLeft = -1;
   int windowRight = -1;
+  /// Random pattern (random): pair (i, j) is kept when
+  /// splitMix64(seed + (i * 2^32 + j + 1) * 0x9E3779B97F4A7C15) >> 32 <
+  /// randomThreshold (0: no pattern); with randomPerCall the seed is mixed
+  /// with the launch's (seed, offset) (templates/xfc/schedule.cuh).
+  int64_t randomThreshold = 0;
+  uint64_t randomSeed = 0;
+  bool randomPerCall = false;
+
+  /// Whether the random pattern keeps pair (i, j) (true without a pattern),
+  /// for a launch with dropout stream (seed, offset): what the kernels
+  /// compute, for references and tests.
+  bool keepsRandomPair(int64_t i, int64_t j, uint64_t seed = 0,
+                       uint64_t offset = 0) const;
 };
 
 /// The block layout of a block-sparse kernel (its "tables").
@@ -76,10 +89,18 @@ struct BlockLayout {
   int numTileRows = 0;
   /// [layoutHeads][numBlocks][numBlocks], row = query block.
   std::vector<uint8_t> blockBits;
+  /// Global tokens (global): one 0/1 entry per token of the fixed sequence
+  /// (the GlobalBits table); empty when the kernel has none.
+  std::vector<uint8_t> globalBits;
 
   /// Tokens the layout covers: numBlocks * layoutBlock.
   int64_t getCoverage() const {
     return static_cast<int64_t>(numBlocks) * layoutBlock;
+  }
+  /// Whether token `t` is a global token (false without global tokens).
+  bool isGlobal(int64_t t) const {
+    return t >= 0 && t < static_cast<int64_t>(globalBits.size()) &&
+           globalBits[t] != 0;
   }
   /// Whether query block `qb` attends to key block `kb` in layout head `lh`.
   bool isOn(int lh, int qb, int kb) const {

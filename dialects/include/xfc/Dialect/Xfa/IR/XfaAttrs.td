@@ -50,11 +50,22 @@ def Xfa_MaskAttr : Xfa_Attr<"Mask", "mask"> {
     - `attn_mask`: a run-time additive float mask (a `-inf` hides);
     - `key_padding`: a run-time `[batch, kv_len]` mask (true hides);
     - `window_left` / `window_right`: `i - window_left <= j <= i +
-      window_right` (-1: no bound on that side), the `local` variant.
+      window_right` (-1: no bound on that side), the `local` variant;
+    - `random_threshold` / `random_seed` / `random_per_call`: the `random`
+      variant; with threshold T > 0, `(i, j)` is kept when
+      `splitmix64(seed + (i * 2^32 + j + 1) * 0x9E3779B97F4A7C15) >> 32 < T`
+      (the SplitMix64 finaliser; T = ceil(r * 2^32), so a fraction r of the
+      pairs). `random_per_call`: the seed is also mixed with the launch's
+      random stream, so each call draws a new pattern;
+    - `global_tokens`: the `global` variant; sorted token indices g, and
+      `(i, j)` is visible when `i` or `j` is in g. It needs a static
+      sequence length, the same for queries and keys.
     A query with no visible key produces zeros.
 
     ```mlir
     #xfa.mask<causal = true, key_padding = true>
+    #xfa.mask<random_threshold = 42950, random_seed = 7>
+    #xfa.mask<global_tokens = [0, 64]>
     ```
   }];
   let parameters = (ins
@@ -63,23 +74,53 @@ def Xfa_MaskAttr : Xfa_Attr<"Mask", "mask"> {
     DefaultValuedParameter<"bool", "false">:$attn_mask,
     DefaultValuedParameter<"bool", "false">:$key_padding,
     DefaultValuedParameter<"int64_t", "-1">:$window_left,
-    DefaultValuedParameter<"int64_t", "-1">:$window_right);
+    DefaultValuedParameter<"int64_t", "-1">:$window_right,
+    DefaultValuedParameter<"int64_t", "0">:$random_threshold,
+    DefaultValuedParameter<"int64_t", "0">:$random_seed,
+    DefaultValuedParameter<"bool", "false">:$random_per_call,
+    OptionalParameter<"::mlir::DenseI32ArrayAttr">:$global_tokens);
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let builders = [
+    // The masks without random or global components.
+    AttrBuilder<(ins "bool":$causal, "::xfc::xfa::BlockLayoutAttr":$layout,
+                     "bool":$attnMask, "bool":$keyPadding,
+                     "int64_t":$windowLeft, "int64_t":$windowRight), [{
+      return $_get($_ctxt, causal, layout, attnMask, keyPadding, windowLeft,
+                   windowRight, /*randomThreshold=*/0, /*randomSeed=*/0,
+                   /*randomPerCall=*/false, ::mlir::DenseI32ArrayAttr());
+    }]>
+  ];
   let extraClassDeclaration = [{
+    /// Largest random_threshold: every pair kept.
+    static constexpr int64_t kRandomAll = int64_t(1) << 32;
     /// True when no component hides anything.
     bool isFull() const {
       return !getCausal() && !getLayout() && !getAttnMask() &&
-             !getKeyPadding() && !hasWindow();
+             !getKeyPadding() && !hasWindow() && !hasRandom() && !hasGlobal();
     }
     /// The same mask with `layout` in place of its layout (null drops it).
     MaskAttr withLayout(BlockLayoutAttr layout) const {
       return MaskAttr::get(getContext(), getCausal(), layout, getAttnMask(),
-                           getKeyPadding(), getWindowLeft(), getWindowRight());
+                           getKeyPadding(), getWindowLeft(), getWindowRight(),
+                           getRandomThreshold(), getRandomSeed(),
+                           getRandomPerCall(), getGlobalTokens());
+    }
+    /// The same mask without its random component.
+    MaskAttr withoutRandom() const {
+      return MaskAttr::get(getContext(), getCausal(), getLayout(),
+                           getAttnMask(), getKeyPadding(), getWindowLeft(),
+                           getWindowRight(), 0, 0, false, getGlobalTokens());
     }
     /// True when a sliding window bounds either side.
     bool hasWindow() const {
       return getWindowLeft() >= 0 || getWindowRight() >= 0;
+    }
+    /// True when a random pattern hides pairs.
+    bool hasRandom() const { return getRandomThreshold() > 0; }
+    /// True when global tokens restrict the pairs.
+    bool hasGlobal() const {
+      return getGlobalTokens() && !getGlobalTokens().empty();
     }
   }];
 }

@@ -24,7 +24,8 @@ struct TemplateSpec {
   llvm::StringRef entryFunction;
   /// Traits every instantiation must set, besides `Element`.
   llvm::ArrayRef<llvm::StringRef> requiredTraits;
-  /// Traits an instantiation may set; each group is all present or absent.
+  /// Traits an instantiation may set; each group (the traits sharing their
+  /// first CamelCase word: Window*, Random*) is all present or absent.
   llvm::ArrayRef<llvm::StringRef> optionalTraits;
   /// Tables an instantiation may bake in.
   llvm::ArrayRef<llvm::StringRef> tables;
@@ -32,6 +33,8 @@ struct TemplateSpec {
   llvm::ArrayRef<llvm::StringRef> roles;
   /// The struct the kernel takes by value.
   llvm::StringRef paramsType;
+  /// Tables an instantiation may add to `tables` (GlobalBits).
+  llvm::ArrayRef<llvm::StringRef> optionalTables = {};
 
   /// The softmax-attention family (xfc::AttentionParams), as opposed to the
   /// graph ops (xfc::OpParams).
