@@ -28,7 +28,6 @@ import time
 import traceback
 import zlib
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -82,19 +81,43 @@ MASK64 = (1 << 64) - 1
 GAMMA = 0x9E3779B97F4A7C15
 
 
-def splitmix64(z):
-    """SplitMix64's output function on np.uint64 arrays (wrapping)."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def splitmix64_int(z):
-    """The same on one Python int."""
+    """SplitMix64's output function on one Python int."""
     z &= MASK64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
     return z ^ (z >> 31)
+
+
+def _s64(x):
+    """A uint64 constant as the int64 with the same bits."""
+    x &= MASK64
+    return x - (1 << 64) if x >= 1 << 63 else x
+
+
+def _shr(z, s):
+    """Logical right shift of int64 tensors holding uint64 bits."""
+    return (z >> s) & ((1 << (64 - s)) - 1)
+
+
+def splitmix64_tensor(z):
+    """SplitMix64's output function on int64 tensors (uint64 bits; products
+    wrap modulo 2^64)."""
+    z = (z ^ _shr(z, 30)) * _s64(0xBF58476D1CE4E5B9)
+    z = (z ^ _shr(z, 27)) * _s64(0x94D049BB133111EB)
+    return z ^ _shr(z, 31)
+
+
+def _random_bits(key, q_len, kv_len):
+    """[q, kv] int64: the top 32 bits of output i * 2^32 + j + 1 of the
+    SplitMix64 stream of `key`."""
+    i = torch.arange(q_len, dtype=torch.int64).view(-1, 1)
+    j = torch.arange(kv_len, dtype=torch.int64).view(1, -1)
+    n = (i << 32) + j + 1
+    return _shr(splitmix64_tensor(_s64(key) + n * _s64(GAMMA)), 32)
+
+
+_RANDOM_CHECKED = []
 
 
 def random_keep(spec, q_len, kv_len, seed=0, offset=0):
@@ -103,16 +126,23 @@ def random_keep(spec, q_len, kv_len, seed=0, offset=0):
     of SplitMix64 seeded with the pattern's seed, shifted right by 32, is
     below RandomThreshold = ceil(r * 2^32); a per-call pattern's seed is
     RandomSeed ^ splitmix64(seed + splitmix64(offset + gamma))."""
+    if not _RANDOM_CHECKED:
+        # The tensor version must agree with plain integers (wrapping int64
+        # products are what it relies on).
+        key = 0x123456789ABCDEF0
+        bits = _random_bits(key, 5, 7)
+        for a in range(5):
+            for b in range(7):
+                want = splitmix64_int(key + (((a << 32) + b + 1) * GAMMA)) >> 32
+                if int(bits[a, b]) != want:
+                    raise CheckFailure("reference hash: int64 tensor arithmetic "
+                                       "does not wrap as expected")
+        _RANDOM_CHECKED.append(True)
     key = spec["random_seed"] & MASK64
     if spec.get("random_per_call"):
         key ^= splitmix64_int(seed + splitmix64_int(offset + GAMMA))
-    i = np.arange(q_len, dtype=np.uint64).reshape(-1, 1)
-    j = np.arange(kv_len, dtype=np.uint64).reshape(1, -1)
-    with np.errstate(over="ignore"):
-        n = (i << np.uint64(32)) + j + np.uint64(1)
-        h = splitmix64(np.uint64(key) + n * np.uint64(GAMMA)) >> np.uint64(32)
-    keep = h < np.uint64(spec["random_threshold"])
-    return torch.from_numpy(keep).to(DEV)
+    keep = _random_bits(key, q_len, kv_len) < spec["random_threshold"]
+    return keep.to(DEV)
 
 
 def structural_visible(spec, q_len, kv_len, seed=0, offset=0):
