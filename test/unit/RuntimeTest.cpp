@@ -400,6 +400,77 @@ TEST(Manifest, SlidingWindowTraits) {
       << parseError(half);
 }
 
+TEST(Manifest, RandomTraits) {
+  StatusOr<Manifest> none = Manifest::parse(kDenseManifest);
+  ASSERT_TRUE(none.isOk()) << none.getStatus().getMessage();
+  EXPECT_EQ(none->kernels[0].attention->randomThreshold, 0);
+  EXPECT_TRUE(none->kernels[0].attention->keepsRandomPair(3, 4));
+  std::string random =
+      replaced(kDenseManifest, "\"WriteLse\": false",
+               "\"WriteLse\": false, \"RandomThreshold\": 1073741824, "
+               "\"RandomSeed\": 7, \"RandomPerCall\": false");
+  StatusOr<Manifest> parsed = Manifest::parse(random);
+  ASSERT_TRUE(parsed.isOk()) << parsed.getStatus().getMessage();
+  const AttentionTraits &traits = *parsed->kernels[0].attention;
+  EXPECT_EQ(traits.randomThreshold, 1073741824);
+  EXPECT_EQ(traits.randomSeed, 7u);
+  EXPECT_FALSE(traits.randomPerCall);
+  // r = 0.25, seed 7: the pairs kept among rows 0-3, keys 0-7 and the count
+  // over 64 x 64, as SplitMix64 on plain integers gives them (the harness's
+  // reference computes the same).
+  std::vector<std::pair<int, int>> kept;
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 8; ++j)
+      if (traits.keepsRandomPair(i, j))
+        kept.push_back({i, j});
+  std::vector<std::pair<int, int>> expected = {{0, 1}, {0, 5}, {1, 2}, {2, 2},
+                                               {2, 7}, {3, 0}, {3, 7}};
+  EXPECT_EQ(kept, expected);
+  int count = 0;
+  for (int i = 0; i < 64; ++i)
+    for (int j = 0; j < 64; ++j)
+      count += traits.keepsRandomPair(i, j);
+  EXPECT_EQ(count, 987);
+  // Drawn per call: the launch's seed 5 and offset 2 select the pattern.
+  AttentionTraits perCall = traits;
+  perCall.randomPerCall = true;
+  kept.clear();
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 8; ++j)
+      if (perCall.keepsRandomPair(i, j, 5, 2))
+        kept.push_back({i, j});
+  expected = {{0, 0}, {0, 3}, {0, 6}, {1, 1}, {1, 3}, {1, 5},
+              {1, 6}, {2, 1}, {2, 2}, {2, 3}, {3, 7}};
+  EXPECT_EQ(kept, expected);
+
+  std::string partial = replaced(kDenseManifest, "\"WriteLse\": false",
+                                 "\"WriteLse\": false, \"RandomSeed\": 7");
+  EXPECT_NE(parseError(partial).find("RandomThreshold"), std::string::npos)
+      << parseError(partial);
+  std::string bad = replaced(random, "1073741824", "0");
+  EXPECT_NE(parseError(bad).find("RandomThreshold: expected an integer in "
+                                 "[1, 2^32]"),
+            std::string::npos)
+      << parseError(bad);
+}
+
+TEST(Manifest, GlobalBits) {
+  std::string global = replaced(kSparseManifest, "\"LayoutBlock\": 16",
+                                "\"LayoutBlock\": 16, \"GlobalBits\": [1, 0, "
+                                "0, 1]");
+  StatusOr<Manifest> parsed = Manifest::parse(global);
+  ASSERT_TRUE(parsed.isOk()) << parsed.getStatus().getMessage();
+  const BlockLayout &layout = *parsed->kernels[0].layout;
+  EXPECT_EQ(layout.globalBits, (std::vector<uint8_t>{1, 0, 0, 1}));
+  EXPECT_TRUE(layout.isGlobal(3));
+  EXPECT_FALSE(layout.isGlobal(1));
+  EXPECT_FALSE(layout.isGlobal(4));
+  std::string bad = replaced(global, "[1, 0, 0, 1]", "[1, 2]");
+  EXPECT_NE(parseError(bad).find("GlobalBits: expected entries 0 or 1, got 2"),
+            std::string::npos)
+      << parseError(bad);
+}
+
 TEST(Manifest, LoadReportsMissingFiles) {
   StatusOr<Manifest> manifest = Manifest::load("/nonexistent/manifest.json");
   ASSERT_FALSE(manifest.isOk());
@@ -627,6 +698,37 @@ TEST(AttentionPlan, PrepareErrors) {
   args.attnMask = TensorView(fakePointer(5), DType::F32, {100, 0});
   args.keyPadding = TensorView(fakePointer(6), DType::U8, {2, 0});
   EXPECT_EQ(prepareError(plan, args), "key: expected seq_len >= 1, got 0");
+}
+
+TEST(AttentionPlan, GlobalTokensFixTheLength) {
+  // 60 tokens, 0 and 59 global.
+  std::string bits = "1";
+  for (int t = 1; t < 59; ++t)
+    bits += ", 0";
+  bits += ", 1";
+  std::string text =
+      replaced(kSparseManifest, "\"LayoutBlock\": 16",
+               "\"LayoutBlock\": 16, \"GlobalBits\": [" + bits + "]");
+  AttentionPlan plan = makePlan(text.c_str());
+  AttentionArgs args;
+  args.query = TensorView(fakePointer(1), DType::BF16, {3, 2, 60, 32});
+  args.key = TensorView(fakePointer(2), DType::BF16, {3, 2, 60, 32});
+  args.value = TensorView(fakePointer(3), DType::BF16, {3, 2, 60, 32});
+  args.output = TensorView(fakePointer(4), DType::BF16, {3, 2, 60, 32});
+  StatusOr<AttentionParams> params = plan.prepare(args);
+  ASSERT_TRUE(params.isOk()) << params.getStatus().getMessage();
+  AttentionArgs shorter = args;
+  shorter.query.shape[2] = shorter.output.shape[2] = 50;
+  EXPECT_EQ(prepareError(plan, shorter),
+            "query: seq_len 50 differs from the 60 tokens of "
+            "attention_query_mask (global attention is specialized to that "
+            "length; pad or compile another mask)");
+  shorter = args;
+  shorter.key.shape[2] = shorter.value.shape[2] = 61;
+  EXPECT_EQ(prepareError(plan, shorter),
+            "key: seq_len 61 differs from the 60 tokens of "
+            "attention_query_mask (global attention is specialized to that "
+            "length; pad or compile another mask)");
 }
 
 TEST(AttentionPlan, BlockSparseChecks) {
