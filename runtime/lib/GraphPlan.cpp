@@ -5,6 +5,7 @@
 #include "xfc/runtime/Cuda.h"
 
 #include "xfc/graph_ops.cuh"
+#include "xfc/nystrom_ops.cuh"
 
 #include <cmath>
 #include <cstdint>
@@ -105,6 +106,11 @@ const std::vector<std::string> *getOpRoles(const std::string &templateName) {
     return &kDepthwiseConv;
   if (templateName == "elementwise")
     return &kElementwise;
+  static const std::vector<std::string> kLandmarkSelect = {"q", "k"};
+  if (templateName == "landmark_pool" || templateName == "pinv_init")
+    return &kSoftmax;
+  if (templateName == "landmark_select")
+    return &kLandmarkSelect;
   if (templateName == "matmul")
     return &kMatmul;
   if (templateName == "softmax")
@@ -135,6 +141,54 @@ StatusOr<long long> getGridSide(long long seqLen) {
         std::to_string(side * side) + " and " +
         std::to_string((side + 1) * (side + 1)));
   return side;
+}
+
+/// The sequence lengths nystrom's and orthoformer's landmark kernels need:
+/// longer than the landmarks (both variants are exact attention otherwise,
+/// which a plan compiled without seq_len does not compute), and few enough
+/// samples for the selection's shared memory.
+Status checkLandmarkLaunch(const ManifestKernel &kernel,
+                           const OpParams &params) {
+  if (kernel.templateName == "landmark_pool") {
+    long long rows = params.in[0].dims[2], m = params.ints[0];
+    bool longer = params.ints[1] != 0;
+    if (rows < m || (longer && rows == m))
+      return Status::error(
+          "nystrom: sequence length " + std::to_string(rows) +
+          " is not longer than num_landmarks " + std::to_string(m) +
+          "; nystrom is exact attention there (as in xFormers), which this "
+          "plan (compiled without seq_len) does not compute: compile with "
+          "seq_len " +
+          std::to_string(rows) + " for the exact plan");
+  } else if (kernel.templateName == "landmark_select") {
+    long long seq = params.in[0].dims[2];
+    auto trait = kernel.traits.find("NumLandmarks");
+    long long m = trait == kernel.traits.end() ? 0 : trait->second.intValue;
+    auto selection = kernel.traits.find("Selection");
+    bool random = selection != kernel.traits.end() &&
+                  selection->second.intValue == kSelectRandom;
+    if (seq == m || (seq < m && !random))
+      return Status::error(
+          "orthoformer: sequence length " + std::to_string(seq) +
+          " is not longer than num_landmarks " + std::to_string(m) +
+          (seq == m ? "; orthoformer is exact attention there (as in "
+                      "xFormers), which this plan (compiled without "
+                      "seq_len) does not compute: compile with seq_len " +
+                          std::to_string(seq) + " for the exact plan"
+                    : "; only \"random\" landmark selection can pick more "
+                      "landmarks than queries (as in xFormers)"));
+    double fraction;
+    std::memcpy(&fraction, &params.ints[1], sizeof(fraction));
+    long long samples = landmarkSampleCount(seq, fraction, m);
+    if (!random && samples > kLandmarkMaxSamples)
+      return Status::error(
+          "orthoformer: landmark selection samples " + std::to_string(samples) +
+          " queries, more than the " + std::to_string(kLandmarkMaxSamples) +
+          " it supports; lower subsample_fraction to at most " +
+          std::to_string(static_cast<double>(kLandmarkMaxSamples) /
+                         static_cast<double>(seq)));
+  }
+  return Status::ok();
 }
 
 } // namespace
@@ -614,6 +668,8 @@ Status GraphPlan::run(const AttentionArgs &args, void *stream) {
         }
         params.ints[0] = hasB ? kb : ka;
       }
+      if (Status status = checkLandmarkLaunch(kernel, params); !status)
+        return status;
       std::array<unsigned, 3> grid;
       for (int d = 0; d < 3; ++d)
         grid[d] = static_cast<unsigned>(*kernel.grid[d].constant);

@@ -19,6 +19,7 @@
 #include "xfc/flash_fwd_sm80.cuh"
 #include "xfc/flash_fwd_sm90.cuh"
 #include "xfc/graph_ops.cuh"
+#include "xfc/nystrom_ops.cuh"
 #include "xfc/schedule.cuh"
 #include "xfc/simt_fwd.cuh"
 

@@ -39,6 +39,10 @@ public:
       built = buildLinformer(*element);
     else if (spec.variant == "fourier_mix")
       built = buildFourierMix(*element);
+    else if (spec.variant == "nystrom")
+      built = buildNystrom(*element);
+    else if (spec.variant == "orthoformer")
+      built = buildOrthoformer(*element);
     else if (spec.variant == "pooling")
       built = buildPooling(*element);
     else if (spec.variant == "visual")
@@ -483,6 +487,206 @@ private:
     builder.create<func::ReturnOp>(loc, out);
     return success();
   }
+
+  bool boolField(const char *name, bool fallback) const {
+    auto it = spec.boolFields.find(name);
+    return it == spec.boolFields.end() ? fallback : it->second;
+  }
+
+  /// Softmax attention with a causal (top-left) mask or none, no run-time
+  /// masks: the pieces of the landmark variants.
+  Value landmarkAttention(Location loc, RankedTensorType type, Value q, Value k,
+                          Value v, bool causal, double dropout) {
+    auto mask = xfa::MaskAttr::get(builder.getContext(), causal, nullptr, false,
+                                   false, -1, -1);
+    float scale = 1.0f / std::sqrt(static_cast<float>(spec.headDim));
+    return builder
+        .create<xfa::AttentionOp>(
+            loc, type, q, k, v, Value(), Value(), mask,
+            builder.getF32FloatAttr(scale),
+            builder.getF32FloatAttr(static_cast<float>(dropout)),
+            /*sparsity=*/nullptr, /*kernel_config=*/nullptr)
+        .getResult();
+  }
+
+  /// Nystrom (Xiong et al.; xFormers' NystromAttention): landmarks Q~, K~
+  /// = means of m contiguous segments; K1 = softmax(Q K~^T / sqrt(Dh)),
+  /// K2 = softmax(Q~ K~^T / sqrt(Dh)), K3 = softmax(Q~ K^T / sqrt(Dh)) V;
+  /// out = K1 (pinv(K2) K3). K3 and K1 (..) are attention kernels (q = Q~,
+  /// then k = K~ and v = pinv(K2) K3), so nothing S x m is stored; pinv is
+  /// Razavi's iteration in fp32 products. With causal, all three kernels get
+  /// xFormers' top-left causal masks. Exact attention when m >= S: chosen
+  /// here when seq_len is given, otherwise the plan refuses S <= m.
+  LogicalResult buildNystrom(Type element) {
+    Location loc = spec.configLoc;
+    const int64_t m = getInt("num_landmarks", 64);
+    const int64_t iterations = getInt("inv_iterations", 6);
+    if (spec.attnMask)
+      return emitError(loc) << "nystrom: takes no attn_mask (as in xFormers, "
+                               "whose nystrom supports only a "
+                               "key_padding_mask)";
+    if (spec.keyPadding)
+      return emitError(loc) << "nystrom: key_padding_mask is not supported "
+                               "yet";
+    if (spec.intFields.count("conv_kernel_size"))
+      return emitError(loc)
+             << "nystrom.conv_kernel_size: the depthwise convolution skip "
+                "on V is not supported yet; remove the field";
+    if (m < 1 || iterations < 1)
+      return emitError(loc) << "nystrom: expected num_landmarks >= 1 and "
+                               "inv_iterations >= 1";
+    if (spec.seqLen && m >= *spec.seqLen)
+      return buildSoftmaxAttention(element);
+    if (!boolField("use_razavi_pinverse", true))
+      return emitError(loc)
+             << "nystrom.use_razavi_pinverse: false (torch.linalg.pinv) is "
+                "not supported; use the iterative pseudo-inverse (true, the "
+                "default)";
+    const bool causal = spec.causal;
+    const bool globalInit = boolField("pinverse_original_init", false);
+
+    OpBuilder::InsertionGuard guard(builder);
+    RankedTensorType qkvType;
+    Block *body = beginGraphFunction(element, qkvType);
+    Value q = body->getArgument(0), k = body->getArgument(1),
+          v = body->getArgument(2);
+    const int64_t heads = qkvType.getDimSize(1), batch = ShapedType::kDynamic;
+    Type f32 = builder.getF32Type();
+    auto landmarkType =
+        RankedTensorType::get({batch, heads, m, spec.headDim}, element);
+    auto squareType = RankedTensorType::get({batch, heads, m, m}, f32);
+    auto landmarkF32 =
+        RankedTensorType::get({batch, heads, m, spec.headDim}, f32);
+    auto pool = [&](Value x, RankedTensorType type, bool longer) {
+      return builder
+          .create<xfa::LandmarkPoolOp>(loc, type, x,
+                                       builder.getI64IntegerAttr(m),
+                                       longer ? builder.getUnitAttr() : nullptr)
+          .getResult();
+    };
+    auto matmul = [&](RankedTensorType type, Value lhs, Value rhs,
+                      bool transposeRhs, Value addend, float alpha,
+                      float beta) {
+      return builder
+          .create<xfa::MatmulOp>(loc, type, lhs, rhs, addend, nullptr,
+                                 transposeRhs ? builder.getUnitAttr() : nullptr,
+                                 nullptr, builder.getF32FloatAttr(alpha),
+                                 builder.getF32FloatAttr(beta))
+          .getResult();
+    };
+    float scale = 1.0f / std::sqrt(static_cast<float>(spec.headDim));
+
+    Value qLandmarks = pool(q, landmarkType, true);
+    Value kLandmarks = pool(k, landmarkType, true);
+    // K2 = softmax(Q~ K~^T / sqrt(Dh)), m x m in fp32.
+    Value logits =
+        matmul(squareType, qLandmarks, kLandmarks, true, Value(), 1.0f, 0.0f);
+    Value k2 = builder
+                   .create<xfa::SoftmaxOp>(
+                       loc, squareType, logits, builder.getF32FloatAttr(scale),
+                       causal ? builder.getUnitAttr() : nullptr,
+                       builder.getI64IntegerAttr(0))
+                   .getResult();
+    // K3 = softmax(Q~ K^T / sqrt(Dh)) V.
+    Value k3 =
+        landmarkAttention(loc, landmarkType, qLandmarks, k, v, causal, 0.0);
+    // Razavi: Z <- Z (13 I - KZ (15 I - KZ (7 I - KZ))) / 4, with the
+    // identities folded into the products' addends:
+    //   P = KZ (7 I - KZ) = 7 KZ - KZ KZ,  T = KZ (15 I - P) = 15 KZ - KZ P,
+    //   Z' = Z (13 I - T) / 4 = 3.25 Z - 0.25 Z T.
+    Value z = builder
+                  .create<xfa::PinvInitOp>(loc, squareType, k2,
+                                           globalInit ? builder.getUnitAttr()
+                                                      : nullptr)
+                  .getResult();
+    for (int64_t i = 0; i < iterations; ++i) {
+      Value kz = matmul(squareType, k2, z, false, Value(), 1.0f, 0.0f);
+      Value p = matmul(squareType, kz, kz, false, kz, -1.0f, 7.0f);
+      Value t = matmul(squareType, kz, p, false, kz, -1.0f, 15.0f);
+      z = matmul(squareType, z, t, false, z, -0.25f, 3.25f);
+    }
+    // X = pinv(K2) K3 in fp32, then in the element type (a pool of m
+    // segments of one row) as the last attention's values.
+    Value x32 = matmul(landmarkF32, z, k3, false, Value(), 1.0f, 0.0f);
+    Value x = pool(x32, landmarkType, false);
+    // out = softmax(Q K~^T / sqrt(Dh)) X.
+    Value out =
+        landmarkAttention(loc, qkvType, q, kLandmarks, x, causal, spec.dropout);
+    builder.create<func::ReturnOp>(loc, out);
+    return success();
+  }
+
+  /// Orthoformer (Patrick et al.; xFormers' OrthoFormerAttention): m
+  /// landmarks L chosen from the queries (xfa.landmark_select: orthogonal,
+  /// kmeans, kmeans_spherical or random, with a fixed seed where xFormers
+  /// draws random numbers); out = softmax(Q L^T / sqrt(Dh)) (softmax(L K^T /
+  /// sqrt(Dh)) V): two attention kernels. Exact attention when m == S:
+  /// chosen here when seq_len is given, otherwise the plan refuses S == m.
+  LogicalResult buildOrthoformer(Type element) {
+    Location loc = spec.configLoc;
+    const int64_t m = getInt("num_landmarks", 32);
+    auto fractionIt = spec.floatFields.find("subsample_fraction");
+    const double fraction =
+        fractionIt == spec.floatFields.end() ? 1.0 : fractionIt->second;
+    auto selectionIt = spec.stringFields.find("landmark_selection");
+    const std::string selection = selectionIt == spec.stringFields.end()
+                                      ? "orthogonal"
+                                      : selectionIt->second;
+    if (spec.keyPadding)
+      return emitError(loc) << "orthoformer: takes no key_padding_mask (as "
+                               "in xFormers)";
+    if (spec.seqLen && m == *spec.seqLen)
+      return buildSoftmaxAttention(element);
+    if (spec.attnMask)
+      return emitError(loc)
+             << "orthoformer: attn_mask is only honoured where orthoformer "
+                "is exact attention (num_landmarks == seq_len; give seq_len); "
+                "with landmarks xFormers drops it";
+    if (spec.causal)
+      return emitError(spec.causalLoc) << "orthoformer: has no causal form";
+    bool kmeans = selection == "kmeans" || selection == "kmeans_spherical";
+    if (kmeans && (m > 256 || m * spec.headDim > kOrthoformerMaxCentroids))
+      return emitError(loc)
+             << "orthoformer: " << selection
+             << " keeps num_landmarks x head_dim centroids in shared memory: "
+                "at most "
+             << kOrthoformerMaxCentroids << " values and 256 landmarks, got "
+             << m << " x " << spec.headDim;
+    if (selection == "random" && m < 2)
+      return emitError(loc) << "orthoformer: \"random\" landmark selection "
+                               "takes num_landmarks / 2 queries and as many "
+                               "keys: expected num_landmarks >= 2, got "
+                            << m;
+
+    OpBuilder::InsertionGuard guard(builder);
+    RankedTensorType qkvType;
+    Block *body = beginGraphFunction(element, qkvType);
+    Value q = body->getArgument(0), k = body->getArgument(1),
+          v = body->getArgument(2);
+    const int64_t rows = selection == "random" ? 2 * (m / 2) : m;
+    auto landmarkType = RankedTensorType::get(
+        {ShapedType::kDynamic, qkvType.getDimSize(1), rows, spec.headDim},
+        element);
+    Value landmarks =
+        builder
+            .create<xfa::LandmarkSelectOp>(
+                loc, landmarkType, q, k, builder.getStringAttr(selection),
+                builder.getI64IntegerAttr(m), builder.getF64FloatAttr(fraction),
+                builder.getI64IntegerAttr(kOrthoformerSeed))
+            .getResult();
+    Value kernel2 =
+        landmarkAttention(loc, landmarkType, landmarks, k, v, false, 0.0);
+    Value out = landmarkAttention(loc, qkvType, q, landmarks, kernel2, false,
+                                  spec.dropout);
+    builder.create<func::ReturnOp>(loc, out);
+    return success();
+  }
+
+  /// The seed of orthoformer's landmark draws (recorded in the IR and the
+  /// manifest's launch ints).
+  static constexpr int64_t kOrthoformerSeed = 0x5eed;
+  /// xfc::kLandmarkMaxCentroidFloats (templates/xfc/nystrom_ops.cuh).
+  static constexpr int64_t kOrthoformerMaxCentroids = 8192;
 
   OpBuilder builder;
   const AttentionSpec &spec;

@@ -12,11 +12,14 @@
 
 #include "xfc/conv_ops.cuh"
 #include "xfc/graph_ops.cuh"
+#include "xfc/nystrom_ops.cuh"
 
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
+
+#include <cstring>
 
 using namespace mlir;
 using namespace xfc;
@@ -109,22 +112,30 @@ struct OutlineGraphOpsPass
           result = outlineMatmul(matmul);
         else if (auto softmax = dyn_cast<xfa::SoftmaxOp>(op))
           result = outlineSoftmax(softmax);
+        else if (auto pool = dyn_cast<xfa::LandmarkPoolOp>(op))
+          result = outlineLandmarkPool(pool);
+        else if (auto init = dyn_cast<xfa::PinvInitOp>(op))
+          result = outlinePinvInit(init);
+        else if (auto select = dyn_cast<xfa::LandmarkSelectOp>(op))
+          result = outlineLandmarkSelect(select);
         else if (isa<xfa::GridPoolOp, xfa::DepthwiseConv2dOp,
                      xfa::ElementwiseOp>(op))
           result = outlineGridOp(op);
         if (failed(result))
           return signalPassFailure();
       }
-      // Generated matrices are fused into their products.
-      for (Operation *op : ops)
-        if (auto dft = dyn_cast<xfa::DftMatrixOp>(op)) {
-          if (!dft.getResult().use_empty()) {
-            dft.emitOpError("is used by something other than a matrix "
-                            "product's operand");
-            return signalPassFailure();
-          }
-          dft.erase();
+      // Generated matrices are fused into their products. (`ops` holds
+      // erased ops by now: walk again.)
+      SmallVector<xfa::DftMatrixOp> dfts;
+      func.walk([&](xfa::DftMatrixOp dft) { dfts.push_back(dft); });
+      for (xfa::DftMatrixOp dft : dfts) {
+        if (!dft.getResult().use_empty()) {
+          dft.emitOpError("is used by something other than a matrix "
+                          "product's operand");
+          return signalPassFailure();
         }
+        dft.erase();
+      }
       if (failed(assignSizes(func, tracker)))
         return signalPassFailure();
     }
@@ -294,6 +305,129 @@ private:
     return success();
   }
 
+  /// A launch of `templateName` on `inputs` (by `roles`) replacing `op`.
+  void replaceWithLaunch(Operation *op, xfk::KernelOp kernel, ValueRange inputs,
+                         ArrayRef<StringRef> roles, DenseI64ArrayAttr ints) {
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op->getLoc(), op->getResult(0).getType(),
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
+        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
+        /*alpha=*/nullptr, /*beta=*/nullptr, ints, /*sizes=*/nullptr);
+    op->getResult(0).replaceAllUsesWith(launch.getResult());
+    op->erase();
+  }
+
+  /// Nystrom's segment means: ints = [num_landmarks, require_longer].
+  LogicalResult outlineLandmarkPool(xfa::LandmarkPoolOp op) {
+    Builder b(context);
+    NamedAttrList traits;
+    traits.append("InDType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getInput().getType())));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "landmark_pool", op.getType().getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    replaceWithLaunch(
+        op, kernel, op.getInput(), {"x"},
+        b.getDenseI64ArrayAttr({op.getNumLandmarks(),
+                                static_cast<int64_t>(op.getRequireLonger())}));
+    return success();
+  }
+
+  LogicalResult outlinePinvInit(xfa::PinvInitOp op) {
+    Builder b(context);
+    NamedAttrList traits;
+    traits.append("Global", b.getBoolAttr(op.getGlobal()));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "pinv_init", op.getType().getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    replaceWithLaunch(op, kernel, op.getInput(), {"x"}, nullptr);
+    return success();
+  }
+
+  /// Orthoformer's landmarks: ints = [seed, bits of subsample_fraction].
+  LogicalResult outlineLandmarkSelect(xfa::LandmarkSelectOp op) {
+    Builder b(context);
+    StringRef selection = op.getSelection();
+    int64_t code = selection == "orthogonal"         ? kSelectOrthogonal
+                   : selection == "kmeans"           ? kSelectKMeans
+                   : selection == "kmeans_spherical" ? kSelectKMeansSpherical
+                                                     : kSelectRandom;
+    NamedAttrList traits;
+    traits.append("Selection", b.getI64IntegerAttr(code));
+    traits.append("NumLandmarks", b.getI64IntegerAttr(op.getNumLandmarks()));
+    traits.append("HeadDim",
+                  b.getI64IntegerAttr(op.getQuery().getType().getDimSize(3)));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "landmark_select", op.getType().getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    double fraction = op.getSubsampleFraction().convertToDouble();
+    int64_t bits;
+    static_assert(sizeof(bits) == sizeof(fraction), "a double is 64 bits");
+    std::memcpy(&bits, &fraction, sizeof(bits));
+    replaceWithLaunch(op, kernel, ValueRange{op.getQuery(), op.getKey()},
+                      {"q", "k"}, b.getDenseI64ArrayAttr({op.getSeed(), bits}));
+    return success();
+  }
+
+  /// pooling's and visual's token-grid ops (templates/xfc/conv_ops.cuh):
+  /// the grid side is a run-time integer the runtime fills in.
+  LogicalResult outlineGridOp(Operation *op) {
+    Builder b(context);
+    auto dtype = [&](Value value) {
+      return b.getI64IntegerAttr(getDTypeCode(value.getType()));
+    };
+    NamedAttrList traits;
+    StringRef templateName;
+    SmallVector<StringRef> roles;
+    FloatAttr beta = nullptr;
+    if (auto pool = dyn_cast<xfa::GridPoolOp>(op)) {
+      templateName = "grid_pool";
+      traits.append("InDType", dtype(pool.getInput()));
+      traits.append("PoolSize", pool.getPoolSizeAttr());
+      roles = {"x"};
+      beta = pool.getBetaAttr();
+    } else if (auto conv = dyn_cast<xfa::DepthwiseConv2dOp>(op)) {
+      templateName = "depthwise_conv2d";
+      traits.append("InDType", dtype(conv.getInput()));
+      traits.append("KernelSize", conv.getKernelSizeAttr());
+      traits.append("Dilation", conv.getDilationAttr());
+      roles = {"x", "w", "bias"};
+    } else {
+      auto elementwise = cast<xfa::ElementwiseOp>(op);
+      templateName = "elementwise";
+      StringRef kind = elementwise.getKind();
+      traits.append("Kind",
+                    b.getI64IntegerAttr(kind == "gelu"  ? kElementwiseGelu
+                                        : kind == "mul" ? kElementwiseMul
+                                                        : kElementwiseAdd));
+      traits.append("ADType", dtype(elementwise.getLhs()));
+      traits.append("BDType", elementwise.getRhs()
+                                  ? dtype(elementwise.getRhs())
+                                  : b.getI64IntegerAttr(kOpF32));
+      traits.append("HasBias",
+                    b.getBoolAttr(static_cast<bool>(elementwise.getBias())));
+      roles.push_back("a");
+      if (elementwise.getRhs())
+        roles.push_back("b");
+      if (elementwise.getBias())
+        roles.push_back("bias");
+    }
+    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    xfk::KernelOp kernel =
+        getKernel(op->getLoc(), templateName, resultType.getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op->getLoc(), resultType,
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), op->getOperands(),
+        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
+        /*alpha=*/nullptr, beta, /*ints=*/nullptr, /*sizes=*/nullptr);
+    op->getResult(0).replaceAllUsesWith(launch.getResult());
+    op->erase();
+    return success();
+  }
+
   /// Names the sizes of every launch result in a plan of several launches
   /// (a single attention launch writes the caller's output).
   LogicalResult assignSizes(func::FuncOp func, SizeTracker &tracker) {
@@ -368,6 +502,15 @@ private:
                  name == "elementwise") {
         // The token-grid ops keep the shape of their (first) input.
         FailureOr<Sizes> x = sizesOf(launch.getInputs().front());
+        if (failed(x))
+          return failure();
+        sizes = *x;
+      } else if (name == "landmark_pool" || name == "pinv_init" ||
+                 name == "landmark_select") {
+        // Batch, heads and head dim of the (first) input; the landmark
+        // count is static in the result type.
+        FailureOr<Sizes> x =
+            sizesOf(name == "landmark_select" ? operand("q") : operand("x"));
         if (failed(x))
           return failure();
         sizes = *x;

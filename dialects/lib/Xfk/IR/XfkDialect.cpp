@@ -43,6 +43,11 @@ static constexpr StringRef kMatmulTraits[] = {"ADType",  "BDType", "CDType",
 static constexpr StringRef kMatmulRoles[] = {"a", "b", "c"};
 static constexpr StringRef kSoftmaxTraits[] = {"InDType", "Causal"};
 static constexpr StringRef kSoftmaxRoles[] = {"x"};
+static constexpr StringRef kLandmarkPoolTraits[] = {"InDType"};
+static constexpr StringRef kPinvInitTraits[] = {"Global"};
+static constexpr StringRef kLandmarkSelectTraits[] = {
+    "Selection", "NumLandmarks", "HeadDim"};
+static constexpr StringRef kLandmarkSelectRoles[] = {"q", "k"};
 
 // pooling and visual (templates/xfc/conv_ops.cuh).
 static constexpr StringRef kGridPoolTraits[] = {"InDType", "PoolSize"};
@@ -70,6 +75,27 @@ static const TemplateSpec kTemplates[] = {
      {},
      {},
      kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"landmark_pool",
+     "xfc::landmarkPoolOp",
+     kLandmarkPoolTraits,
+     {},
+     {},
+     kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"pinv_init",
+     "xfc::pinvInitOp",
+     kPinvInitTraits,
+     {},
+     {},
+     kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"landmark_select",
+     "xfc::landmarkSelectOp",
+     kLandmarkSelectTraits,
+     {},
+     {},
+     kLandmarkSelectRoles,
      "xfc::OpParams"},
     {"grid_pool",
      "xfc::gridPoolOp",

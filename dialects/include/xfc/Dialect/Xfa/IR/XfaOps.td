@@ -237,4 +237,86 @@ def Xfa_ElementwiseOp : Xfa_Op<"elementwise", [Pure, AttrSizedOperandSegments]> 
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Landmark ops: nystrom's segment means and pseudo-inverse start, and
+// orthoformer's landmark selection.
+//===----------------------------------------------------------------------===//
+
+def Xfa_LandmarkPoolOp : Xfa_Op<"landmark_pool", [Pure]> {
+  let summary = "Means of num_landmarks contiguous segments of the sequence";
+  let description = [{
+    Nystrom's landmarks (xFormers' `get_avg_pool`): with S rows, seg = S /
+    m and r = S % m, the first m - r landmarks are the means of segments of
+    seg rows and the last r the means of segments of seg + 1 rows (all of
+    seg rows when r = 0). Needs S >= m; with `require_longer` the run time
+    also rejects S == m (nystrom is exact attention there and this plan
+    computes the approximation). With m == S it is a conversion to the
+    result's element type.
+
+    ```mlir
+    %ql = xfa.landmark_pool %q {num_landmarks = 64, require_longer}
+        : tensor<?x8x?x64xf16> -> tensor<?x8x64x64xf16>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, I64Attr:$num_landmarks,
+                       UnitAttr:$require_longer);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_PinvInitOp : Xfa_Op<"pinv_init", [Pure]> {
+  let summary = "Start of the iterative pseudo-inverse: K^T / max column sum";
+  let description = [{
+    `result[b, h] = input[b, h]^T / c` where c is the largest column sum of
+    `input[b, h]` (xFormers' default) or, with `global`, of every batch and
+    head together (`pinverse_original_init`). The start Z0 of the Razavi
+    iteration Z <- Z (13 I - K Z (15 I - K Z (7 I - K Z))) / 4.
+
+    ```mlir
+    %z = xfa.pinv_init %k2 : tensor<?x8x64x64xf32> -> tensor<?x8x64x64xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$input, UnitAttr:$global);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_LandmarkSelectOp : Xfa_Op<"landmark_select", [Pure]> {
+  let summary = "Orthoformer's landmarks, chosen from the queries";
+  let description = [{
+    m = `num_landmarks` rows per batch and head, chosen as xFormers'
+    orthoformer does from N sampled queries (N = S, or max(floor(S *
+    subsample_fraction), m) drawn with replacement when the fraction is
+    below 1): `orthogonal` greedily adds the sample of smallest largest
+    |cosine| to those chosen (starting from a random one) and returns the
+    chosen queries; `kmeans` and `kmeans_spherical` run 6 Lloyd iterations
+    (on normalized samples for the spherical form, whose centroids are
+    renormalized) from m distinct random samples; `random` takes m / 2
+    random queries and m / 2 random keys (2 * (m / 2) rows). The draws are
+    deterministic functions of `seed`. Needs S > m at run time.
+
+    ```mlir
+    %l = xfa.landmark_select %q, %k {selection = "orthogonal",
+        num_landmarks = 32, subsample_fraction = 1.0, seed = 0}
+        : tensor<?x8x?x64xf16>, tensor<?x8x?x64xf16> -> tensor<?x8x32x64xf16>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$query, Xfa_GraphTensor:$key,
+                       StrAttr:$selection, I64Attr:$num_landmarks,
+                       F64Attr:$subsample_fraction, I64Attr:$seed);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key attr-dict `:` type($query) `,` type($key) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Rows of the result: num_landmarks, or 2 * (num_landmarks / 2) for
+    /// "random" (half from the queries, half from the keys).
+    int64_t getNumRows();
+  }];
+}
+
 #endif // XFC_DIALECT_XFA_IR_XFAOPS_TD
