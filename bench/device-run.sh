@@ -7,7 +7,7 @@
 #      against an fp64 PyTorch reference on fresh random data;
 #   3. compute-sanitizer memcheck and racecheck run a subset.
 # Writes logs and a summary under $OUT; prints `N passed, N failed` last.
-#   usage: bash bench/device-run.sh [--smoke]
+#   usage: bash bench/device-run.sh [--smoke] [--only PREFIX[,PREFIX...]]  (e.g. --only random,global)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/xfc-device}
@@ -41,7 +41,7 @@ check_status=${PIPESTATUS[0]}
 
 # Sanitizers on a subset (each run replays the quick cases of one kernel).
 : > "$OUT/sanitizer.txt"
-for pattern in sdp_masks_bf16 bs16_fp16_d64_c- sdp_fp32_d64-; do
+for pattern in sdp_masks_bf16 bs16_fp16_d64_c- sdp_fp32_d64- random_masks_bf16- global_masks_bf16-; do
   dir=$(grep -m1 -- "/$pattern" "$work/kernel-dirs.txt" || true)
   [ -n "$dir" ] || continue
   for tool in memcheck racecheck; do
