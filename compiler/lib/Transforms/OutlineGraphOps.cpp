@@ -247,64 +247,6 @@ private:
     return success();
   }
 
-  /// pooling's and visual's token-grid ops (templates/xfc/conv_ops.cuh):
-  /// the grid side is a run-time integer the runtime fills in.
-  LogicalResult outlineGridOp(Operation *op) {
-    Builder b(context);
-    auto dtype = [&](Value value) {
-      return b.getI64IntegerAttr(getDTypeCode(value.getType()));
-    };
-    NamedAttrList traits;
-    StringRef templateName;
-    SmallVector<StringRef> roles;
-    FloatAttr beta = nullptr;
-    if (auto pool = dyn_cast<xfa::GridPoolOp>(op)) {
-      templateName = "grid_pool";
-      traits.append("InDType", dtype(pool.getInput()));
-      traits.append("PoolSize", pool.getPoolSizeAttr());
-      roles = {"x"};
-      beta = pool.getBetaAttr();
-    } else if (auto conv = dyn_cast<xfa::DepthwiseConv2dOp>(op)) {
-      templateName = "depthwise_conv2d";
-      traits.append("InDType", dtype(conv.getInput()));
-      traits.append("KernelSize", conv.getKernelSizeAttr());
-      traits.append("Dilation", conv.getDilationAttr());
-      roles = {"x", "w", "bias"};
-    } else {
-      auto elementwise = cast<xfa::ElementwiseOp>(op);
-      templateName = "elementwise";
-      StringRef kind = elementwise.getKind();
-      traits.append("Kind",
-                    b.getI64IntegerAttr(kind == "gelu"  ? kElementwiseGelu
-                                        : kind == "mul" ? kElementwiseMul
-                                                        : kElementwiseAdd));
-      traits.append("ADType", dtype(elementwise.getLhs()));
-      traits.append("BDType", elementwise.getRhs()
-                                  ? dtype(elementwise.getRhs())
-                                  : b.getI64IntegerAttr(kOpF32));
-      traits.append("HasBias",
-                    b.getBoolAttr(static_cast<bool>(elementwise.getBias())));
-      roles.push_back("a");
-      if (elementwise.getRhs())
-        roles.push_back("b");
-      if (elementwise.getBias())
-        roles.push_back("bias");
-    }
-    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
-    xfk::KernelOp kernel =
-        getKernel(op->getLoc(), templateName, resultType.getElementType(),
-                  std::move(traits), /*sharedBytes=*/0);
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op->getLoc(), resultType,
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), op->getOperands(),
-        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
-        /*alpha=*/nullptr, beta, /*ints=*/nullptr, /*sizes=*/nullptr);
-    op->getResult(0).replaceAllUsesWith(launch.getResult());
-    op->erase();
-    return success();
-  }
-
   /// A launch of `templateName` on `inputs` (by `roles`) replacing `op`.
   void replaceWithLaunch(Operation *op, xfk::KernelOp kernel, ValueRange inputs,
                          ArrayRef<StringRef> roles, DenseI64ArrayAttr ints) {
