@@ -107,6 +107,9 @@ const std::vector<std::string> *getOpRoles(const std::string &templateName) {
   if (templateName == "elementwise")
     return &kElementwise;
   static const std::vector<std::string> kLandmarkSelect = {"q", "k"};
+  static const std::vector<std::string> kSequenceConv = {"x", "w", "c"};
+  if (templateName == "sequence_conv")
+    return &kSequenceConv;
   if (templateName == "landmark_pool" || templateName == "pinv_init")
     return &kSoftmax;
   if (templateName == "landmark_select")
@@ -160,6 +163,12 @@ Status checkLandmarkLaunch(const ManifestKernel &kernel,
           "plan (compiled without seq_len) does not compute: compile with "
           "seq_len " +
           std::to_string(rows) + " for the exact plan");
+  } else if (kernel.templateName == "sequence_conv") {
+    long long heads = params.in[0].dims[1], rows = params.in[1].dims[2];
+    if (heads != rows)
+      return Status::error("nystrom: the convolution skip has weights for " +
+                           std::to_string(rows) + " heads (num_heads), got " +
+                           std::to_string(heads) + " heads");
   } else if (kernel.templateName == "landmark_select") {
     long long seq = params.in[0].dims[2];
     auto trait = kernel.traits.find("NumLandmarks");

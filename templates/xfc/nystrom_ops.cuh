@@ -420,6 +420,42 @@ template <typename Traits> XFC_DEVICE void landmarkSelectOp(const OpParams &p) {
   }
 }
 
+/// out[g, s, d] = in[2][g, s, d] (HasAddend) + sum_t w[h, t] in[0][g, s + t
+/// - ks / 2, d]: nystrom's depthwise convolution skip on V; in[1] is the
+/// fp32 [heads, ks] weight (ks odd).
+template <typename Traits> XFC_DEVICE void sequenceConvOp(const OpParams &p) {
+  using E = typename Traits::Element;
+  static_assert(Traits::InDType >= 0 && Traits::AddDType >= 0,
+                "dtype codes are kOpF32, kOpF16 or kOpBF16");
+  const OpTensor &x = p.in[0], &w = p.in[1], &c = p.in[2];
+  const long long heads = p.out.dims[1], seq = p.out.dims[2],
+                  dim = p.out.dims[3];
+  const long long ks = w.dims[3], half = ks / 2;
+  const long long total = p.out.dims[0] * heads * seq * dim;
+  const float *weight = static_cast<const float *>(w.data);
+  for (long long item = blockIdx.x * (long long)kOpThreads + threadIdx.x;
+       item < total; item += (long long)gridDim.x * kOpThreads) {
+    const long long d = item % dim, s = item / dim % seq,
+                    g = item / (dim * seq), h = g % heads;
+    const long long base = opBatchOffset(x, g, heads) + d * x.strides[3];
+    float sum = 0.0f;
+    for (long long t = 0; t < ks; ++t) {
+      const long long r = s + t - half;
+      if (r >= 0 && r < seq)
+        sum += weight[h * w.strides[2] + t * w.strides[3]] *
+               loadOpElement<Traits::InDType>(x.data, base + r * x.strides[2]);
+    }
+    if constexpr (Traits::HasAddend)
+      sum += loadOpElement<Traits::AddDType>(
+          c.data,
+          opBatchOffset(c, g, heads) + s * c.strides[2] + d * c.strides[3]);
+    storeOpElement(static_cast<E *>(const_cast<void *>(p.out.data)) +
+                       opBatchOffset(p.out, g, heads) + s * p.out.strides[2] +
+                       d * p.out.strides[3],
+                   sum);
+  }
+}
+
 } // namespace xfc
 
 #endif // defined(__CUDACC__)

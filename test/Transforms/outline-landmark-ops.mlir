@@ -38,3 +38,21 @@ func.func @attention(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x8x?x64xbf16>, %v: t
   return %s : tensor<?x8x16x?xf32>
 }
 }
+
+// -----
+
+// Nystrom's skip: the weight parameter stays; HasAddend and the dtypes are
+// traits.
+// CHECK-LABEL: func.func @attention
+// CHECK: %[[W:.+]] = xfa.parameter "skip_connection.weight"
+// CHECK: %[[P:.+]] = xfk.launch @softmax_0(%arg0)
+// CHECK: xfk.launch @sequence_conv_1(%arg2, %[[W]], %[[P]]) roles ["x", "w", "c"] {sizes = ["batch", "4", "q_len", "32"]}
+// CHECK: xfk.kernel @sequence_conv_1 template "sequence_conv" {{.*}}traits {AddDType = 1 : i64, Element = f16, HasAddend = true, InDType = 1 : i64}
+module attributes {xfc.target = "sm_80"} {
+func.func @attention(%q: tensor<?x4x?x32xf16>, %k: tensor<?x4x?x32xf16>, %v: tensor<?x4x?x32xf16>) -> tensor<?x4x?x32xf16> {
+  %w = xfa.parameter "skip_connection.weight" init "uniform" {init_scale = 0.5 : f64, seed = 1 : i64} : tensor<4x3xf32>
+  %p = xfa.softmax %q : tensor<?x4x?x32xf16> -> tensor<?x4x?x32xf16>
+  %s = xfa.sequence_conv %v, %w add %p : tensor<?x4x?x32xf16> : tensor<?x4x?x32xf16>, tensor<4x3xf32> -> tensor<?x4x?x32xf16>
+  return %s : tensor<?x4x?x32xf16>
+}
+}

@@ -528,15 +528,37 @@ private:
     if (spec.keyPadding)
       return emitError(loc) << "nystrom: key_padding_mask is not supported "
                                "yet";
-    if (spec.intFields.count("conv_kernel_size"))
+    const int64_t convSize = getInt("conv_kernel_size", 0);
+    if (spec.intFields.count("conv_kernel_size") && convSize % 2 != 1)
       return emitError(loc)
-             << "nystrom.conv_kernel_size: the depthwise convolution skip "
-                "on V is not supported yet; remove the field";
+             << "nystrom.conv_kernel_size: expected an odd size (with an "
+                "even one xFormers' padding of size // 2 lengthens the "
+                "sequence and its skip connection fails), got "
+             << convSize;
     if (m < 1 || iterations < 1)
       return emitError(loc) << "nystrom: expected num_landmarks >= 1 and "
                                "inv_iterations >= 1";
-    if (spec.seqLen && m >= *spec.seqLen)
-      return buildSoftmaxAttention(element);
+    if (spec.seqLen && m >= *spec.seqLen) {
+      if (!convSize)
+        return buildSoftmaxAttention(element);
+      // Exact attention plus the skip, for sequences of exactly seq_len.
+      OpBuilder::InsertionGuard guard(builder);
+      auto type = RankedTensorType::get({ShapedType::kDynamic,
+                                         sizeOrDynamic(spec.numHeads),
+                                         *spec.seqLen, spec.headDim},
+                                        element);
+      auto func = builder.create<func::FuncOp>(
+          loc, "attention",
+          builder.getFunctionType({type, type, type}, {type}));
+      Block *body = func.addEntryBlock();
+      builder.setInsertionPointToStart(body);
+      Value out = landmarkAttention(loc, type, body->getArgument(0),
+                                    body->getArgument(1), body->getArgument(2),
+                                    spec.causal, spec.dropout);
+      out = addConvolutionSkip(loc, body->getArgument(2), out, convSize);
+      builder.create<func::ReturnOp>(loc, out);
+      return success();
+    }
     if (!boolField("use_razavi_pinverse", true))
       return emitError(loc)
              << "nystrom.use_razavi_pinverse: false (torch.linalg.pinv) is "
@@ -612,8 +634,28 @@ private:
     // out = softmax(Q K~^T / sqrt(Dh)) X.
     Value out =
         landmarkAttention(loc, qkvType, q, kLandmarks, x, causal, spec.dropout);
+    if (convSize)
+      out = addConvolutionSkip(loc, v, out, convSize);
     builder.create<func::ReturnOp>(loc, out);
     return success();
+  }
+
+  /// out + xFormers' skip connection: Conv2d(H, H, (ks, 1), padding (ks //
+  /// 2, 0), groups=H, bias=False) on V, a per-head convolution along the
+  /// sequence with learned weights "skip_connection.weight" [H, ks]
+  /// (Conv2d's default init: U(-1/sqrt(ks), 1/sqrt(ks))).
+  Value addConvolutionSkip(Location loc, Value v, Value out, int64_t size) {
+    int64_t heads = getInt("num_heads", spec.numHeads.value_or(1));
+    auto weightType =
+        RankedTensorType::get({heads, size}, builder.getF32Type());
+    Value weight = builder.create<xfa::ParameterOp>(
+        loc, weightType, builder.getStringAttr("skip_connection.weight"),
+        builder.getStringAttr("uniform"),
+        builder.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(size))),
+        builder.getI64IntegerAttr(1));
+    return builder
+        .create<xfa::SequenceConvOp>(loc, out.getType(), v, weight, out)
+        .getResult();
   }
 
   /// Orthoformer (Patrick et al.; xFormers' OrthoFormerAttention): m

@@ -118,6 +118,8 @@ struct OutlineGraphOpsPass
           result = outlinePinvInit(init);
         else if (auto select = dyn_cast<xfa::LandmarkSelectOp>(op))
           result = outlineLandmarkSelect(select);
+        else if (auto conv = dyn_cast<xfa::SequenceConvOp>(op))
+          result = outlineSequenceConv(conv);
         else if (isa<xfa::GridPoolOp, xfa::DepthwiseConv2dOp,
                      xfa::ElementwiseOp>(op))
           result = outlineGridOp(op);
@@ -370,6 +372,27 @@ private:
     return success();
   }
 
+  LogicalResult outlineSequenceConv(xfa::SequenceConvOp op) {
+    Builder b(context);
+    Value addend = op.getAddend();
+    NamedAttrList traits;
+    traits.append("InDType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getInput().getType())));
+    traits.append("HasAddend", b.getBoolAttr(static_cast<bool>(addend)));
+    traits.append("AddDType",
+                  b.getI64IntegerAttr(addend ? getDTypeCode(addend.getType())
+                                             : int64_t(kOpF32)));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "sequence_conv", op.getType().getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    SmallVector<Value> inputs = {op.getInput(), op.getWeight()};
+    SmallVector<StringRef> roles = {"x", "w"};
+    if (addend)
+      inputs.push_back(addend), roles.push_back("c");
+    replaceWithLaunch(op, kernel, inputs, roles, nullptr);
+    return success();
+  }
+
   /// Names the sizes of every launch result in a plan of several launches
   /// (a single attention launch writes the caller's output).
   LogicalResult assignSizes(func::FuncOp func, SizeTracker &tracker) {
@@ -444,6 +467,13 @@ private:
                  name == "elementwise") {
         // The token-grid ops keep the shape of their (first) input.
         FailureOr<Sizes> x = sizesOf(launch.getInputs().front());
+        if (failed(x))
+          return failure();
+        sizes = *x;
+      } else if (name == "sequence_conv") {
+        // The addend's sizes (the attention output's), else the input's.
+        Value addend = operand("c");
+        FailureOr<Sizes> x = sizesOf(addend ? addend : operand("x"));
         if (failed(x))
           return failure();
         sizes = *x;

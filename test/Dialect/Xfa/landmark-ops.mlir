@@ -86,3 +86,28 @@ func.func @select_random_one(%q: tensor<?x?x?x64xf16>) {
   %l = xfa.landmark_select %q, %q {selection = "random", num_landmarks = 1, subsample_fraction = 1.0, seed = 0} : tensor<?x?x?x64xf16>, tensor<?x?x?x64xf16> -> tensor<?x?x0x64xf16>
   return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @skip
+// CHECK: xfa.sequence_conv %{{.*}}, %{{.*}} add %{{.*}} : tensor<?x4x?x32xf16> : tensor<?x4x?x32xf16>, tensor<4x5xf32> -> tensor<?x4x?x32xf16>
+func.func @skip(%v: tensor<?x4x?x32xf16>, %w: tensor<4x5xf32>, %x: tensor<?x4x?x32xf16>) -> tensor<?x4x?x32xf16> {
+  %o = xfa.sequence_conv %v, %w add %x : tensor<?x4x?x32xf16> : tensor<?x4x?x32xf16>, tensor<4x5xf32> -> tensor<?x4x?x32xf16>
+  return %o : tensor<?x4x?x32xf16>
+}
+
+// -----
+
+func.func @skip_even(%v: tensor<?x4x?x32xf16>, %w: tensor<4x4xf32>) {
+  // expected-error @+1 {{expected an odd kernel size, got 4}}
+  %o = xfa.sequence_conv %v, %w : tensor<?x4x?x32xf16>, tensor<4x4xf32> -> tensor<?x4x?x32xf16>
+  return
+}
+
+// -----
+
+func.func @skip_heads(%v: tensor<?x4x?x32xf16>, %w: tensor<2x3xf32>) {
+  // expected-error @+1 {{expected one weight row per head (4), got 2}}
+  %o = xfa.sequence_conv %v, %w : tensor<?x4x?x32xf16>, tensor<2x3xf32> -> tensor<?x4x?x32xf16>
+  return
+}

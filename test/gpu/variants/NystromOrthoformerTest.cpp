@@ -334,6 +334,71 @@ TEST(NystromGpu, CloseToExactAttentionAsInXFormersTests) {
   }
 }
 
+/// out + Conv2d(H, H, (ks, 1), padding (ks // 2, 0), groups=H)(V) with the
+/// plan's [H, ks] weights.
+void addSkip(std::vector<double> &out, const HostTensor &v,
+             const std::vector<double> &weight, int64_t ks) {
+  for (int64_t b = 0; b < v.batch; ++b)
+    for (int64_t h = 0; h < v.heads; ++h)
+      for (int64_t s = 0; s < v.seq; ++s)
+        for (int64_t d = 0; d < v.dim; ++d) {
+          double sum = 0;
+          for (int64_t t = 0; t < ks; ++t) {
+            int64_t r = s + t - ks / 2;
+            if (r >= 0 && r < v.seq)
+              sum += weight[h * ks + t] * v.at(b, h, r, d);
+          }
+          out[((b * v.heads + h) * v.seq + s) * v.dim + d] += sum;
+        }
+}
+
+TEST(NystromGpu, ConvolutionSkip) {
+  XFC_REQUIRE_GPU();
+  xfc::Compiler compiler;
+  unsigned seed = 800;
+  for (DType dtype : {DType::F16, DType::BF16, DType::F32})
+    for (bool exact : {false, true}) {
+      Specialization spec;
+      spec.dtype = dtypeName(dtype);
+      spec.headDim = 64;
+      const int64_t seq = exact ? 12 : 99;
+      if (exact)
+        spec.seqLen = seq;
+      auto plan = compileOrFail(
+          compiler,
+          R"({"name": "nystrom", "num_heads": 2, "num_landmarks": 16,
+              "conv_kernel_size": 5, "causal": true})",
+          spec);
+      ASSERT_TRUE(plan);
+      std::vector<double> weight =
+          getParameter(*plan, "skip_connection.weight");
+      ASSERT_EQ(weight.size(), 10u);
+      // Conv2d's default init: U(-1/sqrt(5), 1/sqrt(5)).
+      for (double w : weight)
+        EXPECT_LE(std::fabs(w), 1.0 / std::sqrt(5.0));
+      HostTensor q = randomTensor(2, 2, seq, 64, dtype, seed++, 2.0);
+      HostTensor k = randomTensor(2, 2, seq, 64, dtype, seed++, 2.0);
+      HostTensor v = randomTensor(2, 2, seq, 64, dtype, seed++);
+      std::vector<double> out = runPlan(*plan, dtype, q, k, v, 64);
+      std::vector<double> ref;
+      if (exact) {
+        ref = exactReference(q, k, v, true);
+      } else {
+        NystromOptions options;
+        options.causal = true;
+        ref = nystromReference(q, k, v, dtype, options);
+      }
+      // The attention's output is stored in the element type before the
+      // skip is added.
+      for (double &x : ref)
+        x = roundTo(dtype, x);
+      addSkip(ref, v, weight, 5);
+      double error = relativeError(out, ref);
+      EXPECT_LE(error, tolerance(dtype))
+          << dtypeName(dtype) << " exact " << exact;
+    }
+}
+
 TEST(NystromGpu, ShortSequenceWithoutSeqLenIsAClearError) {
   XFC_REQUIRE_GPU();
   xfc::Compiler compiler;

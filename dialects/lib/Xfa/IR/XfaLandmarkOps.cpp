@@ -91,3 +91,28 @@ LogicalResult LandmarkSelectOp::verify() {
            << result;
   return verifyRows(*this, query, result, getNumRows());
 }
+
+LogicalResult SequenceConvOp::verify() {
+  RankedTensorType input = getInput().getType();
+  RankedTensorType weight = getWeight().getType();
+  RankedTensorType result = getResult().getType();
+  if (input.getRank() != 4)
+    return emitOpError("expected a rank-4 input, got ") << input;
+  if (weight.getRank() != 2 || !weight.hasStaticShape())
+    return emitOpError("expected a static [heads, kernel] weight, got ")
+           << weight;
+  if (weight.getDimSize(1) % 2 != 1)
+    return emitOpError("expected an odd kernel size, got ")
+           << weight.getDimSize(1);
+  if (!sameSize(input.getDimSize(1), weight.getDimSize(0)))
+    return emitOpError("expected one weight row per head (")
+           << input.getDimSize(1) << "), got " << weight.getDimSize(0);
+  if (result.getShape() != input.getShape())
+    return emitOpError("expected the result to have the input's shape, got ")
+           << result;
+  if (Value addend = getAddend())
+    if (cast<RankedTensorType>(addend.getType()).getShape() != input.getShape())
+      return emitOpError("expected the addend to have the input's shape, got ")
+             << addend.getType();
+  return success();
+}

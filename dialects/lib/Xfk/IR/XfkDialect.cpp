@@ -48,6 +48,9 @@ static constexpr StringRef kPinvInitTraits[] = {"Global"};
 static constexpr StringRef kLandmarkSelectTraits[] = {
     "Selection", "NumLandmarks", "HeadDim"};
 static constexpr StringRef kLandmarkSelectRoles[] = {"q", "k"};
+static constexpr StringRef kSequenceConvTraits[] = {"InDType", "HasAddend",
+                                                    "AddDType"};
+static constexpr StringRef kSequenceConvRoles[] = {"x", "w", "c"};
 
 // pooling and visual (templates/xfc/conv_ops.cuh).
 static constexpr StringRef kGridPoolTraits[] = {"InDType", "PoolSize"};
@@ -96,6 +99,13 @@ static const TemplateSpec kTemplates[] = {
      {},
      {},
      kLandmarkSelectRoles,
+     "xfc::OpParams"},
+    {"sequence_conv",
+     "xfc::sequenceConvOp",
+     kSequenceConvTraits,
+     {},
+     {},
+     kSequenceConvRoles,
      "xfc::OpParams"},
     {"grid_pool",
      "xfc::gridPoolOp",

@@ -319,4 +319,28 @@ def Xfa_LandmarkSelectOp : Xfa_Op<"landmark_select", [Pure]> {
   }];
 }
 
+def Xfa_SequenceConvOp : Xfa_Op<"sequence_conv", [Pure]> {
+  let summary = "Per-head convolution along the sequence, plus an addend";
+  let description = [{
+    `result[b, h, s, d] = addend[b, h, s, d] + sum_t weight[h, t] *
+    input[b, h, s + t - ks / 2, d]` (zero outside the sequence), ks = the
+    weight's (odd) column count: nystrom's skip connection, xFormers'
+    depthwise `Conv2d(H, H, (ks, 1), padding=(ks // 2, 0), groups=H,
+    bias=False)` on V.
+
+    ```mlir
+    %o = xfa.sequence_conv %v, %w add %x : tensor<?x4x?x64xf16>
+        : tensor<?x4x?x64xf16>, tensor<4x33xf32> -> tensor<?x4x?x64xf16>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, RankedTensorOf<[F32]>:$weight,
+                       Optional<Xfa_GraphTensor>:$addend);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`add` $addend^ `:` type($addend))? attr-dict `:`
+    type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // XFC_DIALECT_XFA_IR_XFAOPS_TD
