@@ -17,15 +17,23 @@ import gen_tu  # noqa: E402
 
 def variants(dtype, d):
     # (tag, make_spec overrides, template arguments after Schedule or None).
-    # Template arguments: Overlap, QRegs, Reverse, Chains (-1: the default).
+    # Template arguments: Overlap, QRegs, Reverse, Chains, Knobs (-1: the
+    # default; Knobs: bit 0 softmax ordered before the P V wait, bit 1 scale
+    # folded into exp2, bit 2 lazy O rescale, bit 3 producer 56 / consumers
+    # 224 registers (the block-sparse split) instead of 40 / 232; default 0).
     wg = {"wgmma": True}
-    out = [("sm80", {}, None), ("wg", wg, None)]
+    out = [("sm80", {}, None), ("wg", wg, None),
+           # The kernel before v4 (477a566: knobs off, split 56 / 224).
+           ("wg_k8", wg, "-1, -1, -1, 4, 8")]
     if dtype != "bf16":
         return out
-    out += [("wg_chain1", wg, "-1, -1, -1, 1"),
-            ("wg_s3", dict(wg, num_stages=3), None)]
+    out += [("wg_k0", wg, "-1, -1, -1, 4, 0"),    # fdf3a91: split 40 / 232
+            ("wg_k7", wg, "-1, -1, -1, 4, 7"),    # all three softmax knobs
+            ("wg_k6", wg, "-1, -1, -1, 4, 6")]    # fold + lazy rescale
     if d == 64:
         out.append(("wg_m192", dict(wg, block_m=192), None))
+    else:
+        out.append(("wg_n176", dict(wg, block_n=176), None))
     return out
 
 

@@ -105,8 +105,23 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 /// ChainsChoice: independent partial maxima and sums per row in the softmax
 /// (a power of two; fewer where BlockN / 8 needs it); 1 is one sequential
 /// chain.
+///
+/// Knobs (bit mask, -1: 0; for bench/hopper comparisons):
+///   bit 0 keeps the softmax ahead of the wait for P V (Overlap): ptxas
+///     13.0 otherwise hoists `wgmma.wait_group 0` (it carries no register
+///     operands) up to the last memory operation before it, so the row max,
+///     exp2 and sums ran after P V had finished and the overlap was lost
+///     (bench/NOTES.md, v4). A shared store of the row sums (one float per
+///     consumer thread, never read) is that memory operation, after the
+///     softmax by data dependence;
+///   bit 1 folds the softmax scale into exp2's argument (one FFMA per score,
+///     max on raw scores) where no additive mask needs the scaled scores;
+///   bit 2 rescales O only where a row max of the warp moved (a warp vote);
+///   bit 3 gives dense schedules the block-sparse register split (producer
+///     56, consumers 224) instead of 40 / 232.
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
-          int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4>
+          int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
+          int KnobsChoice = -1>
 XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   using Element = typename Traits::Element;
   constexpr int HeadDim = Traits::HeadDim;
@@ -139,9 +154,22 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       ReverseChoice >= 0 ? ReverseChoice != 0 : Traits::Causal;
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
-  constexpr int ProducerRegs = Consumers == 3 ? 32 : 56;
+  // With bit 0, S, P, O and the softmax live together (the softmax then
+  // really runs under P V): at HeadDim 128, BlockN 176 that spills (ptxas
+  // 13.0, 232 registers).
+  // None measured faster on an H100 (v4, bench/NOTES.md): off unless asked.
+  constexpr int Knobs = KnobsChoice >= 0 ? KnobsChoice : 0;
+  constexpr bool OrderWait = (Knobs & 1) != 0;
+  constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
+  constexpr bool LazyRescale = (Knobs & 4) != 0;
+  // The producer of a block-sparse schedule walks the layout's tile tables:
+  // 40 registers spilled there under NVRTC (bigbird, 16 heads, block 128),
+  // so it takes 56; a dense producer fits 40 and its consumers keep 232
+  // (224 spilled at BlockN 176).
+  constexpr bool WideProducer = !Dense || (Knobs & 8) != 0;
+  constexpr int ProducerRegs = Consumers == 3 ? 32 : WideProducer ? 56 : 40;
   constexpr int ConsumerRegs = Consumers == 3   ? 160
-                               : Consumers == 2 ? 224
+                               : Consumers == 2 ? (WideProducer ? 224 : 232)
                                                 : 240;
 
   static_assert(isHalfElement<Element>,
@@ -176,6 +204,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "for sm_90a or pick the mma.sync configuration");
 #else
   __shared__ alignas(8) unsigned long long barriers[1 + 4 * Stages];
+  // Written, never read: orders the softmax before `wgmma.wait_group 0`.
+  __shared__ float waitSink[OrderWait ? 128 * Consumers : 1];
   const unsigned qFull = smemAddress(&barriers[0]);
   auto kFull = [&](int s) { return qFull + 8 * (1 + s); };
   auto vFull = [&](int s) { return qFull + 8 * (1 + Stages + s); };
@@ -263,6 +293,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   for (int i = 0; i < HeadDim / 2; ++i)
     o[i] = 0.0f;
   float rowMax[2] = {negInf(), negInf()};
+  // exp2's argument is (s - rowMax) * postScale (see preScale below).
+  const float postScale = FoldScale ? params.scaleLog2 : 1.0f;
   float rowSum[2] = {0.0f, 0.0f};
 
   if (numTiles > 0) {
@@ -284,6 +316,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       dropRowKey[1] = dropout.rowKey(row0 + 8);
     }
     const float scaleLog2 = params.scaleLog2;
+    // Scores enter the softmax multiplied by preScale; exp2's argument is
+    // (s - max) * postScale. With FoldScale the max runs on raw scores and
+    // each probability costs one FFMA; rowMax is kept in the units of s.
+    const float preScale = FoldScale ? 1.0f : scaleLog2;
+    const unsigned sinkAddr = smemAddress(&waitSink[OrderWait ? tid - 128 : 0]);
 
     // Descriptors: K-major Q and K (the k-step advances 32 bytes inside a
     // 128-byte row, a column block every 4 steps), MN-major V (LBO: the next
@@ -368,7 +405,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          s[4 * n + e] = scoreWithMasks<Traits>(s[4 * n + e], scaleLog2,
+          s[4 * n + e] = scoreWithMasks<Traits>(s[4 * n + e], preScale,
                                                 col0 + n * 8 + (e & 1), kvLen,
                                                 masks[e / 2]);
       if (tile.partial) {
@@ -381,7 +418,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       }
       // Row max and sum over Chains independent partial results: short
       // dependency chains instead of one BlockN / 4 long.
-      float offset[2];
+      float negOffset[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         float part[Chains];
@@ -390,20 +427,22 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           part[c] = rowMax[h];
 #pragma unroll
         for (int n = 0; n < BlockN / 8; ++n)
-          part[n % Chains] = maxf(part[n % Chains],
-                                  maxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
+          part[n % Chains] = fmaxf(
+              part[n % Chains], fmaxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
 #pragma unroll
         for (int w = Chains / 2; w >= 1; w /= 2)
 #pragma unroll
           for (int c = 0; c < w; ++c)
-            part[c] = maxf(part[c], part[c + w]);
+            part[c] = fmaxf(part[c], part[c + w]);
         float m = part[0];
-        m = maxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-        m = maxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
         // A row that has seen only masked keys keeps max -inf: subtract 0
-        // so that exp2 gives 0, not NaN.
-        offset[h] = m == negInf() ? 0.0f : m;
-        scaleOld[h] = exp2Fast(rowMax[h] - offset[h]);
+        // so that exp2 gives 0, not NaN (its O and sum are 0: factor 1).
+        // An unchanged max gives a factor of exactly 1 (LazyRescale).
+        negOffset[h] = m == negInf() ? 0.0f : -m * postScale;
+        scaleOld[h] =
+            m == negInf() ? 1.0f : exp2Fast((rowMax[h] - m) * postScale);
         rowMax[h] = m;
       }
       float sum[2][Chains];
@@ -416,7 +455,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          float pr = exp2Fast(s[4 * n + e] - offset[e / 2]);
+          float pr = exp2Fast(fmaf(s[4 * n + e], postScale, negOffset[e / 2]));
           sum[e / 2][n % Chains] += pr;
           if constexpr (Traits::HasDropout) {
             if (!dropout.keep(dropRowKey[e / 2], col0 + n * 8 + (e & 1)))
@@ -435,6 +474,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       }
     };
     auto rescaleO = [&](const float(&scaleOld)[2]) {
+      if constexpr (LazyRescale) {
+        // Warp-uniform: skip when no row of the warp moved its max.
+        if (!__any_sync(0xffffffffu,
+                        scaleOld[0] != 1.0f || scaleOld[1] != 1.0f))
+          return;
+      }
 #pragma unroll
       for (int i = 0; i < HeadDim / 2; ++i)
         o[i] *= scaleOld[(i / 2) & 1];
@@ -490,6 +535,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         release(kEmpty(stage));
         float scaleOld[2];
         softmax(schedule.tile(idx), scaleOld);
+        if constexpr (OrderWait)
+          asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(sinkAddr),
+                       "f"(rowSum[0] + rowSum[1])
+                       : "memory");
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
@@ -562,7 +611,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       if (t == 0 && row < qLen)
         params
             .lse[(static_cast<long long>(batch) * params.heads + head) * qLen +
-                 row] = l > 0.0f ? (rowMax[h] + log2Fast(l)) * kLn2 : negInf();
+                 row] =
+            l > 0.0f ? (rowMax[h] * postScale + log2Fast(l)) * kLn2 : negInf();
     }
   }
 
