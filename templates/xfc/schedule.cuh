@@ -81,7 +81,10 @@ public:
       seed ^= splitMix64(params.dropoutSeed +
                          splitMix64(params.dropoutOffset + Gamma));
   }
-  XFC_DEVICE bool keep(int i, int j) const {
+  // Not inlined: the hash's 64-bit temporaries, interleaved across a
+  // tile's unrolled elements, made the sm_90a wgmma consumers (224
+  // registers) spill at HeadDim 128; as a call it needs no spill or stack.
+  __device__ __noinline__ bool keep(int i, int j) const {
     // seed + (i * 2^32 + j + 1) * Gamma, with i * 2^32 * Gamma formed by one
     // 32-bit product (only its low word survives the shift).
     unsigned hi = static_cast<unsigned>(i) * static_cast<unsigned>(Gamma);
