@@ -38,7 +38,54 @@ double uniform01(uint64_t &state) {
   return static_cast<double>(splitMix64(state) >> 11) * 0x1.0p-53;
 }
 
+/// favor's random features ("orthogonal", "orthogonal_chi"): every block of
+/// `cols` consecutive rows is orthonormal (modified Gram-Schmidt, applied
+/// twice, of Gaussian rows: a uniformly random orthonormal frame, as the
+/// sign-corrected QR of xFormers' _get_random_ortho_matrix), then row i is
+/// scaled by init_scale, or for "orthogonal_chi" by the norm of the Gaussian
+/// row it came from times init_scale (chi with `cols` degrees of freedom, as
+/// xFormers' NormDistribution.Xi).
+std::vector<float> orthogonalValues(const ManifestParameter &parameter) {
+  const int64_t rows = parameter.rows, cols = parameter.cols;
+  uint64_t state = static_cast<uint64_t>(parameter.seed);
+  std::vector<double> basis(rows * cols);
+  std::vector<float> values(rows * cols);
+  for (int64_t i = 0; i < rows; ++i) {
+    double *row = &basis[i * cols];
+    double norm = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      double u1 = uniform01(state), u2 = uniform01(state);
+      row[c] = std::sqrt(-2.0 * std::log(1.0 - u1)) *
+               std::cos(6.283185307179586 * u2);
+      norm += row[c] * row[c];
+    }
+    double gaussianNorm = std::sqrt(norm);
+    for (int pass = 0; pass < 2; ++pass)
+      for (int64_t j = i / cols * cols; j < i; ++j) {
+        const double *other = &basis[j * cols];
+        double dot = 0;
+        for (int64_t c = 0; c < cols; ++c)
+          dot += row[c] * other[c];
+        for (int64_t c = 0; c < cols; ++c)
+          row[c] -= dot * other[c];
+      }
+    norm = 0;
+    for (int64_t c = 0; c < cols; ++c)
+      norm += row[c] * row[c];
+    norm = std::sqrt(norm);
+    for (int64_t c = 0; c < cols; ++c)
+      row[c] /= norm;
+    double scale = parameter.initScale *
+                   (parameter.init == "orthogonal_chi" ? gaussianNorm : 1.0);
+    for (int64_t c = 0; c < cols; ++c)
+      values[i * cols + c] = static_cast<float>(row[c] * scale);
+  }
+  return values;
+}
+
 std::vector<float> initialValues(const ManifestParameter &parameter) {
+  if (parameter.init == "orthogonal" || parameter.init == "orthogonal_chi")
+    return orthogonalValues(parameter);
   std::vector<float> values(parameter.rows * parameter.cols);
   uint64_t state = static_cast<uint64_t>(parameter.seed);
   for (float &value : values) {
@@ -93,8 +140,57 @@ bool getBoolTrait(const ManifestKernel &kernel, const std::string &name) {
              : it->second.intValue != 0;
 }
 
+/// The roles of favor's and lambda's templates, or nullptr.
+const std::vector<std::string> *
+getFavorLambdaRoles(const std::string &templateName) {
+  static const std::vector<std::string> kFeatureMap = {"x", "w"};
+  static const std::vector<std::string> kOne = {"x"};
+  static const std::vector<std::string> kNormalize = {"num", "qf", "ks"};
+  static const std::vector<std::string> kScan = {"qf", "kf", "v"};
+  static const std::vector<std::string> kPosition = {"q", "v", "e", "c"};
+  if (templateName == "feature_map")
+    return &kFeatureMap;
+  if (templateName == "sum_rows" || templateName == "sequence_softmax")
+    return &kOne;
+  if (templateName == "linear_normalize")
+    return &kNormalize;
+  if (templateName == "causal_linear_attention")
+    return &kScan;
+  if (templateName == "lambda_position")
+    return &kPosition;
+  return nullptr;
+}
+
+/// Run-time requirements of favor's causal scan and lambda's position term:
+/// as many queries as keys, and (lambda) no more than the embeddings cover.
+Status checkFavorLambdaLaunch(const ManifestKernel &kernel,
+                              const OpParams &params) {
+  const std::string &name = kernel.templateName;
+  if (name != "causal_linear_attention" && name != "lambda_position")
+    return Status::ok();
+  long long queries = params.in[0].dims[2], keys = params.in[1].dims[2];
+  const char *variant = name == "lambda_position" ? "lambda" : "favor";
+  if (queries != keys)
+    return Status::error(
+        std::string(variant) + ": query length " + std::to_string(queries) +
+        " differs from key length " + std::to_string(keys) +
+        (name == "lambda_position" ? " (lambda needs q_len == kv_len)"
+                                   : " (causal favor needs q_len == kv_len)"));
+  if (name == "lambda_position") {
+    long long covered = (params.in[2].dims[2] + 1) / 2;
+    if (queries > covered)
+      return Status::error(
+          "sequence length " + std::to_string(queries) +
+          " is longer than the plan allows: parameter rel_pos_emb covers " +
+          std::to_string(covered) + " positions (the config's seq_len)");
+  }
+  return Status::ok();
+}
+
 /// The roles of a graph-op template, in OpParams::in order.
 const std::vector<std::string> *getOpRoles(const std::string &templateName) {
+  if (const std::vector<std::string> *roles = getFavorLambdaRoles(templateName))
+    return roles;
   static const std::vector<std::string> kMatmul = {"a", "b", "c"};
   static const std::vector<std::string> kSoftmax = {"x"};
   static const std::vector<std::string> kGridPool = {"x"};
@@ -655,6 +751,9 @@ Status GraphPlan::run(const AttentionArgs &args, void *stream) {
           return side.getStatus();
         params.ints[0] = *side;
       }
+      if (Status status = checkFavorLambdaLaunch(kernel, params); !status)
+        return Status::error("launch " + std::to_string(i) + ": " +
+                             status.getMessage());
       if (kernel.templateName == "matmul") {
         // The contraction length; a parameter may be longer (it is sized
         // for the longest sequence) but never shorter.

@@ -796,8 +796,10 @@ StatusOr<Manifest> Manifest::parse(const std::string &text,
         return field.error("shape", "expected [rows, cols] >= 1");
       if (dtype != "fp32")
         return field.error("dtype", "expected \"fp32\", got \"" + dtype + "\"");
-      if (parameter.init != "uniform" && parameter.init != "normal")
-        return field.error("init", "expected \"uniform\" or \"normal\", "
+      if (parameter.init != "uniform" && parameter.init != "normal" &&
+          parameter.init != "orthogonal" && parameter.init != "orthogonal_chi")
+        return field.error("init", "expected \"uniform\", \"normal\", "
+                                   "\"orthogonal\" or \"orthogonal_chi\", "
                                    "got \"" +
                                        parameter.init + "\"");
       parameter.rows = shape[0];

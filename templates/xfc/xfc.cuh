@@ -19,6 +19,8 @@
 #include "xfc/flash_fwd_sm80.cuh"
 #include "xfc/flash_fwd_sm90.cuh"
 #include "xfc/graph_ops.cuh"
+#include "xfc/favor_ops.cuh"
+#include "xfc/lambda_ops.cuh"
 #include "xfc/nystrom_ops.cuh"
 #include "xfc/schedule.cuh"
 #include "xfc/simt_fwd.cuh"

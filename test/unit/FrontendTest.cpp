@@ -1485,4 +1485,30 @@ TEST(Config, ExampleConfigsParse) {
 #endif
 }
 
+TEST(ConfigErrors, FavorFeatureCountAndRedraw) {
+  // sm_reg and sm_hyp concatenate exp(+p) and exp(-p): an even count.
+  EXPECT_EQ(
+      errorsOf(R"({"name": "favor", "dim_head": 32, "dim_features": 99})"),
+      "config.json:1:51: error: favor.dim_features: feature_map "
+      "'sm_reg' needs an even number of features, got 99");
+  EXPECT_NE(errorsOf(R"({"name": "favor", "dim_head": 32, "dim_features": 99,
+                         "feature_map": "sm_hyp"})"),
+            "");
+  EXPECT_EQ(errorsOf(R"({"name": "favor", "dim_head": 32, "dim_features": 99,
+                         "feature_map": "sm_orf"})"),
+            "");
+  // Default: 2 * (ceil(Dh (1 + log2 Dh)) // 2).
+  EXPECT_EQ(
+      parseOk(R"({"name": "favor", "dim_head": 64})").getInt("dim_features"),
+      448);
+  // xfc never redraws the features by itself: a warning says so.
+  AttentionConfig c =
+      parseOk(R"({"name": "favor", "dim_head": 32, "iter_before_redraw": 5})");
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].str().find("never redraws them by itself"),
+            std::string::npos)
+      << c.warnings[0].str();
+  EXPECT_TRUE(parseOk(R"({"name": "favor", "dim_head": 32})").warnings.empty());
+}
+
 } // namespace

@@ -10,6 +10,8 @@
 
 #include "gtest/gtest.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <unistd.h>
@@ -103,6 +105,83 @@ TEST_F(JitTest, BadConfigsSayWhereAndWhat) {
   ASSERT_FALSE(missing.isOk());
   EXPECT_NE(missing.getStatus().getMessage().find("/nonexistent/config.json"),
             std::string::npos);
+}
+
+// favor's random features: seeded (two plans start from the same W),
+// orthonormal rows per block of m' rows, scaled by sqrt(Dh) (sm_reg) or by
+// chi norms (sm_hyp, sm_orf); settable and readable. lambda's embeddings:
+// N(0, 1) of [2 seq_len - 1, Dh]. No GPU needed.
+TEST_F(JitTest, FavorAndLambdaParameters) {
+  xfc::Compiler compiler;
+  xfc::Specialization specialization;
+  specialization.arch = "sm_80";
+  struct Case {
+    const char *config;
+    int64_t rows, cols;
+    bool regular;
+  };
+  const Case cases[] = {
+      {R"({"name": "favor", "dim_head": 32})", 32, 96, true},
+      {R"({"name": "favor", "dim_head": 32, "feature_map": "sm_orf"})", 32, 192,
+       false},
+      // m' = 8 < Dh = 32: four orthonormal blocks of 8 rows.
+      {R"({"name": "favor", "dim_head": 32, "dim_features": 16,
+           "feature_map": "sm_hyp"})",
+       32, 8, false}};
+  for (const Case &c : cases) {
+    auto plan = compiler.compile(c.config, specialization, "favor.json");
+    ASSERT_TRUE(plan.isOk()) << plan.getStatus().getMessage();
+    auto again = compiler.compile(c.config, specialization, "favor.json");
+    ASSERT_TRUE(again.isOk());
+    auto w = (*plan)->getParameter("features");
+    ASSERT_TRUE(w.isOk()) << w.getStatus().getMessage();
+    ASSERT_EQ(w->size(), static_cast<std::size_t>(c.rows * c.cols));
+    EXPECT_EQ(*w, *(*again)->getParameter("features"));
+    std::vector<double> norms(c.rows);
+    for (int64_t r = 0; r < c.rows; ++r) {
+      double norm = 0;
+      for (int64_t k = 0; k < c.cols; ++k)
+        norm += double((*w)[r * c.cols + k]) * (*w)[r * c.cols + k];
+      norms[r] = std::sqrt(norm);
+      if (c.regular)
+        EXPECT_NEAR(norms[r], std::sqrt(32.0), 1e-4);
+    }
+    for (int64_t r = 0; r < c.rows; ++r)
+      for (int64_t s = r / c.cols * c.cols; s < r; ++s) {
+        double dot = 0;
+        for (int64_t k = 0; k < c.cols; ++k)
+          dot += double((*w)[r * c.cols + k]) * (*w)[s * c.cols + k];
+        EXPECT_NEAR(dot / (norms[r] * norms[s]), 0.0, 1e-5)
+            << c.config << " rows " << r << ", " << s;
+      }
+    if (!c.regular) {
+      double mean = 0;
+      for (double n : norms)
+        mean += n / c.rows;
+      EXPECT_NEAR(mean, std::sqrt(double(c.cols)), 0.25 * std::sqrt(c.cols));
+      EXPECT_GT(*std::max_element(norms.begin(), norms.end()) -
+                    *std::min_element(norms.begin(), norms.end()),
+                0.1);
+    }
+    std::vector<float> mine(c.rows * c.cols, 0.5f);
+    EXPECT_TRUE((*plan)->setParameter("features", mine).isOk());
+    EXPECT_EQ(*(*plan)->getParameter("features"), mine);
+  }
+
+  auto lambda =
+      compiler.compile(R"({"name": "lambda", "seq_len": 100, "dim_head": 32})",
+                       specialization, "lambda.json");
+  ASSERT_TRUE(lambda.isOk()) << lambda.getStatus().getMessage();
+  auto e = (*lambda)->getParameter("rel_pos_emb");
+  ASSERT_TRUE(e.isOk());
+  ASSERT_EQ(e->size(), static_cast<std::size_t>(199 * 32));
+  double mean = 0, square = 0;
+  for (float x : *e) {
+    mean += x / double(e->size());
+    square += double(x) * x / double(e->size());
+  }
+  EXPECT_NEAR(mean, 0.0, 0.05);
+  EXPECT_NEAR(square, 1.0, 0.1);
 }
 
 } // namespace

@@ -1094,6 +1094,27 @@ void ConfigParser::checkAcrossFields() {
                 " is not divisible by num_heads " + llvm::Twine(*numHeads));
   }
 
+  if (name == "favor") {
+    // sm_reg and sm_hyp concatenate exp(+p) and exp(-p): m must be even
+    // (xFormers asserts it).
+    auto map = values.find("feature_map");
+    std::string featureMap =
+        map != values.end() && map->second.kind == FieldValue::Kind::String
+            ? map->second.stringValue
+            : "sm_reg";
+    if (std::optional<int64_t> features = intOf("dim_features"))
+      if (featureMap != "sm_orf" && *features % 2 != 0)
+        error(locOf("dim_features"),
+              "favor.dim_features: feature_map '" + featureMap +
+                  "' needs an even number of features, got " +
+                  llvm::Twine(*features));
+    if (present.count("iter_before_redraw"))
+      warning(locOf("iter_before_redraw"),
+              "favor.iter_before_redraw: xfc draws the random features once, "
+              "when the plan is created (seeded), and never redraws them by "
+              "itself; redraw by setting the parameter 'features'");
+  }
+
   if (name == "pooling" || name == "visual") {
     for (llvm::StringRef lengthName : {"seq_len", "kv_seq_len"}) {
       std::optional<int64_t> length = intOf(lengthName);

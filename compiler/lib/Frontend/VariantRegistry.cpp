@@ -412,8 +412,9 @@ std::vector<VariantSpec> buildRegistry() {
           .field(optionalIntField("dim_head", "head_dim",
                                   "head size Dh; also sets head_dim"))
           .field(optionalIntField("iter_before_redraw", "",
-                                  "redraw the features every this many "
-                                  "calls (never if unset)"))
+                                  "accepted with a warning: xfc draws the "
+                                  "features once and never redraws them "
+                                  "itself (set parameter 'features')"))
           .field(enumField("feature_map", "sm_reg", kFeatureMaps,
                            "random feature map (honoured, unlike xFormers)"))
           .build());

@@ -47,6 +47,10 @@ public:
       built = buildPooling(*element);
     else if (spec.variant == "visual")
       built = buildVisual(*element);
+    else if (spec.variant == "favor")
+      built = buildFavor(*element);
+    else if (spec.variant == "lambda")
+      built = buildLambda(*element);
     else
       emitError(spec.configLoc)
           << "variant '" << spec.variant
@@ -729,6 +733,158 @@ private:
   static constexpr int64_t kOrthoformerSeed = 0x5eed;
   /// xfc::kLandmarkMaxCentroidFloats (templates/xfc/nystrom_ops.cuh).
   static constexpr int64_t kOrthoformerMaxCentroids = 8192;
+
+  /// alpha op(lhs) rhs, op transposing with `transposeLhs`, no addend.
+  Value createPlainMatmul(Location loc, RankedTensorType type, Value lhs,
+                          Value rhs, bool transposeLhs) {
+    SmallVector<NamedAttribute> attrs = {
+        builder.getNamedAttr("alpha", builder.getF32FloatAttr(1.0f)),
+        builder.getNamedAttr("beta", builder.getF32FloatAttr(0.0f))};
+    if (transposeLhs)
+      attrs.push_back(
+          builder.getNamedAttr("transpose_lhs", builder.getUnitAttr()));
+    return builder
+        .create<xfa::MatmulOp>(loc, TypeRange{type}, ValueRange{lhs, rhs},
+                               attrs)
+        .getResult();
+  }
+
+  /// favor (Performer): phi(Q)(phi(K)^T V) / phi(Q)(phi(K)^T 1) with
+  /// positive random features phi (xFormers' feature_maps/softmax.py) of one
+  /// module-owned projection W [Dh, m'] shared by queries and keys, all in
+  /// fp32; causal: prefix sums over the sequence (a scan kernel), not
+  /// xFormers' sum over the features.
+  LogicalResult buildFavor(Type element) {
+    if (failed(checkNoRunTimeMasks()))
+      return failure();
+    if (spec.dropout > 0)
+      return emitError(spec.configLoc)
+             << "favor: dropout > 0 is not supported (xfc's favor plans are "
+                "for inference)";
+    int64_t dh = spec.headDim;
+    double dhf = static_cast<double>(dh);
+    int64_t m = getInt(
+        "dim_features",
+        2 * (static_cast<int64_t>(std::ceil(dhf * (1.0 + std::log2(dhf)))) /
+             2));
+    auto kindIt = spec.stringFields.find("feature_map");
+    std::string kind =
+        kindIt == spec.stringFields.end() ? "sm_reg" : kindIt->second;
+    if (kind != "sm_reg" && kind != "sm_hyp" && kind != "sm_orf")
+      return emitError(spec.configLoc)
+             << "favor.feature_map: expected sm_reg, sm_hyp or sm_orf, got '"
+             << kind << "'";
+    if (m < 1 || (kind != "sm_orf" && m % 2 != 0))
+      return emitError(spec.configLoc)
+             << "favor.dim_features: expected a positive"
+             << (kind != "sm_orf" ? " even" : "") << " number, got " << m;
+    if (spec.causal && m > 2048)
+      return emitError(spec.causalLoc)
+             << "favor: causal favor supports at most 2048 features (the "
+                "scan keeps m / 32 running sums per thread), got "
+             << m;
+
+    OpBuilder::InsertionGuard guard(builder);
+    RankedTensorType qkvType;
+    Block *body = beginGraphFunction(element, qkvType);
+    Location loc = spec.configLoc;
+    Type f32 = builder.getF32Type();
+    int64_t heads = qkvType.getDimSize(1), dyn = ShapedType::kDynamic;
+    // W: SMReg's rows are scaled by sqrt(Dh), SMHyp's and SMOrf's by chi
+    // norms (xFormers' NormDistribution.Xi).
+    int64_t half = kind == "sm_orf" ? m : m / 2;
+    Value w = builder.create<xfa::ParameterOp>(
+        loc, RankedTensorType::get({dh, half}, f32),
+        builder.getStringAttr("features"),
+        builder.getStringAttr(kind == "sm_reg" ? "orthogonal"
+                                               : "orthogonal_chi"),
+        builder.getF64FloatAttr(kind == "sm_reg" ? std::sqrt(dhf) : 1.0),
+        builder.getI64IntegerAttr(1));
+    auto featuresType = RankedTensorType::get({dyn, heads, dyn, m}, f32);
+    float scale = static_cast<float>(std::pow(dhf, -0.25));
+    float offset =
+        static_cast<float>(-std::log(std::sqrt(static_cast<double>(m))) + 1e-6);
+    auto featureMap = [&](Value x) {
+      return builder
+          .create<xfa::FeatureMapOp>(
+              loc, featuresType, x, w, builder.getStringAttr(kind),
+              builder.getF32FloatAttr(scale), builder.getF32FloatAttr(offset))
+          .getResult();
+    };
+    Value qp = featureMap(body->getArgument(0));
+    Value kp = featureMap(body->getArgument(1));
+    Value v = body->getArgument(2);
+    Value out;
+    if (spec.causal) {
+      out =
+          builder.create<xfa::CausalLinearAttentionOp>(loc, qkvType, qp, kp, v);
+    } else {
+      Value kv = createPlainMatmul(
+          loc, RankedTensorType::get({dyn, heads, m, dh}, f32), kp, v,
+          /*transposeLhs=*/true);
+      Value num = createPlainMatmul(
+          loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), qp, kv,
+          /*transposeLhs=*/false);
+      Value ksum = builder.create<xfa::SumRowsOp>(
+          loc, RankedTensorType::get({dyn, heads, 1, m}, f32), kp);
+      out = builder.create<xfa::LinearNormalizeOp>(loc, qkvType, num, qp, ksum);
+    }
+    builder.create<func::ReturnOp>(loc, out);
+    return success();
+  }
+
+  /// lambda (LambdaNetworks): y = Q softmax_S(K)^T V + y_p with the
+  /// position term y_p[n] = sum_m (q_n . E[m - n + L - 1]) v_m and learned
+  /// relative embeddings E [2L - 1, Dh] (torch.randn init), L = seq_len.
+  /// xFormers softmaxes K over the features and pairs E with V at the same
+  /// position; xfc follows the paper.
+  LogicalResult buildLambda(Type element) {
+    if (failed(checkNoRunTimeMasks()))
+      return failure();
+    if (spec.dropout > 0)
+      return emitError(spec.configLoc)
+             << "lambda: dropout > 0 is not supported (xFormers' lambda "
+                "layer applies none)";
+    if (spec.causal)
+      return emitError(spec.causalLoc)
+             << "lambda: causal is not supported (the content lambda sums "
+                "over the whole sequence)";
+    int64_t len = getInt("seq_len", spec.seqLen.value_or(0));
+    if (len < 1)
+      return emitError(spec.configLoc)
+             << "lambda: missing required field 'seq_len'";
+    int64_t dh = spec.headDim;
+    if (dh % 16 != 0 || dh > 128)
+      return emitError(spec.configLoc)
+             << "lambda: head_dim must be a multiple of 16 and at most 128 "
+                "(the position kernel's tiles), got "
+             << dh;
+
+    OpBuilder::InsertionGuard guard(builder);
+    RankedTensorType qkvType;
+    Block *body = beginGraphFunction(element, qkvType);
+    Location loc = spec.configLoc;
+    Type f32 = builder.getF32Type();
+    int64_t heads = qkvType.getDimSize(1), dyn = ShapedType::kDynamic;
+    Value q = body->getArgument(0), k = body->getArgument(1),
+          v = body->getArgument(2);
+    Value e = builder.create<xfa::ParameterOp>(
+        loc, RankedTensorType::get({2 * len - 1, dh}, f32),
+        builder.getStringAttr("rel_pos_emb"), builder.getStringAttr("normal"),
+        builder.getF64FloatAttr(1.0), builder.getI64IntegerAttr(1));
+    Value ks = builder.create<xfa::SequenceSoftmaxOp>(
+        loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), k);
+    Value content = createPlainMatmul(
+        loc, RankedTensorType::get({dyn, heads, dh, dh}, f32), ks, v,
+        /*transposeLhs=*/true);
+    Value yc = createPlainMatmul(
+        loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), q, content,
+        /*transposeLhs=*/false);
+    Value out =
+        builder.create<xfa::LambdaPositionOp>(loc, qkvType, q, v, e, yc);
+    builder.create<func::ReturnOp>(loc, out);
+    return success();
+  }
 
   OpBuilder builder;
   const AttentionSpec &spec;

@@ -11,6 +11,7 @@
 #include "xfc/Transforms/Passes.h"
 
 #include "xfc/conv_ops.cuh"
+#include "xfc/favor_ops.cuh"
 #include "xfc/graph_ops.cuh"
 #include "xfc/nystrom_ops.cuh"
 
@@ -112,6 +113,10 @@ struct OutlineGraphOpsPass
           result = outlineMatmul(matmul);
         else if (auto softmax = dyn_cast<xfa::SoftmaxOp>(op))
           result = outlineSoftmax(softmax);
+        else if (isa<xfa::FeatureMapOp, xfa::SumRowsOp, xfa::LinearNormalizeOp,
+                     xfa::CausalLinearAttentionOp, xfa::SequenceSoftmaxOp,
+                     xfa::LambdaPositionOp>(op))
+          result = outlineFavorLambdaOp(op);
         else if (auto pool = dyn_cast<xfa::LandmarkPoolOp>(op))
           result = outlineLandmarkPool(pool);
         else if (auto init = dyn_cast<xfa::PinvInitOp>(op))
@@ -224,6 +229,71 @@ private:
         /*sizes=*/nullptr);
     op.getResult().replaceAllUsesWith(launch.getResult());
     op.erase();
+    return success();
+  }
+
+  /// favor's and lambda's ops: one kernel of the op's template, operands in
+  /// the op's order under the template's roles.
+  LogicalResult outlineFavorLambdaOp(Operation *op) {
+    Builder b(context);
+    auto dtype = [&](Value value) {
+      return b.getI64IntegerAttr(getDTypeCode(value.getType()));
+    };
+    auto headDim = [&](Value value) {
+      return b.getI64IntegerAttr(
+          cast<RankedTensorType>(value.getType()).getDimSize(3));
+    };
+    NamedAttrList traits;
+    StringRef templateName;
+    SmallVector<StringRef> roles;
+    FloatAttr alpha = b.getF32FloatAttr(0.0f), beta = b.getF32FloatAttr(0.0f);
+    if (auto map = dyn_cast<xfa::FeatureMapOp>(op)) {
+      templateName = "feature_map";
+      int64_t kind = map.getKind() == "sm_reg"   ? kSmReg
+                     : map.getKind() == "sm_hyp" ? kSmHyp
+                                                 : kSmOrf;
+      traits.append("InDType", dtype(map.getInput()));
+      traits.append("Kind", b.getI64IntegerAttr(kind));
+      traits.append("HeadDim", headDim(map.getInput()));
+      roles = {"x", "w"};
+      alpha = map.getScaleAttr();
+      beta = map.getOffsetAttr();
+    } else if (auto sum = dyn_cast<xfa::SumRowsOp>(op)) {
+      templateName = "sum_rows";
+      traits.append("InDType", dtype(sum.getInput()));
+      roles = {"x"};
+    } else if (isa<xfa::LinearNormalizeOp>(op)) {
+      templateName = "linear_normalize";
+      roles = {"num", "qf", "ks"};
+    } else if (auto scan = dyn_cast<xfa::CausalLinearAttentionOp>(op)) {
+      templateName = "causal_linear_attention";
+      traits.append("VDType", dtype(scan.getValue()));
+      traits.append("Features", headDim(scan.getQfeatures()));
+      roles = {"qf", "kf", "v"};
+    } else if (auto softmax = dyn_cast<xfa::SequenceSoftmaxOp>(op)) {
+      templateName = "sequence_softmax";
+      traits.append("InDType", dtype(softmax.getInput()));
+      roles = {"x"};
+    } else {
+      auto position = cast<xfa::LambdaPositionOp>(op);
+      templateName = "lambda_position";
+      traits.append("QDType", dtype(position.getQuery()));
+      traits.append("VDType", dtype(position.getValue()));
+      traits.append("HeadDim", headDim(position.getQuery()));
+      roles = {"q", "v", "e", "c"};
+    }
+    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    xfk::KernelOp kernel =
+        getKernel(op->getLoc(), templateName, resultType.getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op->getLoc(), resultType,
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), op->getOperands(),
+        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f), alpha,
+        beta, /*ints=*/nullptr, /*sizes=*/nullptr);
+    op->getResult(0).replaceAllUsesWith(launch.getResult());
+    op->erase();
     return success();
   }
 
@@ -483,6 +553,23 @@ private:
         // count is static in the result type.
         FailureOr<Sizes> x =
             sizesOf(name == "landmark_select" ? operand("q") : operand("x"));
+        if (failed(x))
+          return failure();
+        sizes = *x;
+      } else if (name == "feature_map" || name == "sum_rows" ||
+                 name == "linear_normalize" ||
+                 name == "causal_linear_attention" ||
+                 name == "sequence_softmax" || name == "lambda_position") {
+        // Batch, heads and sequence of the first input; the last dimension
+        // (features, head dim) and sum_rows' single row are static.
+        FailureOr<Sizes> x = sizesOf(launch.getInputs().front());
+        if (failed(x))
+          return failure();
+        sizes = {(*x)[0], (*x)[1], (*x)[2], ""};
+      } else if (name == "grid_pool" || name == "depthwise_conv2d" ||
+                 name == "elementwise") {
+        // The token-grid ops keep the shape of their (first) input.
+        FailureOr<Sizes> x = sizesOf(launch.getInputs().front());
         if (failed(x))
           return failure();
         sizes = *x;

@@ -34,7 +34,7 @@ func.func @parameter_rank(%x: tensor<4xf32>) {
 // -----
 
 func.func @parameter_init() {
-  // expected-error @+1 {{expected init "uniform" or "normal", got "xavier"}}
+  // expected-error @+1 {{expected init "uniform", "normal", "orthogonal" or "orthogonal_chi", got "xavier"}}
   %e = xfa.parameter "E" init "xavier" {init_scale = 1.0 : f64, seed = 1 : i64} : tensor<4x4xf32>
   return
 }

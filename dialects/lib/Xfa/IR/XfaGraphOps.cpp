@@ -26,8 +26,10 @@ LogicalResult ParameterOp::verify() {
   if (getName().empty())
     return emitOpError("expected a non-empty name");
   StringRef init = getInit();
-  if (init != "uniform" && init != "normal")
-    return emitOpError("expected init \"uniform\" or \"normal\", got \"")
+  if (init != "uniform" && init != "normal" && init != "orthogonal" &&
+      init != "orthogonal_chi")
+    return emitOpError("expected init \"uniform\", \"normal\", "
+                       "\"orthogonal\" or \"orthogonal_chi\", got \"")
            << init << "\"";
   if (!(getInitScale().convertToDouble() >= 0.0))
     return emitOpError("expected init_scale >= 0");

@@ -61,6 +61,17 @@ static constexpr StringRef kElementwiseTraits[] = {"Kind", "ADType", "BDType",
                                                    "HasBias"};
 static constexpr StringRef kElementwiseRoles[] = {"a", "b", "bias"};
 
+// favor and lambda (templates/xfc/favor_ops.cuh, lambda_ops.cuh).
+static constexpr StringRef kFeatureMapTraits[] = {"InDType", "Kind", "HeadDim"};
+static constexpr StringRef kFeatureMapRoles[] = {"x", "w"};
+static constexpr StringRef kSumRowsTraits[] = {"InDType"};
+static constexpr StringRef kLinearNormalizeRoles[] = {"num", "qf", "ks"};
+static constexpr StringRef kCausalLinearTraits[] = {"VDType", "Features"};
+static constexpr StringRef kCausalLinearRoles[] = {"qf", "kf", "v"};
+static constexpr StringRef kLambdaPositionTraits[] = {"QDType", "VDType",
+                                                      "HeadDim"};
+static constexpr StringRef kLambdaPositionRoles[] = {"q", "v", "e", "c"};
+
 static const TemplateSpec kTemplates[] = {
     {"attention_forward", "xfc::attentionForward", kAttentionTraits,
      kAttentionOptionalTraits, kAttentionTables, kAttentionRoles,
@@ -127,6 +138,48 @@ static const TemplateSpec kTemplates[] = {
      {},
      {},
      kElementwiseRoles,
+     "xfc::OpParams"},
+    {"feature_map",
+     "xfc::featureMapOp",
+     kFeatureMapTraits,
+     {},
+     {},
+     kFeatureMapRoles,
+     "xfc::OpParams"},
+    {"sum_rows",
+     "xfc::sumRowsOp",
+     kSumRowsTraits,
+     {},
+     {},
+     kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"linear_normalize",
+     "xfc::linearNormalizeOp",
+     {},
+     {},
+     {},
+     kLinearNormalizeRoles,
+     "xfc::OpParams"},
+    {"causal_linear_attention",
+     "xfc::causalLinearAttentionOp",
+     kCausalLinearTraits,
+     {},
+     {},
+     kCausalLinearRoles,
+     "xfc::OpParams"},
+    {"sequence_softmax",
+     "xfc::sequenceSoftmaxOp",
+     kSumRowsTraits,
+     {},
+     {},
+     kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"lambda_position",
+     "xfc::lambdaPositionOp",
+     kLambdaPositionTraits,
+     {},
+     {},
+     kLambdaPositionRoles,
      "xfc::OpParams"},
 };
 

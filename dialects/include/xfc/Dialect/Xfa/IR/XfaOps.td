@@ -70,7 +70,12 @@ def Xfa_ParameterOp : Xfa_Op<"parameter", [Pure]> {
     random features, ...). `init` names how it is initialised, as in the
     published version of the variant: `uniform` draws U(-init_scale,
     init_scale), `normal` draws N(0, init_scale^2); `seed` makes the draw
-    reproducible. Users may overwrite it from host arrays.
+    reproducible. `orthogonal` and `orthogonal_chi` (favor's random
+    features, [Dh, m']) make every block of m' consecutive rows orthonormal
+    (Gram-Schmidt of Gaussian rows) and scale the rows by `init_scale`
+    (`orthogonal`) or by the norms of independent m'-dimensional Gaussian
+    vectors times `init_scale` (`orthogonal_chi`: chi-distributed norms).
+    Users may overwrite it from host arrays.
 
     ```mlir
     %e = xfa.parameter "E" init "uniform" {init_scale = 0.0625 : f64,
@@ -339,6 +344,148 @@ def Xfa_SequenceConvOp : Xfa_Op<"sequence_conv", [Pure]> {
   let assemblyFormat = [{
     $input `,` $weight (`add` $addend^ `:` type($addend))? attr-dict `:`
     type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Favor (Performer) and lambda ops: random-feature maps, sequence sums, the
+// causal prefix-sum scan, and lambda's sequence softmax and relative-position
+// term.
+//===----------------------------------------------------------------------===//
+
+def Xfa_FeatureMapOp : Xfa_Op<"feature_map", [Pure]> {
+  let summary = "Performer's positive random features of a sequence";
+  let description = [{
+    With x_s = `scale` * x (scale = Dh^-1/4) and
+    off = -||x_s||^2 / 2 + `offset` (offset = -log sqrt(m) + 1e-6), for
+    the projections p = x_s W (`features` W is [Dh, m']):
+    `kind = "sm_reg"` and `"sm_hyp"` give [exp(p + off), exp(-p + off)]
+    (m = 2 m' features), `"sm_orf"` gives exp(p + off) (m = m'). Computed
+    and returned in fp32, as xFormers does for 16-bit inputs.
+
+    ```mlir
+    %qp = xfa.feature_map %q, %w {kind = "sm_reg", scale = 0.3535 : f32,
+                                  offset = -3.05 : f32}
+        : tensor<?x8x?x64xf16>, tensor<64x224xf32> -> tensor<?x8x?x448xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, RankedTensorOf<[F32]>:$features,
+                       StrAttr:$kind, F32Attr:$scale, F32Attr:$offset);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $input `,` $features attr-dict `:` type($input) `,` type($features) `->`
+    type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_SumRowsOp : Xfa_Op<"sum_rows", [Pure]> {
+  let summary = "Sum over the sequence (rows) of every batch and head";
+  let description = [{
+    `result[b, h, 0, c] = sum_r input[b, h, r, c]`, in fp32 (favor's
+    normaliser phi(K)^T 1).
+
+    ```mlir
+    %z = xfa.sum_rows %kp : tensor<?x8x?x448xf32> -> tensor<?x8x1x448xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_LinearNormalizeOp : Xfa_Op<"linear_normalize", [Pure]> {
+  let summary = "Linear attention's normalisation";
+  let description = [{
+    `result[b, h, r, :] = numerator[b, h, r, :] / (qfeatures[b, h, r, :] .
+    ksum[b, h, 0, :])`: favor's phi(Q)(phi(K)^T V) / phi(Q)(phi(K)^T 1),
+    the numerator and the key sums computed before.
+
+    ```mlir
+    %o = xfa.linear_normalize %num, %qp, %z
+        : tensor<?x8x?x64xf32>, tensor<?x8x?x448xf32>, tensor<?x8x1x448xf32>
+          -> tensor<?x8x?x64xf16>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$numerator,
+                       RankedTensorOf<[F32]>:$qfeatures,
+                       RankedTensorOf<[F32]>:$ksum);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $numerator `,` $qfeatures `,` $ksum attr-dict `:` type($numerator) `,`
+    type($qfeatures) `,` type($ksum) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_CausalLinearAttentionOp : Xfa_Op<"causal_linear_attention", [Pure]> {
+  let summary = "Causal linear attention by prefix sums over the sequence";
+  let description = [{
+    `result[b, h, i] = qf_i (sum_{j <= i} kf_j v_j^T) / (qf_i . sum_{j <= i}
+    kf_j)` with qf, kf the query and key features (fp32) and v the values:
+    a scan along the sequence that never forms the S x S matrix (favor's
+    causal form; xFormers sums over the features instead). Needs
+    q_len == kv_len at run time.
+
+    ```mlir
+    %o = xfa.causal_linear_attention %qp, %kp, %v
+        : tensor<?x8x?x448xf32>, tensor<?x8x?x448xf32>, tensor<?x8x?x64xf16>
+          -> tensor<?x8x?x64xf16>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$qfeatures,
+                       RankedTensorOf<[F32]>:$kfeatures,
+                       Xfa_GraphTensor:$value);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $qfeatures `,` $kfeatures `,` $value attr-dict `:` type($qfeatures) `,`
+    type($kfeatures) `,` type($value) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_SequenceSoftmaxOp : Xfa_Op<"sequence_softmax", [Pure]> {
+  let summary = "Softmax over the sequence (dimension 2), per column";
+  let description = [{
+    `result[b, h, :, c] = softmax(input[b, h, :, c])`: the normalised keys
+    of lambda's content lambda softmax_S(K)^T V (the LambdaNetworks paper;
+    xFormers normalises over the features instead). fp32 result.
+
+    ```mlir
+    %ks = xfa.sequence_softmax %k : tensor<?x8x?x64xf16> -> tensor<?x8x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_LambdaPositionOp : Xfa_Op<"lambda_position", [Pure]> {
+  let summary = "Lambda's relative-position term";
+  let description = [{
+    `result[b, h, n] = addend[b, h, n] + sum_m (q[b, h, n] .
+    E[m - n + L - 1]) v[b, h, m]` with the learned relative embeddings
+    `embeddings` E of [2L - 1, Dh] (L = the config's seq_len): the position
+    lambdas of the LambdaNetworks paper, O(S^2 Dh) without storing S x S.
+    Needs S <= L and q_len == kv_len at run time.
+
+    ```mlir
+    %o = xfa.lambda_position %q, %v, %e add %yc
+        : tensor<?x8x?x64xf16>, tensor<?x8x?x64xf16>, tensor<511x64xf32>,
+          tensor<?x8x?x64xf32> -> tensor<?x8x?x64xf16>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$query, Xfa_GraphTensor:$value,
+                       RankedTensorOf<[F32]>:$embeddings,
+                       RankedTensorOf<[F32]>:$addend);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $value `,` $embeddings `add` $addend attr-dict `:`
+    type($query) `,` type($value) `,` type($embeddings) `,` type($addend)
+    `->` type($result)
   }];
   let hasVerifier = 1;
 }
