@@ -193,6 +193,16 @@ const std::vector<std::string> *getOpRoles(const std::string &templateName) {
     return roles;
   static const std::vector<std::string> kMatmul = {"a", "b", "c"};
   static const std::vector<std::string> kSoftmax = {"x"};
+  static const std::vector<std::string> kSelectRules = {"o",  "q",  "w1",
+                                                        "b1", "w2", "b2"};
+  static const std::vector<std::string> kLandmarkSelect = {"q", "k"};
+  static const std::vector<std::string> kSequenceConv = {"x", "w", "c"};
+  if (templateName == "sequence_conv")
+    return &kSequenceConv;
+  if (templateName == "landmark_pool" || templateName == "pinv_init")
+    return &kSoftmax;
+  if (templateName == "landmark_select")
+    return &kLandmarkSelect;
   static const std::vector<std::string> kGridPool = {"x"};
   static const std::vector<std::string> kDepthwiseConv = {"x", "w", "bias"};
   static const std::vector<std::string> kElementwise = {"a", "b", "bias"};
@@ -202,44 +212,13 @@ const std::vector<std::string> *getOpRoles(const std::string &templateName) {
     return &kDepthwiseConv;
   if (templateName == "elementwise")
     return &kElementwise;
-  static const std::vector<std::string> kLandmarkSelect = {"q", "k"};
-  static const std::vector<std::string> kSequenceConv = {"x", "w", "c"};
-  if (templateName == "sequence_conv")
-    return &kSequenceConv;
-  if (templateName == "landmark_pool" || templateName == "pinv_init")
-    return &kSoftmax;
-  if (templateName == "landmark_select")
-    return &kLandmarkSelect;
   if (templateName == "matmul")
     return &kMatmul;
-  if (templateName == "softmax")
+  if (templateName == "softmax" || templateName == "regroup_heads")
     return &kSoftmax;
+  if (templateName == "select_rules")
+    return &kSelectRules;
   return nullptr;
-}
-
-/// pooling's and visual's stencils read the sequence as a square H x H
-/// token grid.
-bool isGridTemplate(const std::string &templateName) {
-  return templateName == "grid_pool" || templateName == "depthwise_conv2d";
-}
-
-/// The side of the square token grid of `seqLen` tokens, or an error.
-StatusOr<long long> getGridSide(long long seqLen) {
-  long long side = static_cast<long long>(
-      std::llround(std::sqrt(static_cast<double>(seqLen))));
-  while (side * side > seqLen)
-    --side;
-  while ((side + 1) * (side + 1) <= seqLen)
-    ++side;
-  if (side * side != seqLen)
-    return Status::error(
-        "sequence length " + std::to_string(seqLen) +
-        " is not a square token grid: pooling and visual read the sequence "
-        "as an H x W image with H = W (S = H * H, e.g. 64 = 8 x 8); the "
-        "nearest squares are " +
-        std::to_string(side * side) + " and " +
-        std::to_string((side + 1) * (side + 1)));
-  return side;
 }
 
 /// The sequence lengths nystrom's and orthoformer's landmark kernels need:
@@ -294,6 +273,31 @@ Status checkLandmarkLaunch(const ManifestKernel &kernel,
                          static_cast<double>(seq)));
   }
   return Status::ok();
+}
+
+/// pooling's and visual's stencils read the sequence as a square H x H
+/// token grid.
+bool isGridTemplate(const std::string &templateName) {
+  return templateName == "grid_pool" || templateName == "depthwise_conv2d";
+}
+
+/// The side of the square token grid of `seqLen` tokens, or an error.
+StatusOr<long long> getGridSide(long long seqLen) {
+  long long side = static_cast<long long>(
+      std::llround(std::sqrt(static_cast<double>(seqLen))));
+  while (side * side > seqLen)
+    --side;
+  while ((side + 1) * (side + 1) <= seqLen)
+    ++side;
+  if (side * side != seqLen)
+    return Status::error(
+        "sequence length " + std::to_string(seqLen) +
+        " is not a square token grid: pooling and visual read the sequence "
+        "as an H x W image with H = W (S = H * H, e.g. 64 = 8 x 8); the "
+        "nearest squares are " +
+        std::to_string(side * side) + " and " +
+        std::to_string((side + 1) * (side + 1)));
+  return side;
 }
 
 } // namespace

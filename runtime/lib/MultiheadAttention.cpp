@@ -266,10 +266,23 @@ struct MultiheadAttention::Impl {
   StatusOr<std::shared_ptr<AttentionPlan>>
   getPlan(bool attnMask, bool keyPadding, bool dropout = false);
   /// The module's head dim, heads and dtype with the given mask inputs.
+  /// compositional attention owns its projections (xFormers'
+  /// requires_skip_multi_head): the module hands it the raw query, key and
+  /// value and returns its output; q/k/v/out_proj are not used.
+  /// pooling and visual skip the multi-head machinery the same way
+  /// (requires_skip_multi_head, requires_input_projection=False).
+  bool ownsProjections() const {
+    return variantName == "compositional" || variantName == "pooling" ||
+           variantName == "visual";
+  }
+
   Specialization getSpecialization(bool attnMask, bool keyPadding) const {
     Specialization specialization;
-    specialization.headDim = headDim;
-    specialization.numHeads = options.numHeads;
+    specialization.headDim = ownsProjections() ? options.embedDim : headDim;
+    // These variants see one [batch, 1, seq, embed_dim] tensor; their own
+    // config says how many heads or searches they use.
+    if (!ownsProjections())
+      specialization.numHeads = options.numHeads;
     specialization.dtype = getDTypeName(options.dtype);
     specialization.attnMask = attnMask;
     specialization.keyPadding = keyPadding;
@@ -1212,6 +1225,38 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
         {&m.attnBuffer, qBytes}})
     if (Status status = ensureSize(*buffer, bytes); !status)
       return status;
+
+  if (m.ownsProjections()) {
+    // The variant's graph does everything, on [batch, 1, seq, embed_dim]
+    // views of the sequence-first tensors.
+    if (o.kdim != o.embedDim || o.vdim != o.embedDim)
+      return Status::error("kdim/vdim: " + m.variantName +
+                           " projects key and value itself and takes them "
+                           "with embed_dim features (kdim = vdim = " +
+                           std::to_string(o.embedDim) + ")");
+    if (o.addBiasKv || o.addZeroAttn)
+      return Status::error("add_bias_kv/add_zero_attn: not supported by " +
+                           m.variantName + ", which owns its projections");
+    if (m.variantName != "compositional" && keyLen != tgtLen)
+      return Status::error("key: " + m.variantName +
+                           " mixes the query's own token grid; expected "
+                           "src_len " +
+                           std::to_string(tgtLen) + " (= tgt_len), got " +
+                           std::to_string(keyLen));
+    AttentionArgs whole;
+    whole.query = TensorView::fromSeqFirst(query.data, o.dtype, tgtLen, batch,
+                                           1, o.embedDim);
+    whole.key = TensorView::fromSeqFirst(key.data, o.dtype, keyLen, batch, 1,
+                                         o.embedDim);
+    whole.value = TensorView::fromSeqFirst(value.data, o.dtype, keyLen, batch,
+                                           1, o.embedDim);
+    whole.output = TensorView::fromSeqFirst(args.output.data, o.dtype, tgtLen,
+                                            batch, 1, o.embedDim);
+    for (std::size_t i = 0; i < m.variantParameterNames.size(); ++i)
+      whole.parameters[m.variantParameterNames[i]] =
+          static_cast<const float *>(m.variantParameterBuffers[i].data());
+    return (*plan)->run(whole, stream);
+  }
 
   // Projections (no scaling here: the attention scales by head_dim^-1/2).
   if (Status status = m.linear(driver, query.data, tgtLen * batch, 0,

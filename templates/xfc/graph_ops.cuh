@@ -66,6 +66,22 @@ XFC_DEVICE long long opBatchOffset(const OpTensor &t, long long g,
          (t.dims[1] > 1 ? h * t.strides[1] : 0);
 }
 
+/// The stride of dimension `d` of `t`, 0 where it broadcasts (size 1).
+XFC_DEVICE long long opStride(const OpTensor &t, int d) {
+  return t.dims[d] > 1 ? t.strides[d] : 0;
+}
+
+/// The optional matmul trait OuterHeads: output head h pairs lhs head
+/// h / rhsHeads with rhs head h % rhsHeads (every search with every
+/// retrieval, compositional attention).
+template <typename Traits, typename = void> struct OuterHeadsOf {
+  static constexpr bool value = false;
+};
+template <typename Traits>
+struct OuterHeadsOf<Traits, VoidT<decltype(Traits::OuterHeads)>> {
+  static constexpr bool value = Traits::OuterHeads;
+};
+
 /// DFT entry for row r, column c of the n-point transform; the product is
 /// reduced modulo n first so that the angle stays exact for large indices.
 template <int Source>
@@ -113,8 +129,14 @@ template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
     const long long g = tile / (tilesM * tilesN);
     const long long row0 = (tile / tilesN % tilesM) * T;
     const long long col0 = tile % tilesN * T;
-    const long long aBase = opBatchOffset(a, g, heads);
-    const long long bBase = opBatchOffset(b, g, heads);
+    long long aBase = opBatchOffset(a, g, heads);
+    long long bBase = opBatchOffset(b, g, heads);
+    if constexpr (OuterHeadsOf<Traits>::value) {
+      const long long batchIndex = g / heads, h = g % heads;
+      const long long rhsHeads = b.dims[1];
+      aBase = batchIndex * opStride(a, 0) + h / rhsHeads * opStride(a, 1);
+      bBase = batchIndex * opStride(b, 0) + h % rhsHeads * opStride(b, 1);
+    }
     // The accumulators: a 4 x 4 block per thread on CUDA cores, or, for a
     // 16-bit result, 2 x 2 m16n8 tiles per warp on tensor cores (operands
     // rounded to the element type: the result is rounded to it anyway).
@@ -210,9 +232,9 @@ template <typename Traits> XFC_DEVICE void matmulOp(const OpParams &p) {
         return;
       float value = p.alpha * product;
       if constexpr (Traits::HasC)
-        value +=
-            p.beta * loadOpElement<Traits::CDType>(
-                         c.data, cBase + r * c.strides[2] + col * c.strides[3]);
+        value += p.beta *
+                 loadOpElement<Traits::CDType>(
+                     c.data, cBase + r * opStride(c, 2) + col * opStride(c, 3));
       storeOpElement(static_cast<E *>(const_cast<void *>(p.out.data)) +
                          outBase + r * p.out.strides[2] +
                          col * p.out.strides[3],
@@ -292,6 +314,135 @@ template <typename Traits> XFC_DEVICE void softmaxOp(const OpParams &p) {
                        rowMax) *
                 inv;
       storeOpElement(out + c * p.out.strides[3], value);
+    }
+  }
+}
+
+/// Moves heads between the head and the feature dimension: with Split,
+/// out[b, h, s, d] = in[b, 0, s, h * D + d] ([B, 1, S, H*D] -> [B, H, S, D]);
+/// otherwise the reverse.
+template <typename Traits> XFC_DEVICE void regroupHeadsOp(const OpParams &p) {
+  using E = typename Traits::Element;
+  static_assert(Traits::InDType >= 0,
+                "dtype codes are kOpF32, kOpF16 or kOpBF16");
+  const OpTensor &x = p.in[0];
+  const long long total =
+      p.out.dims[0] * p.out.dims[1] * p.out.dims[2] * p.out.dims[3];
+  const long long dim = Traits::Split ? p.out.dims[3] : x.dims[3];
+  for (long long i = blockIdx.x * (long long)kOpThreads + threadIdx.x;
+       i < total; i += (long long)gridDim.x * kOpThreads) {
+    long long c = i % p.out.dims[3], rest = i / p.out.dims[3];
+    long long s = rest % p.out.dims[2];
+    rest /= p.out.dims[2];
+    long long h = rest % p.out.dims[1], b = rest / p.out.dims[1];
+    long long from;
+    if constexpr (Traits::Split)
+      from =
+          b * opStride(x, 0) + s * x.strides[2] + (h * dim + c) * x.strides[3];
+    else
+      from = b * opStride(x, 0) + (c / dim) * x.strides[1] + s * x.strides[2] +
+             (c % dim) * x.strides[3];
+    storeOpElement(static_cast<E *>(const_cast<void *>(p.out.data)) +
+                       b * p.out.strides[0] + h * p.out.strides[1] +
+                       s * p.out.strides[2] + c * p.out.strides[3],
+                   loadOpElement<Traits::InDType>(x.data, from));
+  }
+}
+
+/// Compositional attention's rule selection, one warp per (batch, search,
+/// query): in[0] holds the retrievals O [B, H*R, S, Dv] (search h, rule r
+/// at head h*R + r), in[1] the selection queries Q [B, H, S, Dsel], both
+/// fp32. Scores (Mode 0, a linear score network): w . [O_r; Q] + b with
+/// w = in[2] [1, Dv+Dsel], b = in[3]; (Mode 1, an MLP):
+/// w2 . relu(W1 [O_r; Q] + b1) + b2 with W1 = in[2] [Dsel, Dv+Dsel],
+/// b1 = in[3], w2 = in[4] [1, Dsel], b2 = in[5]; (Mode 2, qk_rule):
+/// alpha * Q . (Wk O_r + bk) with Wk = in[2] [Dsel, Dv], bk = in[3]. Without
+/// HasBias there are no biases. The output [B, H, S, Dv] is
+/// sum_r softmax_r(score_r) O_r.
+template <typename Traits> XFC_DEVICE void selectRulesOp(const OpParams &p) {
+  using E = typename Traits::Element;
+  constexpr int R = Traits::Rules;
+  static_assert(R >= 1 && R <= 32, "1 to 32 rules");
+  const OpTensor &o = p.in[0], &q = p.in[1], &w1 = p.in[2], &b1 = p.in[3];
+  const OpTensor &w2 = p.in[4], &b2 = p.in[5];
+  const long long batch = p.out.dims[0], heads = p.out.dims[1];
+  const long long seq = p.out.dims[2], dv = p.out.dims[3];
+  const long long dsel = q.dims[3];
+  const int lane = threadIdx.x % 32;
+  const long long warp =
+      (blockIdx.x * (long long)kOpThreads + threadIdx.x) / 32;
+  const long long warps = (long long)gridDim.x * kOpThreads / 32;
+  auto at = [](const OpTensor &t, long long offset) {
+    return static_cast<const float *>(t.data)[offset];
+  };
+  auto warpSum = [](float v) {
+#pragma unroll
+    for (int s = 16; s > 0; s /= 2)
+      v += __shfl_xor_sync(0xffffffffu, v, s);
+    return v;
+  };
+  for (long long item = warp; item < batch * heads * seq; item += warps) {
+    const long long s = item % seq, h = item / seq % heads,
+                    b = item / (seq * heads);
+    const long long qBase =
+        b * q.strides[0] + h * q.strides[1] + s * q.strides[2];
+    float score[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const long long oBase =
+          b * o.strides[0] + (h * R + r) * o.strides[1] + s * o.strides[2];
+      float total;
+      if constexpr (Traits::Mode == 0) {
+        float part = 0.0f;
+        for (long long i = lane; i < dv; i += 32)
+          part += at(w1, i * w1.strides[3]) * at(o, oBase + i * o.strides[3]);
+        for (long long j = lane; j < dsel; j += 32)
+          part += at(w1, (dv + j) * w1.strides[3]) *
+                  at(q, qBase + j * q.strides[3]);
+        total = warpSum(part) + (Traits::HasBias ? at(b1, 0) : 0.0f);
+      } else {
+        // One hidden unit (Mode 1) or key feature (Mode 2) per lane.
+        float part = 0.0f;
+        for (long long k = lane; k < dsel; k += 32) {
+          float unit = Traits::HasBias ? at(b1, k * b1.strides[3]) : 0.0f;
+          for (long long i = 0; i < dv; ++i)
+            unit += at(w1, k * w1.strides[2] + i * w1.strides[3]) *
+                    at(o, oBase + i * o.strides[3]);
+          if constexpr (Traits::Mode == 1) {
+            for (long long j = 0; j < dsel; ++j)
+              unit += at(w1, k * w1.strides[2] + (dv + j) * w1.strides[3]) *
+                      at(q, qBase + j * q.strides[3]);
+            part += at(w2, k * w2.strides[3]) * maxf(unit, 0.0f);
+          } else {
+            part += at(q, qBase + k * q.strides[3]) * unit;
+          }
+        }
+        total = warpSum(part);
+        if constexpr (Traits::Mode == 1)
+          total += Traits::HasBias ? at(b2, 0) : 0.0f;
+        else
+          total *= p.alpha;
+      }
+      score[r] = total;
+    }
+    float top = score[0];
+#pragma unroll
+    for (int r = 1; r < R; ++r)
+      top = maxf(top, score[r]);
+    float sum = 0.0f;
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      sum += (score[r] = __expf(score[r] - top));
+    E *out = static_cast<E *>(const_cast<void *>(p.out.data)) +
+             b * p.out.strides[0] + h * p.out.strides[1] + s * p.out.strides[2];
+    for (long long i = lane; i < dv; i += 32) {
+      float value = 0.0f;
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        value +=
+            score[r] * at(o, b * o.strides[0] + (h * R + r) * o.strides[1] +
+                                 s * o.strides[2] + i * o.strides[3]);
+      storeOpElement(out + i * p.out.strides[3], value / sum);
     }
   }
 }

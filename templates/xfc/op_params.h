@@ -18,6 +18,9 @@ namespace xfc {
 
 constexpr int kOpParamsVersion = 1;
 
+/// Inputs an op kernel may take.
+constexpr int kOpMaxInputs = 8;
+
 /// Element type codes of graph-op tensors (traits and OpTensor::dtype).
 enum OpDType : int { kOpF32 = 0, kOpF16 = 1, kOpBF16 = 2 };
 
@@ -43,7 +46,7 @@ struct OpTensor {
 
 struct OpParams {
   /// Inputs in the order of the template's roles; unused ones are zero.
-  OpTensor in[4];
+  OpTensor in[kOpMaxInputs];
   /// The output, dtype = the kernel's Element trait.
   OpTensor out;
   /// Op-specific scalars (a product's alpha and beta, a softmax scale).

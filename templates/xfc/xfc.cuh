@@ -16,10 +16,10 @@
 
 #include "xfc/conv_ops.cuh"
 #include "xfc/dropout.cuh"
+#include "xfc/favor_ops.cuh"
 #include "xfc/flash_fwd_sm80.cuh"
 #include "xfc/flash_fwd_sm90.cuh"
 #include "xfc/graph_ops.cuh"
-#include "xfc/favor_ops.cuh"
 #include "xfc/lambda_ops.cuh"
 #include "xfc/nystrom_ops.cuh"
 #include "xfc/schedule.cuh"

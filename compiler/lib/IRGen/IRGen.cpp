@@ -39,14 +39,16 @@ public:
       built = buildLinformer(*element);
     else if (spec.variant == "fourier_mix")
       built = buildFourierMix(*element);
-    else if (spec.variant == "nystrom")
-      built = buildNystrom(*element);
-    else if (spec.variant == "orthoformer")
-      built = buildOrthoformer(*element);
     else if (spec.variant == "pooling")
       built = buildPooling(*element);
     else if (spec.variant == "visual")
       built = buildVisual(*element);
+    else if (spec.variant == "nystrom")
+      built = buildNystrom(*element);
+    else if (spec.variant == "orthoformer")
+      built = buildOrthoformer(*element);
+    else if (spec.variant == "compositional")
+      built = buildCompositional(*element);
     else if (spec.variant == "favor")
       built = buildFavor(*element);
     else if (spec.variant == "lambda")
@@ -55,7 +57,8 @@ public:
       emitError(spec.configLoc)
           << "variant '" << spec.variant
           << "' is recognised but has no lowering yet; supported: "
-             "scaled_dot_product, blocksparse, local, linformer, fourier_mix";
+             "scaled_dot_product, blocksparse, local, linformer, fourier_mix, "
+             "compositional";
     if (failed(built) || failed(verify(*module)))
       return nullptr;
     return module;
@@ -488,6 +491,224 @@ private:
         elementwise(gridType, "mul", matmul(attn, conv1.weight), u, conv1.bias);
     Value out =
         elementwise(ioType, "add", matmul(gated, proj2.weight), x, proj2.bias);
+    builder.create<func::ReturnOp>(loc, out);
+    return success();
+  }
+
+  bool getBool(const char *name, bool fallback) const {
+    auto it = spec.boolFields.find(name);
+    return it == spec.boolFields.end() ? fallback : it->second;
+  }
+
+  /// Compositional attention (Mittal et al.; xFormers' CompositionalAttention)
+  /// owns its projections, so q, k, v are [batch, 1, seq, dim_model]:
+  /// projections (q_proj shared by k and v unless use_separate_proj_weight),
+  /// H searches softmax(Q_h K_h^T / sqrt(dh)), every search applied to every
+  /// rule's values (R retrievals of dim_attn / R features), a soft selection
+  /// among the rules per search (linear, MLP or query-key scores, from
+  /// value_q's selection queries), the searches' results concatenated and
+  /// projected by out_proj. Parameters are named as in the PyTorch module's
+  /// state dict and initialised as it does (xavier-uniform weights,
+  /// nn.Linear's default biases, a zero out_proj bias).
+  LogicalResult buildCompositional(Type element) {
+    if (failed(checkNoRunTimeMasks()))
+      return failure();
+    if (spec.dropout > 0)
+      return emitError(spec.configLoc)
+             << "compositional: dropout is not supported yet; set it to 0";
+    const int64_t model = getInt("dim_model", 0);
+    const int64_t searches = getInt("num_heads", 0);
+    const int64_t rules = getInt("num_rules", searches);
+    const int64_t dimKey = getInt("dim_key", model);
+    const int64_t dimValue = getInt("dim_value", model);
+    const int64_t dimAttn = getInt("dim_attn", model);
+    const int64_t dimSelection =
+        getInt("dim_selection", searches ? model / searches : 0);
+    const bool qkRule = getBool("qk_rule", false);
+    const bool nonlinear = getBool("nonlinear", false);
+    const bool qCompose = getBool("q_compose", false);
+    const bool bias = getBool("bias", true);
+    const bool separate = getBool("use_separate_proj_weight", false);
+    auto fail = [&](const llvm::Twine &message) {
+      return emitError(spec.configLoc) << "compositional: " << message;
+    };
+    if (model < 1 || searches < 1 || rules < 1 || dimSelection < 1)
+      return fail("dim_model, num_heads, num_rules and dim_selection must "
+                  "be positive");
+    if (spec.headDim != model)
+      return fail("head_dim " + llvm::Twine(spec.headDim) +
+                  " must equal dim_model " + llvm::Twine(model) +
+                  " (the variant owns its projections and takes q, k, v of "
+                  "dim_model features)");
+    if (model % searches != 0)
+      return fail("dim_model " + llvm::Twine(model) +
+                  " is not divisible by num_heads " + llvm::Twine(searches));
+    if (dimKey != model)
+      return fail("dim_key " + llvm::Twine(dimKey) +
+                  " must equal dim_model (queries split into num_heads "
+                  "searches of dim_model / num_heads)");
+    int64_t valueWidth = separate ? dimValue : dimKey;
+    if (dimAttn % rules != 0 || valueWidth != dimAttn)
+      return fail("the projected values (" + llvm::Twine(valueWidth) +
+                  " features) must be dim_attn " + llvm::Twine(dimAttn) +
+                  ", divisible by num_rules " + llvm::Twine(rules));
+    if (rules > 32)
+      return fail("at most 32 rules, got " + llvm::Twine(rules));
+    if (spec.causal && spec.seqLen && spec.kvSeqLen &&
+        *spec.seqLen != *spec.kvSeqLen)
+      return fail("causal needs equal query and key lengths");
+    const int64_t headDim = model / searches, valueDim = dimAttn / rules;
+
+    OpBuilder::InsertionGuard guard(builder);
+    Location loc = spec.configLoc;
+    Type f32 = builder.getF32Type();
+    const int64_t dyn = ShapedType::kDynamic;
+    auto ioType = RankedTensorType::get({dyn, 1, dyn, model}, element);
+    auto func = builder.create<func::FuncOp>(
+        loc, "attention",
+        builder.getFunctionType({ioType, ioType, ioType}, {ioType}));
+    Block *body = func.addEntryBlock();
+    builder.setInsertionPointToStart(body);
+
+    int64_t seed = 1;
+    auto parameter = [&](StringRef name, int64_t rows, int64_t cols,
+                         double bound) -> Value {
+      return builder.create<xfa::ParameterOp>(
+          loc, RankedTensorType::get({rows, cols}, f32),
+          builder.getStringAttr(name), builder.getStringAttr("uniform"),
+          builder.getF64FloatAttr(bound), builder.getI64IntegerAttr(seed++));
+    };
+    auto xavier = [](int64_t rows, int64_t cols, double gain) {
+      return gain * std::sqrt(6.0 / static_cast<double>(rows + cols));
+    };
+    // nn.Linear(in, out): weight [out, in] (xavier-uniform here), bias
+    // U(-1/sqrt(in), 1/sqrt(in)) as [1, out].
+    struct Linear {
+      Value weight, bias;
+    };
+    auto linear = [&](StringRef name, int64_t in, int64_t out, double gain,
+                      bool zeroBias = false) {
+      Linear l;
+      l.weight =
+          parameter((name + ".weight").str(), out, in, xavier(out, in, gain));
+      if (bias)
+        l.bias = parameter((name + ".bias").str(), 1, out,
+                           zeroBias ? 0.0
+                                    : 1.0 / std::sqrt(static_cast<double>(in)));
+      return l;
+    };
+    auto apply = [&](const Linear &l, Value x, Type resultElement,
+                     float alpha = 1.0f) -> Value {
+      auto xType = cast<RankedTensorType>(x.getType());
+      auto wType = cast<RankedTensorType>(l.weight.getType());
+      auto type =
+          RankedTensorType::get({xType.getDimSize(0), xType.getDimSize(1),
+                                 xType.getDimSize(2), wType.getDimSize(0)},
+                                resultElement);
+      return builder
+          .create<xfa::MatmulOp>(loc, type, x, l.weight, l.bias, nullptr,
+                                 builder.getUnitAttr(), nullptr,
+                                 builder.getF32FloatAttr(alpha),
+                                 builder.getF32FloatAttr(l.bias ? 1.0f : 0.0f))
+          .getResult();
+    };
+    auto regroup = [&](Value x, int64_t heads, int64_t dim, bool split) {
+      auto xType = cast<RankedTensorType>(x.getType());
+      auto type = RankedTensorType::get({xType.getDimSize(0), split ? heads : 1,
+                                         xType.getDimSize(2),
+                                         split ? dim : heads * dim},
+                                        xType.getElementType());
+      return builder
+          .create<xfa::RegroupHeadsOp>(loc, type, x,
+                                       split ? builder.getUnitAttr() : nullptr)
+          .getResult();
+    };
+
+    Linear qProj = linear("in_proj_container.q_proj", model, dimKey, 1.0);
+    Linear kProj = separate
+                       ? linear("in_proj_container.k_proj", model, dimKey, 1.0)
+                       : qProj;
+    Linear vProj =
+        separate ? linear("in_proj_container.v_proj", model, dimValue, 1.0)
+                 : qProj;
+    double selectionGain = qkRule ? 1.0 / std::sqrt(2.0) : 1.0;
+    Linear valueQ =
+        qCompose
+            ? linear("value_q", headDim, dimSelection, selectionGain)
+            : linear("value_q", model, dimSelection * searches, selectionGain);
+    SmallVector<Value> scoreWeights;
+    StringRef mode = qkRule ? "qk" : nonlinear ? "mlp" : "linear";
+    if (qkRule) {
+      Linear valueK =
+          linear("value_k", valueDim, dimSelection, 1.0 / std::sqrt(2.0));
+      scoreWeights = {valueK.weight};
+      if (bias)
+        scoreWeights.push_back(valueK.bias);
+    } else if (nonlinear) {
+      Linear hidden =
+          linear("score_network.0", dimSelection + valueDim, dimSelection, 1.0);
+      Linear score = linear("score_network.2", dimSelection, 1, 1.0);
+      scoreWeights = {hidden.weight};
+      if (bias)
+        scoreWeights.push_back(hidden.bias);
+      scoreWeights.push_back(score.weight);
+      if (bias)
+        scoreWeights.push_back(score.bias);
+    } else {
+      Linear score = linear("score_network", dimSelection + valueDim, 1, 1.0);
+      scoreWeights = {score.weight};
+      if (bias)
+        scoreWeights.push_back(score.bias);
+    }
+    Linear outProj = linear("out_proj", searches * valueDim, model, 1.0,
+                            /*zeroBias=*/true);
+
+    Value q = body->getArgument(0), k = body->getArgument(1),
+          v = body->getArgument(2);
+    Value qh = regroup(apply(qProj, q, f32), searches, headDim, true);
+    Value kh = regroup(apply(kProj, k, f32), searches, headDim, true);
+    Value vr = regroup(apply(vProj, v, f32), rules, valueDim, true);
+    // The searches: softmax(Q_h K_h^T / sqrt(dh)), causal if asked.
+    auto logitsType = RankedTensorType::get({dyn, searches, dyn, dyn}, f32);
+    Value logits =
+        builder
+            .create<xfa::MatmulOp>(loc, logitsType, qh, kh, Value(), nullptr,
+                                   builder.getUnitAttr(), nullptr,
+                                   builder.getF32FloatAttr(1.0f),
+                                   builder.getF32FloatAttr(0.0f))
+            .getResult();
+    float scaling = 1.0f / std::sqrt(static_cast<float>(headDim));
+    Value weights =
+        builder
+            .create<xfa::SoftmaxOp>(
+                loc, logitsType, logits, builder.getF32FloatAttr(scaling),
+                spec.causal ? builder.getUnitAttr() : nullptr,
+                builder.getI64IntegerAttr(0))
+            .getResult();
+    // Every search with every rule: [B, H*R, Sq, valueDim].
+    auto retrievalsType =
+        RankedTensorType::get({dyn, searches * rules, dyn, valueDim}, f32);
+    Value retrievals =
+        builder.create<xfa::RetrieveOp>(loc, retrievalsType, weights, vr)
+            .getResult();
+    // Selection queries [B, H, Sq, dim_selection]: value_q of the unprojected
+    // query split per search, or (q_compose) of each search's scaled query.
+    Value selection =
+        qCompose ? apply(valueQ, qh, f32, scaling)
+                 : regroup(apply(valueQ, q, f32), searches, dimSelection, true);
+    auto selectedType =
+        RankedTensorType::get({dyn, searches, dyn, valueDim}, f32);
+    Value selected =
+        builder
+            .create<xfa::SelectRulesOp>(
+                loc, selectedType, retrievals, selection, scoreWeights,
+                builder.getStringAttr(mode), builder.getI64IntegerAttr(rules),
+                bias ? builder.getUnitAttr() : nullptr,
+                builder.getF32FloatAttr(
+                    1.0f / std::sqrt(static_cast<float>(dimSelection))))
+            .getResult();
+    Value merged = regroup(selected, searches, valueDim, false);
+    Value out = apply(outProj, merged, element);
     builder.create<func::ReturnOp>(loc, out);
     return success();
   }

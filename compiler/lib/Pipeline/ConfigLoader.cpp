@@ -45,6 +45,12 @@ finishLoading(MLIRContext &context, llvm::StringRef bufferName,
   spec.dtype = config.dtype ? dtypeName(*config.dtype) : "fp16";
   spec.arch = config.arch.value_or("sm_90a");
   spec.headDim = config.headDim.value_or(64);
+  // compositional owns its projections: its q, k, v carry dim_model
+  // features (one "head").
+  if (config.variant == "compositional" && !config.headDim)
+    if (auto it = config.fields.find("dim_model");
+        it != config.fields.end() && it->second.kind == FieldValue::Kind::Int)
+      spec.headDim = it->second.intValue;
   spec.numHeads = config.numHeads;
   spec.seqLen = config.seqLen;
   spec.kvSeqLen = config.kvSeqLen;

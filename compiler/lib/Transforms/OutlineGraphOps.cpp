@@ -111,12 +111,14 @@ struct OutlineGraphOpsPass
         LogicalResult result = success();
         if (auto matmul = dyn_cast<xfa::MatmulOp>(op))
           result = outlineMatmul(matmul);
+        else if (auto retrieve = dyn_cast<xfa::RetrieveOp>(op))
+          result = outlineRetrieve(retrieve);
+        else if (auto regroup = dyn_cast<xfa::RegroupHeadsOp>(op))
+          result = outlineRegroupHeads(regroup);
+        else if (auto select = dyn_cast<xfa::SelectRulesOp>(op))
+          result = outlineSelectRules(select);
         else if (auto softmax = dyn_cast<xfa::SoftmaxOp>(op))
           result = outlineSoftmax(softmax);
-        else if (isa<xfa::FeatureMapOp, xfa::SumRowsOp, xfa::LinearNormalizeOp,
-                     xfa::CausalLinearAttentionOp, xfa::SequenceSoftmaxOp,
-                     xfa::LambdaPositionOp>(op))
-          result = outlineFavorLambdaOp(op);
         else if (auto pool = dyn_cast<xfa::LandmarkPoolOp>(op))
           result = outlineLandmarkPool(pool);
         else if (auto init = dyn_cast<xfa::PinvInitOp>(op))
@@ -128,6 +130,10 @@ struct OutlineGraphOpsPass
         else if (isa<xfa::GridPoolOp, xfa::DepthwiseConv2dOp,
                      xfa::ElementwiseOp>(op))
           result = outlineGridOp(op);
+        else if (isa<xfa::FeatureMapOp, xfa::SumRowsOp, xfa::LinearNormalizeOp,
+                     xfa::CausalLinearAttentionOp, xfa::SequenceSoftmaxOp,
+                     xfa::LambdaPositionOp>(op))
+          result = outlineFavorLambdaOp(op);
         if (failed(result))
           return signalPassFailure();
       }
@@ -319,6 +325,91 @@ private:
     return success();
   }
 
+  /// The matmul template with OuterHeads: result head h*R + r is search h
+  /// times rule r.
+  LogicalResult outlineRetrieve(xfa::RetrieveOp op) {
+    Builder b(context);
+    NamedAttrList traits;
+    traits.append("ADType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getWeights().getType())));
+    traits.append("BDType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getValues().getType())));
+    traits.append("CDType", b.getI64IntegerAttr(kOpF32));
+    traits.append("TransA", b.getBoolAttr(false));
+    traits.append("TransB", b.getBoolAttr(false));
+    traits.append("ASource", b.getI64IntegerAttr(kFromMemory));
+    traits.append("BSource", b.getI64IntegerAttr(kFromMemory));
+    traits.append("HasC", b.getBoolAttr(false));
+    traits.append("OuterHeads", b.getBoolAttr(true));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "matmul", op.getType().getElementType(),
+                  std::move(traits), xfc::matmulSharedBytes());
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op.getLoc(), op.getType(),
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()),
+        ValueRange{op.getWeights(), op.getValues()},
+        builder.getStrArrayAttr({"a", "b"}), builder.getF32FloatAttr(0.0f),
+        builder.getF32FloatAttr(1.0f), builder.getF32FloatAttr(0.0f),
+        /*ints=*/nullptr, /*sizes=*/nullptr);
+    op.getResult().replaceAllUsesWith(launch.getResult());
+    op.erase();
+    return success();
+  }
+
+  LogicalResult outlineRegroupHeads(xfa::RegroupHeadsOp op) {
+    Builder b(context);
+    NamedAttrList traits;
+    traits.append("InDType",
+                  b.getI64IntegerAttr(getDTypeCode(op.getInput().getType())));
+    traits.append("Split", b.getBoolAttr(op.getSplit()));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "regroup_heads", op.getType().getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op.getLoc(), op.getType(),
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()),
+        ValueRange{op.getInput()}, builder.getStrArrayAttr({"x"}),
+        builder.getF32FloatAttr(0.0f), /*alpha=*/nullptr, /*beta=*/nullptr,
+        /*ints=*/nullptr, /*sizes=*/nullptr);
+    op.getResult().replaceAllUsesWith(launch.getResult());
+    op.erase();
+    return success();
+  }
+
+  LogicalResult outlineSelectRules(xfa::SelectRulesOp op) {
+    Builder b(context);
+    int64_t mode = op.getMode() == "linear" ? 0 : op.getMode() == "mlp" ? 1 : 2;
+    NamedAttrList traits;
+    traits.append("Mode", b.getI64IntegerAttr(mode));
+    traits.append("Rules", b.getI64IntegerAttr(op.getRules()));
+    traits.append("HasBias", b.getBoolAttr(op.getBias()));
+    xfk::KernelOp kernel =
+        getKernel(op.getLoc(), "select_rules", op.getType().getElementType(),
+                  std::move(traits), /*sharedBytes=*/0);
+    // Weights in the order of the op: W1 [b1] [w2 [b2]].
+    SmallVector<StringRef> weightRoles =
+        op.getBias() ? SmallVector<StringRef>{"w1", "b1", "w2", "b2"}
+                     : SmallVector<StringRef>{"w1", "w2"};
+    SmallVector<Value> inputs = {op.getRetrievals(), op.getSelection()};
+    SmallVector<StringRef> roles = {"o", "q"};
+    for (auto [index, weight] : llvm::enumerate(op.getWeights())) {
+      inputs.push_back(weight);
+      roles.push_back(weightRoles[index]);
+    }
+    OpBuilder builder(op);
+    auto launch = builder.create<xfk::LaunchOp>(
+        op.getLoc(), op.getType(),
+        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
+        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
+        op.getAlphaAttr(), /*beta=*/nullptr, /*ints=*/nullptr,
+        /*sizes=*/nullptr);
+    op.getResult().replaceAllUsesWith(launch.getResult());
+    op.erase();
+    return success();
+  }
+
   /// A launch of `templateName` on `inputs` (by `roles`) replacing `op`.
   void replaceWithLaunch(Operation *op, xfk::KernelOp kernel, ValueRange inputs,
                          ArrayRef<StringRef> roles, DenseI64ArrayAttr ints) {
@@ -499,6 +590,19 @@ private:
         if (failed(q))
           return failure();
         sizes = {(*q)[0], (*q)[1], (*q)[2], std::to_string(type.getDimSize(3))};
+      } else if (name == "regroup_heads") {
+        FailureOr<Sizes> x = sizesOf(operand("x"));
+        if (failed(x))
+          return failure();
+        // Heads and features are static (checked by the verifier); batch
+        // and sequence carry over.
+        sizes = {(*x)[0], "", (*x)[2], ""};
+      } else if (name == "select_rules") {
+        FailureOr<Sizes> q = sizesOf(operand("q"));
+        FailureOr<Sizes> o = sizesOf(operand("o"));
+        if (failed(q) || failed(o))
+          return failure();
+        sizes = {(*q)[0], (*q)[1], (*q)[2], (*o)[3]};
       } else if (name == "softmax") {
         FailureOr<Sizes> x = sizesOf(operand("x"));
         if (failed(x))
@@ -532,14 +636,10 @@ private:
         const Sizes *batched = as->size() == 4 ? &*as : &*bs;
         if (batched->size() != 4)
           return launch.emitOpError("expected a rank-4 operand");
-        sizes = {(*batched)[0], (*batched)[1], m, n};
-      } else if (name == "grid_pool" || name == "depthwise_conv2d" ||
-                 name == "elementwise") {
-        // The token-grid ops keep the shape of their (first) input.
-        FailureOr<Sizes> x = sizesOf(launch.getInputs().front());
-        if (failed(x))
-          return failure();
-        sizes = *x;
+        // Outer heads (lhs heads x rhs heads) are static: from the type.
+        std::string heads =
+            kernel.getTraits().get("OuterHeads") ? "" : (*batched)[1];
+        sizes = {(*batched)[0], heads, m, n};
       } else if (name == "sequence_conv") {
         // The addend's sizes (the attention output's), else the input's.
         Value addend = operand("c");

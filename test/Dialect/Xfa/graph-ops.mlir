@@ -94,3 +94,52 @@ func.func @softmax_shape(%a: tensor<?x8x10x64xf32>) {
   %p = xfa.softmax %a : tensor<?x8x10x64xf32> -> tensor<?x8x10x32xf32>
   return
 }
+
+// -----
+
+// Compositional attention's ops round-trip.
+// CHECK-LABEL: func.func @compositional_ops
+// CHECK: xfa.regroup_heads %{{.*}} {split} : tensor<?x1x?x64xf32> -> tensor<?x4x?x16xf32>
+// CHECK: xfa.retrieve %{{.*}}, %{{.*}} : tensor<?x4x?x?xf32>, tensor<?x2x?x32xf32> -> tensor<?x8x?x32xf32>
+// CHECK: xfa.select_rules %{{.*}}, %{{.*}} weights(%{{.*}}, %{{.*}}) {bias, mode = "linear", rules = 2 : i64}
+// CHECK: xfa.regroup_heads %{{.*}} : tensor<?x4x?x32xf32> -> tensor<?x1x?x128xf32>
+func.func @compositional_ops(%x: tensor<?x1x?x64xf32>, %a: tensor<?x4x?x?xf32>, %v: tensor<?x2x?x32xf32>,
+                             %w: tensor<1x48xf32>, %b: tensor<1x1xf32>) -> tensor<?x1x?x128xf32> {
+  %q = xfa.regroup_heads %x {split} : tensor<?x1x?x64xf32> -> tensor<?x4x?x16xf32>
+  %o = xfa.retrieve %a, %v : tensor<?x4x?x?xf32>, tensor<?x2x?x32xf32> -> tensor<?x8x?x32xf32>
+  %s = xfa.select_rules %o, %q weights(%w, %b) {mode = "linear", rules = 2, bias} : tensor<?x8x?x32xf32>, tensor<?x4x?x16xf32>, tensor<1x48xf32>, tensor<1x1xf32> -> tensor<?x4x?x32xf32>
+  %m = xfa.regroup_heads %s : tensor<?x4x?x32xf32> -> tensor<?x1x?x128xf32>
+  return %m : tensor<?x1x?x128xf32>
+}
+
+// -----
+
+func.func @regroup_features(%x: tensor<?x1x?x64xf32>) {
+  // expected-error @+1 {{expected 48 merged features (4 heads of 12), got 64}}
+  %q = xfa.regroup_heads %x {split} : tensor<?x1x?x64xf32> -> tensor<?x4x?x12xf32>
+  return
+}
+
+// -----
+
+func.func @retrieve_heads(%a: tensor<?x4x?x?xf32>, %v: tensor<?x2x?x32xf32>) {
+  // expected-error @+1 {{expected 8 result heads (4 searches x 2 rules), got 4}}
+  %o = xfa.retrieve %a, %v : tensor<?x4x?x?xf32>, tensor<?x2x?x32xf32> -> tensor<?x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @select_weights(%o: tensor<?x8x?x32xf32>, %q: tensor<?x4x?x16xf32>, %w: tensor<16x48xf32>) {
+  // expected-error @+1 {{mode "mlp" with biases takes 4 weights, got 1}}
+  %s = xfa.select_rules %o, %q weights(%w) {mode = "mlp", rules = 2, bias} : tensor<?x8x?x32xf32>, tensor<?x4x?x16xf32>, tensor<16x48xf32> -> tensor<?x4x?x32xf32>
+  return
+}
+
+// -----
+
+func.func @select_rules_heads(%o: tensor<?x8x?x32xf32>, %q: tensor<?x4x?x16xf32>, %w: tensor<1x48xf32>) {
+  // expected-error @+1 {{expected 12 retrieval heads (searches x rules), got 8}}
+  %s = xfa.select_rules %o, %q weights(%w) {mode = "linear", rules = 3} : tensor<?x8x?x32xf32>, tensor<?x4x?x16xf32>, tensor<1x48xf32> -> tensor<?x4x?x32xf32>
+  return
+}

@@ -40,7 +40,13 @@ static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
 static constexpr StringRef kMatmulTraits[] = {"ADType",  "BDType", "CDType",
                                               "TransA",  "TransB", "ASource",
                                               "BSource", "HasC"};
+static constexpr StringRef kMatmulOptionalTraits[] = {"OuterHeads"};
 static constexpr StringRef kMatmulRoles[] = {"a", "b", "c"};
+static constexpr StringRef kRegroupTraits[] = {"InDType", "Split"};
+static constexpr StringRef kRegroupRoles[] = {"x"};
+static constexpr StringRef kSelectRulesTraits[] = {"Mode", "Rules", "HasBias"};
+static constexpr StringRef kSelectRulesRoles[] = {"o",  "q",  "w1",
+                                                  "b1", "w2", "b2"};
 static constexpr StringRef kSoftmaxTraits[] = {"InDType", "Causal"};
 static constexpr StringRef kSoftmaxRoles[] = {"x"};
 static constexpr StringRef kLandmarkPoolTraits[] = {"InDType"};
@@ -51,15 +57,6 @@ static constexpr StringRef kLandmarkSelectRoles[] = {"q", "k"};
 static constexpr StringRef kSequenceConvTraits[] = {"InDType", "HasAddend",
                                                     "AddDType"};
 static constexpr StringRef kSequenceConvRoles[] = {"x", "w", "c"};
-
-// pooling and visual (templates/xfc/conv_ops.cuh).
-static constexpr StringRef kGridPoolTraits[] = {"InDType", "PoolSize"};
-static constexpr StringRef kDepthwiseConvTraits[] = {"InDType", "KernelSize",
-                                                     "Dilation"};
-static constexpr StringRef kDepthwiseConvRoles[] = {"x", "w", "bias"};
-static constexpr StringRef kElementwiseTraits[] = {"Kind", "ADType", "BDType",
-                                                   "HasBias"};
-static constexpr StringRef kElementwiseRoles[] = {"a", "b", "bias"};
 
 // favor and lambda (templates/xfc/favor_ops.cuh, lambda_ops.cuh).
 static constexpr StringRef kFeatureMapTraits[] = {"InDType", "Kind", "HeadDim"};
@@ -72,6 +69,15 @@ static constexpr StringRef kLambdaPositionTraits[] = {"QDType", "VDType",
                                                       "HeadDim"};
 static constexpr StringRef kLambdaPositionRoles[] = {"q", "v", "e", "c"};
 
+// pooling and visual (templates/xfc/conv_ops.cuh).
+static constexpr StringRef kGridPoolTraits[] = {"InDType", "PoolSize"};
+static constexpr StringRef kDepthwiseConvTraits[] = {"InDType", "KernelSize",
+                                                     "Dilation"};
+static constexpr StringRef kDepthwiseConvRoles[] = {"x", "w", "bias"};
+static constexpr StringRef kElementwiseTraits[] = {"Kind", "ADType", "BDType",
+                                                   "HasBias"};
+static constexpr StringRef kElementwiseRoles[] = {"a", "b", "bias"};
+
 static const TemplateSpec kTemplates[] = {
     {"attention_forward", "xfc::attentionForward", kAttentionTraits,
      kAttentionOptionalTraits, kAttentionTables, kAttentionRoles,
@@ -79,9 +85,23 @@ static const TemplateSpec kTemplates[] = {
     {"matmul",
      "xfc::matmulOp",
      kMatmulTraits,
-     {},
+     kMatmulOptionalTraits,
      {},
      kMatmulRoles,
+     "xfc::OpParams"},
+    {"regroup_heads",
+     "xfc::regroupHeadsOp",
+     kRegroupTraits,
+     {},
+     {},
+     kRegroupRoles,
+     "xfc::OpParams"},
+    {"select_rules",
+     "xfc::selectRulesOp",
+     kSelectRulesTraits,
+     {},
+     {},
+     kSelectRulesRoles,
      "xfc::OpParams"},
     {"softmax",
      "xfc::softmaxOp",
@@ -117,27 +137,6 @@ static const TemplateSpec kTemplates[] = {
      {},
      {},
      kSequenceConvRoles,
-     "xfc::OpParams"},
-    {"grid_pool",
-     "xfc::gridPoolOp",
-     kGridPoolTraits,
-     {},
-     {},
-     kSoftmaxRoles,
-     "xfc::OpParams"},
-    {"depthwise_conv2d",
-     "xfc::depthwiseConvOp",
-     kDepthwiseConvTraits,
-     {},
-     {},
-     kDepthwiseConvRoles,
-     "xfc::OpParams"},
-    {"elementwise",
-     "xfc::elementwiseOp",
-     kElementwiseTraits,
-     {},
-     {},
-     kElementwiseRoles,
      "xfc::OpParams"},
     {"feature_map",
      "xfc::featureMapOp",
@@ -180,6 +179,27 @@ static const TemplateSpec kTemplates[] = {
      {},
      {},
      kLambdaPositionRoles,
+     "xfc::OpParams"},
+    {"grid_pool",
+     "xfc::gridPoolOp",
+     kGridPoolTraits,
+     {},
+     {},
+     kSoftmaxRoles,
+     "xfc::OpParams"},
+    {"depthwise_conv2d",
+     "xfc::depthwiseConvOp",
+     kDepthwiseConvTraits,
+     {},
+     {},
+     kDepthwiseConvRoles,
+     "xfc::OpParams"},
+    {"elementwise",
+     "xfc::elementwiseOp",
+     kElementwiseTraits,
+     {},
+     {},
+     kElementwiseRoles,
      "xfc::OpParams"},
 };
 

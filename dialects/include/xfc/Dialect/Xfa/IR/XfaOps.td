@@ -118,7 +118,8 @@ def Xfa_MatmulOp : Xfa_Op<"matmul", [Pure]> {
     a rank-2 operand is shared by every batch and head. With
     `truncate_lhs`, the lhs may be longer along the contraction than the rhs
     (a parameter sized for the longest sequence): only its first entries are
-    used, as if the rhs were zero-padded.
+    used, as if the rhs were zero-padded. The addend may be rank 2 and
+    broadcasts along dimensions of size 1 (a bias row).
 
     ```mlir
     %kp = xfa.matmul %e, %k {truncate_lhs}
@@ -157,88 +158,6 @@ def Xfa_SoftmaxOp : Xfa_Op<"softmax", [Pure]> {
                        DefaultValuedAttr<I64Attr, "0">:$causal_offset);
   let results = (outs Xfa_GraphTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
-  let hasVerifier = 1;
-}
-
-//===----------------------------------------------------------------------===//
-// Token-grid ops: pooling and visual read the sequence as a square grid.
-//===----------------------------------------------------------------------===//
-
-def Xfa_GridPoolOp : Xfa_Op<"grid_pool", [Pure]> {
-  let summary = "Average pooling over the square token grid, plus beta * input";
-  let description = [{
-    The sequence (dimension 2) of every batch and head is read as a square
-    H x H grid, token t at row t / H, column t % H (S = H * H, checked at run
-    time). Each feature (dimension 3) is pooled on its own:
-    `result = AvgPool2d(pool_size, stride 1, padding pool_size // 2,
-    count_include_pad = False)(input) + beta * input`: the mean of the
-    window's positions inside the grid. PoolFormer's token mixer is
-    `beta = -1`. `pool_size` is odd, so the result has the input's shape.
-
-    ```mlir
-    %p = xfa.grid_pool %q {pool_size = 3 : i64, beta = -1.0 : f32}
-        : tensor<?x?x?x64xf16> -> tensor<?x?x?x64xf16>
-    ```
-  }];
-  let arguments = (ins Xfa_GraphTensor:$input, I64Attr:$pool_size,
-                       DefaultValuedAttr<F32Attr, "0.0">:$beta);
-  let results = (outs Xfa_GraphTensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
-  let hasVerifier = 1;
-}
-
-def Xfa_DepthwiseConv2dOp : Xfa_Op<"depthwise_conv2d", [Pure]> {
-  let summary = "Depthwise 2-D convolution over the square token grid";
-  let description = [{
-    The sequence is read as a square H x H grid (see `xfa.grid_pool`) and
-    every feature c is convolved with its own `kernel_size` x
-    `kernel_size` filter, dilated by `dilation`, stride 1 and zero padding
-    `dilation * (kernel_size - 1) / 2` (the result keeps the grid):
-    `result[b, h, (y, x), c] = bias[0, c] + sum_{i, j} weight[c, i * k + j]
-    * input[b, h, (y - p + i * dilation, x - p + j * dilation), c]`, as
-    torch's `Conv2d(C, C, k, padding = p, dilation = d, groups = C)` with
-    its weight `[C, 1, k, k]` stored as `[C, k * k]` and its bias as `[1, C]`.
-
-    ```mlir
-    %y = xfa.depthwise_conv2d %x, %w, %b {kernel_size = 7 : i64, dilation = 3 : i64}
-        : tensor<?x1x?x64xf32>, tensor<64x49xf32>, tensor<1x64xf32> -> tensor<?x1x?x64xf32>
-    ```
-  }];
-  let arguments = (ins Xfa_GraphTensor:$input, RankedTensorOf<[F32]>:$weight,
-                       RankedTensorOf<[F32]>:$bias, I64Attr:$kernel_size,
-                       DefaultValuedAttr<I64Attr, "1">:$dilation);
-  let results = (outs Xfa_GraphTensor:$result);
-  let assemblyFormat = [{
-    $input `,` $weight `,` $bias attr-dict `:` type($input) `,` type($weight)
-    `,` type($bias) `->` type($result)
-  }];
-  let hasVerifier = 1;
-}
-
-def Xfa_ElementwiseOp : Xfa_Op<"elementwise", [Pure, AttrSizedOperandSegments]> {
-  let summary = "An element-wise function of a tensor (plus a channel bias)";
-  let description = [{
-    With `a = lhs + bias` (`bias` an optional `[1, C]` row added to every
-    row of `lhs`, as a 1x1 convolution's bias):
-    `kind = "gelu"`: `result = a * (1 + erf(a / sqrt(2))) / 2` (torch's
-    exact GELU; no `rhs`); `"mul"`: `result = a * rhs`; `"add"`:
-    `result = a + rhs` (`rhs` of the result's shape).
-
-    ```mlir
-    %u = xfa.elementwise "gelu" %t bias %b : tensor<1x64xf32>
-        : tensor<?x1x?x64xf32> -> tensor<?x1x?x64xf32>
-    %o = xfa.elementwise "add" %t, %q : tensor<?x1x?x64xf16>
-        : tensor<?x1x?x64xf32> -> tensor<?x1x?x64xf16>
-    ```
-  }];
-  let arguments = (ins StrAttr:$kind, Xfa_GraphTensor:$lhs,
-                       Optional<Xfa_GraphTensor>:$rhs,
-                       Optional<RankedTensorOf<[F32]>>:$bias);
-  let results = (outs Xfa_GraphTensor:$result);
-  let assemblyFormat = [{
-    $kind $lhs (`,` $rhs^ `:` type($rhs))? (`bias` $bias^ `:` type($bias))?
-    attr-dict `:` type($lhs) `->` type($result)
-  }];
   let hasVerifier = 1;
 }
 
@@ -344,6 +263,66 @@ def Xfa_SequenceConvOp : Xfa_Op<"sequence_conv", [Pure]> {
   let assemblyFormat = [{
     $input `,` $weight (`add` $addend^ `:` type($addend))? attr-dict `:`
     type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_RegroupHeadsOp : Xfa_Op<"regroup_heads", [Pure]> {
+  let summary = "Split the features into heads, or merge heads into features";
+  let description = [{
+    With `split`: `result[b, h, s, d] = input[b, 0, s, h * D + d]`
+    (`[B, 1, S, H*D]` to `[B, H, S, D]`); without: the reverse. For variants
+    that own their projections (compositional).
+
+    ```mlir
+    %h = xfa.regroup_heads %x {split} : tensor<?x1x?x64xf32> -> tensor<?x4x?x16xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, UnitAttr:$split);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_SelectRulesOp : Xfa_Op<"select_rules", [Pure]> {
+  let summary = "Compositional attention's soft selection among retrievals";
+  let description = [{
+    `retrievals` is `[B, H*R, S, Dv]` (search h, rule r at head h*R + r),
+    `selection` the selection queries `[B, H, S, Dsel]`. Per (b, h, s) a
+    score is computed for every rule, `mode` saying how (xFormers'
+    CompositionalAttention): `"linear"` w . [O_r; Q] + b (weights: w
+    `[1, Dv+Dsel]`, b `[1, 1]`); `"mlp"` w2 . relu(W1 [O_r; Q] + b1) + b2
+    (W1 `[Dsel, Dv+Dsel]`, b1 `[1, Dsel]`, w2 `[1, Dsel]`, b2 `[1, 1]`);
+    `"qk"` alpha * Q . (Wk O_r + bk) (Wk `[Dsel, Dv]`, bk `[1, Dsel]`).
+    Biases are absent without `bias`. The result `[B, H, S, Dv]` is
+    `sum_r softmax_r(score_r) O_r`.
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$retrievals,
+                       RankedTensorOf<[F32]>:$selection,
+                       Variadic<RankedTensorOf<[F32]>>:$weights,
+                       StrAttr:$mode, I64Attr:$rules, UnitAttr:$bias,
+                       DefaultValuedAttr<F32Attr, "1.0">:$alpha);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $retrievals `,` $selection `weights` `(` $weights `)` attr-dict `:`
+    type($retrievals) `,` type($selection) `,` type($weights) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_RetrieveOp : Xfa_Op<"retrieve", [Pure]> {
+  let summary = "Every search's weights applied to every rule's values";
+  let description = [{
+    Compositional attention's retrieval: `result[b, h*R + r] =
+    weights[b, h] values[b, r]` for the H searches of `weights`
+    `[B, H, Sq, Sk]` and the R rules of `values` `[B, R, Sk, Dv]`, giving
+    `[B, H*R, Sq, Dv]`. Runs as the matmul template with outer heads.
+  }];
+  let arguments = (ins Xfa_GraphTensor:$weights, Xfa_GraphTensor:$values);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $weights `,` $values attr-dict `:` type($weights) `,` type($values) `->`
+    type($result)
   }];
   let hasVerifier = 1;
 }
@@ -486,6 +465,88 @@ def Xfa_LambdaPositionOp : Xfa_Op<"lambda_position", [Pure]> {
     $query `,` $value `,` $embeddings `add` $addend attr-dict `:`
     type($query) `,` type($value) `,` type($embeddings) `,` type($addend)
     `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Token-grid ops: pooling and visual read the sequence as a square grid.
+//===----------------------------------------------------------------------===//
+
+def Xfa_GridPoolOp : Xfa_Op<"grid_pool", [Pure]> {
+  let summary = "Average pooling over the square token grid, plus beta * input";
+  let description = [{
+    The sequence (dimension 2) of every batch and head is read as a square
+    H x H grid, token t at row t / H, column t % H (S = H * H, checked at run
+    time). Each feature (dimension 3) is pooled on its own:
+    `result = AvgPool2d(pool_size, stride 1, padding pool_size // 2,
+    count_include_pad = False)(input) + beta * input`: the mean of the
+    window's positions inside the grid. PoolFormer's token mixer is
+    `beta = -1`. `pool_size` is odd, so the result has the input's shape.
+
+    ```mlir
+    %p = xfa.grid_pool %q {pool_size = 3 : i64, beta = -1.0 : f32}
+        : tensor<?x?x?x64xf16> -> tensor<?x?x?x64xf16>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, I64Attr:$pool_size,
+                       DefaultValuedAttr<F32Attr, "0.0">:$beta);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Xfa_DepthwiseConv2dOp : Xfa_Op<"depthwise_conv2d", [Pure]> {
+  let summary = "Depthwise 2-D convolution over the square token grid";
+  let description = [{
+    The sequence is read as a square H x H grid (see `xfa.grid_pool`) and
+    every feature c is convolved with its own `kernel_size` x
+    `kernel_size` filter, dilated by `dilation`, stride 1 and zero padding
+    `dilation * (kernel_size - 1) / 2` (the result keeps the grid):
+    `result[b, h, (y, x), c] = bias[0, c] + sum_{i, j} weight[c, i * k + j]
+    * input[b, h, (y - p + i * dilation, x - p + j * dilation), c]`, as
+    torch's `Conv2d(C, C, k, padding = p, dilation = d, groups = C)` with
+    its weight `[C, 1, k, k]` stored as `[C, k * k]` and its bias as `[1, C]`.
+
+    ```mlir
+    %y = xfa.depthwise_conv2d %x, %w, %b {kernel_size = 7 : i64, dilation = 3 : i64}
+        : tensor<?x1x?x64xf32>, tensor<64x49xf32>, tensor<1x64xf32> -> tensor<?x1x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Xfa_GraphTensor:$input, RankedTensorOf<[F32]>:$weight,
+                       RankedTensorOf<[F32]>:$bias, I64Attr:$kernel_size,
+                       DefaultValuedAttr<I64Attr, "1">:$dilation);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias attr-dict `:` type($input) `,` type($weight)
+    `,` type($bias) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Xfa_ElementwiseOp : Xfa_Op<"elementwise", [Pure, AttrSizedOperandSegments]> {
+  let summary = "An element-wise function of a tensor (plus a channel bias)";
+  let description = [{
+    With `a = lhs + bias` (`bias` an optional `[1, C]` row added to every
+    row of `lhs`, as a 1x1 convolution's bias):
+    `kind = "gelu"`: `result = a * (1 + erf(a / sqrt(2))) / 2` (torch's
+    exact GELU; no `rhs`); `"mul"`: `result = a * rhs`; `"add"`:
+    `result = a + rhs` (`rhs` of the result's shape).
+
+    ```mlir
+    %u = xfa.elementwise "gelu" %t bias %b : tensor<1x64xf32>
+        : tensor<?x1x?x64xf32> -> tensor<?x1x?x64xf32>
+    %o = xfa.elementwise "add" %t, %q : tensor<?x1x?x64xf16>
+        : tensor<?x1x?x64xf32> -> tensor<?x1x?x64xf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$kind, Xfa_GraphTensor:$lhs,
+                       Optional<Xfa_GraphTensor>:$rhs,
+                       Optional<RankedTensorOf<[F32]>>:$bias);
+  let results = (outs Xfa_GraphTensor:$result);
+  let assemblyFormat = [{
+    $kind $lhs (`,` $rhs^ `:` type($rhs))? (`bias` $bias^ `:` type($bias))?
+    attr-dict `:` type($lhs) `->` type($result)
   }];
   let hasVerifier = 1;
 }
