@@ -1229,7 +1229,8 @@ Status MultiheadAttention::forward(const ForwardArgs &args, void *stream) {
   if (m.ownsProjections()) {
     // The variant's graph does everything, on [batch, 1, seq, embed_dim]
     // views of the sequence-first tensors.
-    if (o.kdim != o.embedDim || o.vdim != o.embedDim)
+    if (o.kdim.value_or(o.embedDim) != o.embedDim ||
+        o.vdim.value_or(o.embedDim) != o.embedDim)
       return Status::error("kdim/vdim: " + m.variantName +
                            " projects key and value itself and takes them "
                            "with embed_dim features (kdim = vdim = " +

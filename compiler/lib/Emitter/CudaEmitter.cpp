@@ -81,10 +81,12 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
   os << "};\n\n";
 
   if (!spec->isAttention()) {
-    // Graph ops: no layout, no schedule; the params are xfc::OpParams.
+    // Graph ops: no layout, no schedule; the params are xfc::OpParams. One
+    // CTA per SM as the register budget, as for attention: with the thread
+    // count alone ptxas aims at a higher occupancy and may spill.
     os << "} // namespace\n\n";
     os << "extern \"C\" __global__ void __launch_bounds__("
-       << kernel.getNumThreads() << ")\n"
+       << kernel.getNumThreads() << ", 1)\n"
        << kernel.getSymName() << "(const " << spec->paramsType << " params) {\n"
        << "  " << spec->entryFunction << "<Traits>(params);\n"
        << "}\n";
