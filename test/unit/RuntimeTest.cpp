@@ -914,3 +914,118 @@ TEST(AttentionPlan, TokenGridPlansCheckTheirInputs) {
 #endif
 
 } // namespace
+
+namespace {
+
+/// A two-launch graph: a matmul of parameter E with k into t0, then a
+/// softmax of t0 into the output (manifest version 2).
+const char *const kGraphManifest = R"({
+  "manifest_version": 2,
+  "params_version": 1,
+  "kernels": [
+    {"symbol": "mm", "template": "matmul", "arch": "sm_90a",
+     "params": "xfc::OpParams", "block": [256, 1, 1],
+     "grid": [{"constant": 1056}, {"constant": 1}, {"constant": 1}],
+     "shared_bytes": 8704,
+     "traits": {"ADType": 0, "BDType": 1, "CDType": 0, "TransA": false,
+                "TransB": false, "ASource": 0, "BSource": 0, "HasC": false,
+                "Element": "fp16"}},
+    {"symbol": "sm", "template": "softmax", "arch": "sm_90a",
+     "params": "xfc::OpParams", "block": [256, 1, 1],
+     "grid": [{"constant": 1056}, {"constant": 1}, {"constant": 1}],
+     "shared_bytes": 0,
+     "traits": {"InDType": 1, "Causal": false, "Element": "fp16"}}
+  ],
+  "parameters": [
+    {"name": "E", "shape": [8, 32], "dtype": "fp32", "init": "uniform",
+     "init_scale": 0.25, "seed": 3}
+  ],
+  "launches": [
+    {"kernel": "mm", "alpha": 1, "beta": 0,
+     "inputs": [
+       {"role": "a", "source": "param:E", "shape": [8, 32], "dtype": "fp32"},
+       {"role": "b", "source": "k", "shape": [-1, 2, -1, 64], "dtype": "fp16"}],
+     "output": {"name": "t0", "shape": [-1, 2, 8, 64], "dtype": "fp16",
+                "sizes": ["batch", "2", "8", "64"]}},
+    {"kernel": "sm", "alpha": 0.5, "ints": [0],
+     "inputs": [
+       {"role": "x", "source": "t0", "shape": [-1, 2, 8, 64], "dtype": "fp16"},
+       {"role": "q", "source": "q", "shape": [-1, 2, 8, 64], "dtype": "fp16"}],
+     "output": {"name": "out", "shape": [-1, 2, 8, 64], "dtype": "fp16",
+                "sizes": ["batch", "2", "8", "64"]}}
+  ]
+})";
+
+TEST(GraphPlan, ManifestVersion2Fields) {
+  StatusOr<Manifest> manifest = Manifest::parse(kGraphManifest);
+  ASSERT_TRUE(manifest.isOk()) << manifest.getStatus().getMessage();
+  ASSERT_EQ(manifest->parameters.size(), 1u);
+  EXPECT_EQ(manifest->parameters[0].name, "E");
+  EXPECT_EQ(manifest->parameters[0].rows, 8);
+  EXPECT_EQ(manifest->parameters[0].cols, 32);
+  EXPECT_EQ(manifest->launches[0].inputs[0].source, "param:E");
+  EXPECT_EQ(manifest->launches[0].output.name, "t0");
+  EXPECT_EQ(manifest->launches[1].alpha, 0.5);
+  EXPECT_EQ(manifest->launches[1].output.sizes,
+            (std::vector<std::string>{"batch", "2", "8", "64"}));
+
+  EXPECT_EQ(parseError(replaced(kGraphManifest, R"("dtype": "fp32", "init")",
+                                R"("dtype": "fp16", "init")")),
+            "manifest.json: parameters[0].dtype: expected \"fp32\", got "
+            "\"fp16\"");
+  EXPECT_EQ(parseError(replaced(kGraphManifest, R"("init": "uniform")",
+                                R"("init": "xavier")")),
+            "manifest.json: parameters[0].init: expected \"uniform\", "
+            "\"normal\", \"orthogonal\" or \"orthogonal_chi\", got "
+            "\"xavier\"");
+  EXPECT_NE(
+      parseError(replaced(kGraphManifest, R"(["batch", "2", "8", "64"]}},)",
+                          R"(["batch", "2"]}},)"))
+          .find("launches[0].output.sizes"),
+      std::string::npos);
+}
+
+TEST(GraphPlan, CreateChecksTheGraph) {
+  StatusOr<Manifest> manifest = Manifest::parse(kGraphManifest);
+  ASSERT_TRUE(manifest.isOk()) << manifest.getStatus().getMessage();
+  StatusOr<AttentionPlan> plan = AttentionPlan::create(*manifest, fakeImage());
+  ASSERT_TRUE(plan.isOk()) << plan.getStatus().getMessage();
+  EXPECT_TRUE(plan->isGraph());
+  EXPECT_EQ(plan->getTraits().headDim, 64);
+  EXPECT_EQ(plan->getTraits().element, DType::F16);
+  // Parameters: seeded, within the init bound, settable, size-checked.
+  StatusOr<std::vector<float>> e = plan->getParameter("E");
+  ASSERT_TRUE(e.isOk());
+  ASSERT_EQ(e->size(), 8u * 32u);
+  float largest = 0;
+  for (float x : *e)
+    largest = std::max(largest, std::fabs(x));
+  EXPECT_LE(largest, 0.25f);
+  EXPECT_GT(largest, 0.2f);
+  StatusOr<AttentionPlan> again = AttentionPlan::create(*manifest, fakeImage());
+  ASSERT_TRUE(again.isOk());
+  EXPECT_EQ(*again->getParameter("E"), *e);
+  EXPECT_EQ(plan->setParameter("E", {1.0f}).getMessage(),
+            "parameter \"E\": expected 256 values, got 1");
+  EXPECT_EQ(plan->setParameter("F", {}).getMessage(),
+            "parameter \"F\": no such parameter (this plan has E)");
+  EXPECT_FALSE(plan->prepare(AttentionArgs()).isOk());
+
+  // Sources must exist; only the last launch writes the output.
+  Manifest unknownSource = *manifest;
+  unknownSource.launches[1].inputs[0].source = "t7";
+  plan = AttentionPlan::create(unknownSource, fakeImage());
+  ASSERT_FALSE(plan.isOk());
+  EXPECT_EQ(plan.getStatus().getMessage(),
+            "manifest: launches[1]: input \"x\" comes from \"t7\", which is "
+            "neither a caller tensor, an earlier launch's result nor a "
+            "parameter");
+  Manifest noOutput = *manifest;
+  noOutput.launches[1].output.name = "t1";
+  plan = AttentionPlan::create(noOutput, fakeImage());
+  ASSERT_FALSE(plan.isOk());
+  EXPECT_EQ(plan.getStatus().getMessage(),
+            "manifest: no launch writes the caller's output (\"out\")");
+}
+
+} // namespace
