@@ -223,6 +223,43 @@ private:
     return it == spec.intFields.end() ? fallback : it->second;
   }
 
+  bool getBool(const char *name, bool fallback) const {
+    auto it = spec.boolFields.find(name);
+    return it == spec.boolFields.end() ? fallback : it->second;
+  }
+
+  /// The flags of createMatmul.
+  enum MatmulFlags : unsigned {
+    kTransposeLhs = 1,
+    kTransposeRhs = 2,
+    kTruncateLhs = 4,
+  };
+
+  /// `alpha * op(lhs) op(rhs) + beta * addend` (xfa.matmul).
+  Value createMatmul(Location loc, RankedTensorType type, Value lhs, Value rhs,
+                     unsigned flags = 0, Value addend = Value(),
+                     float alpha = 1.0f, float beta = 0.0f) {
+    auto unit = [&](unsigned flag) {
+      return flags & flag ? builder.getUnitAttr() : UnitAttr();
+    };
+    return builder
+        .create<xfa::MatmulOp>(loc, type, lhs, rhs, addend, unit(kTransposeLhs),
+                               unit(kTransposeRhs), unit(kTruncateLhs),
+                               builder.getF32FloatAttr(alpha),
+                               builder.getF32FloatAttr(beta))
+        .getResult();
+  }
+
+  /// A learned fp32 [rows, cols] parameter (xfa.parameter).
+  Value createParameter(Location loc, StringRef name, int64_t rows,
+                        int64_t cols, StringRef init, double scale,
+                        int64_t seed) {
+    return builder.create<xfa::ParameterOp>(
+        loc, RankedTensorType::get({rows, cols}, builder.getF32Type()),
+        builder.getStringAttr(name), builder.getStringAttr(init),
+        builder.getF64FloatAttr(scale), builder.getI64IntegerAttr(seed));
+  }
+
   /// Linformer: K' = E K and V' = F V project the sequence to k rows with
   /// learned E, F in R^{k x seq_len} shared by all heads (initialised like
   /// torch's nn.Linear(seq_len, k): U(-1/sqrt(seq_len), 1/sqrt(seq_len))),
@@ -248,29 +285,16 @@ private:
     RankedTensorType qkvType;
     Block *body = beginGraphFunction(element, qkvType);
     Location loc = spec.configLoc;
-    auto projectionType =
-        RankedTensorType::get({k, maxLen}, builder.getF32Type());
     double bound = 1.0 / std::sqrt(static_cast<double>(maxLen));
-    auto parameter = [&](StringRef name, int64_t seed) {
-      return builder.create<xfa::ParameterOp>(
-          loc, projectionType, builder.getStringAttr(name),
-          builder.getStringAttr("uniform"), builder.getF64FloatAttr(bound),
-          builder.getI64IntegerAttr(seed));
-    };
-    Value e = parameter("E", 1), f = parameter("F", 2);
+    Value e = createParameter(loc, "E", k, maxLen, "uniform", bound, 1);
+    Value f = createParameter(loc, "F", k, maxLen, "uniform", bound, 2);
     auto projectedType = RankedTensorType::get(
         {ShapedType::kDynamic, qkvType.getDimSize(1), k, spec.headDim},
         element);
-    auto project = [&](Value projection, Value input) {
-      auto op = builder.create<xfa::MatmulOp>(
-          loc, projectedType, projection, input, /*addend=*/Value(),
-          /*transpose_lhs=*/nullptr, /*transpose_rhs=*/nullptr,
-          /*truncate_lhs=*/builder.getUnitAttr(), builder.getF32FloatAttr(1.0f),
-          builder.getF32FloatAttr(0.0f));
-      return op.getResult();
-    };
-    Value kp = project(e, body->getArgument(1));
-    Value vp = project(f, body->getArgument(2));
+    Value kp =
+        createMatmul(loc, projectedType, e, body->getArgument(1), kTruncateLhs);
+    Value vp =
+        createMatmul(loc, projectedType, f, body->getArgument(2), kTruncateLhs);
     auto mask = xfa::MaskAttr::get(builder.getContext(), false, nullptr, false,
                                    false, -1, -1);
     float scale = 1.0f / std::sqrt(static_cast<float>(spec.headDim));
@@ -311,18 +335,11 @@ private:
           .getResult();
     };
     auto intermediate = RankedTensorType::get(qkvType.getShape(), f32);
-    auto matmul = [&](RankedTensorType type, Value lhs, Value rhs, Value addend,
-                      float alpha, float beta) {
-      return builder
-          .create<xfa::MatmulOp>(loc, type, lhs, rhs, addend, nullptr, nullptr,
-                                 nullptr, builder.getF32FloatAttr(alpha),
-                                 builder.getF32FloatAttr(beta))
-          .getResult();
-    };
-    Value cq = matmul(intermediate, dft("cos", 2), q, Value(), 1.0f, 0.0f);
-    Value nq = matmul(intermediate, dft("neg_sin", 2), q, Value(), 1.0f, 0.0f);
-    Value real = matmul(intermediate, cq, dft("cos", 3), Value(), 1.0f, 0.0f);
-    Value out = matmul(qkvType, nq, dft("neg_sin", 3), real, -1.0f, 1.0f);
+    Value cq = createMatmul(loc, intermediate, dft("cos", 2), q);
+    Value nq = createMatmul(loc, intermediate, dft("neg_sin", 2), q);
+    Value real = createMatmul(loc, intermediate, cq, dft("cos", 3));
+    Value out =
+        createMatmul(loc, qkvType, nq, dft("neg_sin", 3), 0, real, -1.0f, 1.0f);
     builder.create<func::ReturnOp>(loc, out);
     return success();
   }
@@ -435,11 +452,9 @@ private:
     int64_t seed = 1;
     auto parameter = [&](std::string name, int64_t rows, int64_t cols,
                          int64_t fanIn) -> Value {
-      return builder.create<xfa::ParameterOp>(
-          loc, RankedTensorType::get({rows, cols}, f32),
-          builder.getStringAttr(name), builder.getStringAttr("uniform"),
-          builder.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(fanIn))),
-          builder.getI64IntegerAttr(seed++));
+      return createParameter(loc, name, rows, cols, "uniform",
+                             1.0 / std::sqrt(static_cast<double>(fanIn)),
+                             seed++);
     };
     struct Conv {
       Value weight, bias;
@@ -461,13 +476,8 @@ private:
     Conv proj2 = pointwise("block.3");
 
     // x W^T, the bias is added by the consumer.
-    auto matmul = [&](Value input, Value weight) -> Value {
-      return builder
-          .create<xfa::MatmulOp>(loc, gridType, input, weight, Value(), nullptr,
-                                 builder.getUnitAttr(), nullptr,
-                                 builder.getF32FloatAttr(1.0f),
-                                 builder.getF32FloatAttr(0.0f))
-          .getResult();
+    auto matmul = [&](Value input, Value weight) {
+      return createMatmul(loc, gridType, input, weight, kTransposeRhs);
     };
     auto elementwise = [&](RankedTensorType type, StringRef kind, Value lhs,
                            Value rhs, Value bias) -> Value {
@@ -493,11 +503,6 @@ private:
         elementwise(ioType, "add", matmul(gated, proj2.weight), x, proj2.bias);
     builder.create<func::ReturnOp>(loc, out);
     return success();
-  }
-
-  bool getBool(const char *name, bool fallback) const {
-    auto it = spec.boolFields.find(name);
-    return it == spec.boolFields.end() ? fallback : it->second;
   }
 
   /// Compositional attention (Mittal et al.; xFormers' CompositionalAttention)
@@ -572,11 +577,8 @@ private:
 
     int64_t seed = 1;
     auto parameter = [&](StringRef name, int64_t rows, int64_t cols,
-                         double bound) -> Value {
-      return builder.create<xfa::ParameterOp>(
-          loc, RankedTensorType::get({rows, cols}, f32),
-          builder.getStringAttr(name), builder.getStringAttr("uniform"),
-          builder.getF64FloatAttr(bound), builder.getI64IntegerAttr(seed++));
+                         double bound) {
+      return createParameter(loc, name, rows, cols, "uniform", bound, seed++);
     };
     auto xavier = [](int64_t rows, int64_t cols, double gain) {
       return gain * std::sqrt(6.0 / static_cast<double>(rows + cols));
@@ -605,12 +607,8 @@ private:
           RankedTensorType::get({xType.getDimSize(0), xType.getDimSize(1),
                                  xType.getDimSize(2), wType.getDimSize(0)},
                                 resultElement);
-      return builder
-          .create<xfa::MatmulOp>(loc, type, x, l.weight, l.bias, nullptr,
-                                 builder.getUnitAttr(), nullptr,
-                                 builder.getF32FloatAttr(alpha),
-                                 builder.getF32FloatAttr(l.bias ? 1.0f : 0.0f))
-          .getResult();
+      return createMatmul(loc, type, x, l.weight, kTransposeRhs, l.bias, alpha,
+                          l.bias ? 1.0f : 0.0f);
     };
     auto regroup = [&](Value x, int64_t heads, int64_t dim, bool split) {
       auto xType = cast<RankedTensorType>(x.getType());
@@ -670,13 +668,7 @@ private:
     Value vr = regroup(apply(vProj, v, f32), rules, valueDim, true);
     // The searches: softmax(Q_h K_h^T / sqrt(dh)), causal if asked.
     auto logitsType = RankedTensorType::get({dyn, searches, dyn, dyn}, f32);
-    Value logits =
-        builder
-            .create<xfa::MatmulOp>(loc, logitsType, qh, kh, Value(), nullptr,
-                                   builder.getUnitAttr(), nullptr,
-                                   builder.getF32FloatAttr(1.0f),
-                                   builder.getF32FloatAttr(0.0f))
-            .getResult();
+    Value logits = createMatmul(loc, logitsType, qh, kh, kTransposeRhs);
     float scaling = 1.0f / std::sqrt(static_cast<float>(headDim));
     Value weights =
         builder
@@ -711,11 +703,6 @@ private:
     Value out = apply(outProj, merged, element);
     builder.create<func::ReturnOp>(loc, out);
     return success();
-  }
-
-  bool boolField(const char *name, bool fallback) const {
-    auto it = spec.boolFields.find(name);
-    return it == spec.boolFields.end() ? fallback : it->second;
   }
 
   /// Softmax attention with a causal (top-left) mask or none, no run-time
@@ -784,13 +771,13 @@ private:
       builder.create<func::ReturnOp>(loc, out);
       return success();
     }
-    if (!boolField("use_razavi_pinverse", true))
+    if (!getBool("use_razavi_pinverse", true))
       return emitError(loc)
              << "nystrom.use_razavi_pinverse: false (torch.linalg.pinv) is "
                 "not supported; use the iterative pseudo-inverse (true, the "
                 "default)";
     const bool causal = spec.causal;
-    const bool globalInit = boolField("pinverse_original_init", false);
+    const bool globalInit = getBool("pinverse_original_init", false);
 
     OpBuilder::InsertionGuard guard(builder);
     RankedTensorType qkvType;
@@ -814,12 +801,9 @@ private:
     auto matmul = [&](RankedTensorType type, Value lhs, Value rhs,
                       bool transposeRhs, Value addend, float alpha,
                       float beta) {
-      return builder
-          .create<xfa::MatmulOp>(loc, type, lhs, rhs, addend, nullptr,
-                                 transposeRhs ? builder.getUnitAttr() : nullptr,
-                                 nullptr, builder.getF32FloatAttr(alpha),
-                                 builder.getF32FloatAttr(beta))
-          .getResult();
+      return createMatmul(loc, type, lhs, rhs,
+                          transposeRhs ? kTransposeRhs : 0u, addend, alpha,
+                          beta);
     };
     float scale = 1.0f / std::sqrt(static_cast<float>(spec.headDim));
 
@@ -871,13 +855,9 @@ private:
   /// (Conv2d's default init: U(-1/sqrt(ks), 1/sqrt(ks))).
   Value addConvolutionSkip(Location loc, Value v, Value out, int64_t size) {
     int64_t heads = getInt("num_heads", spec.numHeads.value_or(1));
-    auto weightType =
-        RankedTensorType::get({heads, size}, builder.getF32Type());
-    Value weight = builder.create<xfa::ParameterOp>(
-        loc, weightType, builder.getStringAttr("skip_connection.weight"),
-        builder.getStringAttr("uniform"),
-        builder.getF64FloatAttr(1.0 / std::sqrt(static_cast<double>(size))),
-        builder.getI64IntegerAttr(1));
+    Value weight =
+        createParameter(loc, "skip_connection.weight", heads, size, "uniform",
+                        1.0 / std::sqrt(static_cast<double>(size)), 1);
     return builder
         .create<xfa::SequenceConvOp>(loc, out.getType(), v, weight, out)
         .getResult();
@@ -956,20 +936,6 @@ private:
   static constexpr int64_t kOrthoformerMaxCentroids = 8192;
 
   /// alpha op(lhs) rhs, op transposing with `transposeLhs`, no addend.
-  Value createPlainMatmul(Location loc, RankedTensorType type, Value lhs,
-                          Value rhs, bool transposeLhs) {
-    SmallVector<NamedAttribute> attrs = {
-        builder.getNamedAttr("alpha", builder.getF32FloatAttr(1.0f)),
-        builder.getNamedAttr("beta", builder.getF32FloatAttr(0.0f))};
-    if (transposeLhs)
-      attrs.push_back(
-          builder.getNamedAttr("transpose_lhs", builder.getUnitAttr()));
-    return builder
-        .create<xfa::MatmulOp>(loc, TypeRange{type}, ValueRange{lhs, rhs},
-                               attrs)
-        .getResult();
-  }
-
   /// favor (Performer): phi(Q)(phi(K)^T V) / phi(Q)(phi(K)^T 1) with
   /// positive random features phi (xFormers' feature_maps/softmax.py) of one
   /// module-owned projection W [Dh, m'] shared by queries and keys, all in
@@ -1014,13 +980,10 @@ private:
     // W: SMReg's rows are scaled by sqrt(Dh), SMHyp's and SMOrf's by chi
     // norms (xFormers' NormDistribution.Xi).
     int64_t half = kind == "sm_orf" ? m : m / 2;
-    Value w = builder.create<xfa::ParameterOp>(
-        loc, RankedTensorType::get({dh, half}, f32),
-        builder.getStringAttr("features"),
-        builder.getStringAttr(kind == "sm_reg" ? "orthogonal"
-                                               : "orthogonal_chi"),
-        builder.getF64FloatAttr(kind == "sm_reg" ? std::sqrt(dhf) : 1.0),
-        builder.getI64IntegerAttr(1));
+    Value w =
+        createParameter(loc, "features", dh, half,
+                        kind == "sm_reg" ? "orthogonal" : "orthogonal_chi",
+                        kind == "sm_reg" ? std::sqrt(dhf) : 1.0, 1);
     auto featuresType = RankedTensorType::get({dyn, heads, dyn, m}, f32);
     float scale = static_cast<float>(std::pow(dhf, -0.25));
     float offset =
@@ -1040,12 +1003,11 @@ private:
       out =
           builder.create<xfa::CausalLinearAttentionOp>(loc, qkvType, qp, kp, v);
     } else {
-      Value kv = createPlainMatmul(
-          loc, RankedTensorType::get({dyn, heads, m, dh}, f32), kp, v,
-          /*transposeLhs=*/true);
-      Value num = createPlainMatmul(
-          loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), qp, kv,
-          /*transposeLhs=*/false);
+      Value kv =
+          createMatmul(loc, RankedTensorType::get({dyn, heads, m, dh}, f32), kp,
+                       v, kTransposeLhs);
+      Value num = createMatmul(
+          loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), qp, kv);
       Value ksum = builder.create<xfa::SumRowsOp>(
           loc, RankedTensorType::get({dyn, heads, 1, m}, f32), kp);
       out = builder.create<xfa::LinearNormalizeOp>(loc, qkvType, num, qp, ksum);
@@ -1089,18 +1051,15 @@ private:
     int64_t heads = qkvType.getDimSize(1), dyn = ShapedType::kDynamic;
     Value q = body->getArgument(0), k = body->getArgument(1),
           v = body->getArgument(2);
-    Value e = builder.create<xfa::ParameterOp>(
-        loc, RankedTensorType::get({2 * len - 1, dh}, f32),
-        builder.getStringAttr("rel_pos_emb"), builder.getStringAttr("normal"),
-        builder.getF64FloatAttr(1.0), builder.getI64IntegerAttr(1));
+    Value e =
+        createParameter(loc, "rel_pos_emb", 2 * len - 1, dh, "normal", 1.0, 1);
     Value ks = builder.create<xfa::SequenceSoftmaxOp>(
         loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), k);
-    Value content = createPlainMatmul(
-        loc, RankedTensorType::get({dyn, heads, dh, dh}, f32), ks, v,
-        /*transposeLhs=*/true);
-    Value yc = createPlainMatmul(
-        loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), q, content,
-        /*transposeLhs=*/false);
+    Value content =
+        createMatmul(loc, RankedTensorType::get({dyn, heads, dh, dh}, f32), ks,
+                     v, kTransposeLhs);
+    Value yc = createMatmul(
+        loc, RankedTensorType::get({dyn, heads, dyn, dh}, f32), q, content);
     Value out =
         builder.create<xfa::LambdaPositionOp>(loc, qkvType, q, v, e, yc);
     builder.create<func::ReturnOp>(loc, out);
