@@ -226,15 +226,8 @@ private:
       inputs.push_back(op.getRhs()), roles.push_back("b");
     if (Value addend = op.getAddend())
       inputs.push_back(addend), roles.push_back("c");
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op.getLoc(), op.getType(),
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
-        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
-        op.getAlphaAttr(), op.getBetaAttr(), /*ints=*/nullptr,
-        /*sizes=*/nullptr);
-    op.getResult().replaceAllUsesWith(launch.getResult());
-    op.erase();
+    replaceWithLaunch(op, kernel, inputs, roles, op.getAlphaAttr(),
+                      op.getBetaAttr());
     return success();
   }
 
@@ -292,14 +285,7 @@ private:
     xfk::KernelOp kernel =
         getKernel(op->getLoc(), templateName, resultType.getElementType(),
                   std::move(traits), /*sharedBytes=*/0);
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op->getLoc(), resultType,
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), op->getOperands(),
-        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f), alpha,
-        beta, /*ints=*/nullptr, /*sizes=*/nullptr);
-    op->getResult(0).replaceAllUsesWith(launch.getResult());
-    op->erase();
+    replaceWithLaunch(op, kernel, op->getOperands(), roles, alpha, beta);
     return success();
   }
 
@@ -312,16 +298,10 @@ private:
     xfk::KernelOp kernel =
         getKernel(op.getLoc(), "softmax", op.getType().getElementType(),
                   std::move(traits), /*sharedBytes=*/0);
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op.getLoc(), op.getType(),
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()),
-        ValueRange{op.getInput()}, builder.getStrArrayAttr({"x"}),
-        builder.getF32FloatAttr(0.0f), op.getScaleAttr(),
-        /*beta=*/nullptr, builder.getDenseI64ArrayAttr({op.getCausalOffset()}),
-        /*sizes=*/nullptr);
-    op.getResult().replaceAllUsesWith(launch.getResult());
-    op.erase();
+    replaceWithLaunch(
+        op, kernel, ValueRange{op.getInput()}, {"x"}, op.getScaleAttr(),
+        nullptr,
+        b.getDenseI64ArrayAttr({static_cast<int64_t>(op.getCausalOffset())}));
     return success();
   }
 
@@ -344,16 +324,9 @@ private:
     xfk::KernelOp kernel =
         getKernel(op.getLoc(), "matmul", op.getType().getElementType(),
                   std::move(traits), xfc::matmulSharedBytes());
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op.getLoc(), op.getType(),
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()),
-        ValueRange{op.getWeights(), op.getValues()},
-        builder.getStrArrayAttr({"a", "b"}), builder.getF32FloatAttr(0.0f),
-        builder.getF32FloatAttr(1.0f), builder.getF32FloatAttr(0.0f),
-        /*ints=*/nullptr, /*sizes=*/nullptr);
-    op.getResult().replaceAllUsesWith(launch.getResult());
-    op.erase();
+    replaceWithLaunch(op, kernel, ValueRange{op.getWeights(), op.getValues()},
+                      {"a", "b"}, b.getF32FloatAttr(1.0f),
+                      b.getF32FloatAttr(0.0f));
     return success();
   }
 
@@ -366,15 +339,7 @@ private:
     xfk::KernelOp kernel =
         getKernel(op.getLoc(), "regroup_heads", op.getType().getElementType(),
                   std::move(traits), /*sharedBytes=*/0);
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op.getLoc(), op.getType(),
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()),
-        ValueRange{op.getInput()}, builder.getStrArrayAttr({"x"}),
-        builder.getF32FloatAttr(0.0f), /*alpha=*/nullptr, /*beta=*/nullptr,
-        /*ints=*/nullptr, /*sizes=*/nullptr);
-    op.getResult().replaceAllUsesWith(launch.getResult());
-    op.erase();
+    replaceWithLaunch(op, kernel, ValueRange{op.getInput()}, {"x"});
     return success();
   }
 
@@ -398,27 +363,22 @@ private:
       inputs.push_back(weight);
       roles.push_back(weightRoles[index]);
     }
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op.getLoc(), op.getType(),
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
-        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
-        op.getAlphaAttr(), /*beta=*/nullptr, /*ints=*/nullptr,
-        /*sizes=*/nullptr);
-    op.getResult().replaceAllUsesWith(launch.getResult());
-    op.erase();
+    replaceWithLaunch(op, kernel, inputs, roles, op.getAlphaAttr());
     return success();
   }
 
-  /// A launch of `templateName` on `inputs` (by `roles`) replacing `op`.
+  /// A launch of `kernel` on `inputs` (by `roles`) replacing the one result
+  /// of `op`, with the graph op's scalars (xfc::OpParams alpha, beta, ints).
   void replaceWithLaunch(Operation *op, xfk::KernelOp kernel, ValueRange inputs,
-                         ArrayRef<StringRef> roles, DenseI64ArrayAttr ints) {
+                         ArrayRef<StringRef> roles, FloatAttr alpha = nullptr,
+                         FloatAttr beta = nullptr,
+                         DenseI64ArrayAttr ints = nullptr) {
     OpBuilder builder(op);
     auto launch = builder.create<xfk::LaunchOp>(
         op->getLoc(), op->getResult(0).getType(),
         FlatSymbolRefAttr::get(kernel.getSymNameAttr()), inputs,
-        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
-        /*alpha=*/nullptr, /*beta=*/nullptr, ints, /*sizes=*/nullptr);
+        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f), alpha,
+        beta, ints, /*sizes=*/nullptr);
     op->getResult(0).replaceAllUsesWith(launch.getResult());
     op->erase();
   }
@@ -433,8 +393,8 @@ private:
         getKernel(op.getLoc(), "landmark_pool", op.getType().getElementType(),
                   std::move(traits), /*sharedBytes=*/0);
     replaceWithLaunch(
-        op, kernel, op.getInput(), {"x"},
-        b.getDenseI64ArrayAttr({op.getNumLandmarks(),
+        op, kernel, op.getInput(), {"x"}, /*alpha=*/nullptr, /*beta=*/nullptr,
+        b.getDenseI64ArrayAttr({static_cast<int64_t>(op.getNumLandmarks()),
                                 static_cast<int64_t>(op.getRequireLonger())}));
     return success();
   }
@@ -470,8 +430,10 @@ private:
     int64_t bits;
     static_assert(sizeof(bits) == sizeof(fraction), "a double is 64 bits");
     std::memcpy(&bits, &fraction, sizeof(bits));
-    replaceWithLaunch(op, kernel, ValueRange{op.getQuery(), op.getKey()},
-                      {"q", "k"}, b.getDenseI64ArrayAttr({op.getSeed(), bits}));
+    replaceWithLaunch(
+        op, kernel, ValueRange{op.getQuery(), op.getKey()}, {"q", "k"},
+        /*alpha=*/nullptr, /*beta=*/nullptr,
+        b.getDenseI64ArrayAttr({static_cast<int64_t>(op.getSeed()), bits}));
     return success();
   }
 
@@ -522,14 +484,8 @@ private:
     xfk::KernelOp kernel =
         getKernel(op->getLoc(), templateName, resultType.getElementType(),
                   std::move(traits), /*sharedBytes=*/0);
-    OpBuilder builder(op);
-    auto launch = builder.create<xfk::LaunchOp>(
-        op->getLoc(), resultType,
-        FlatSymbolRefAttr::get(kernel.getSymNameAttr()), op->getOperands(),
-        builder.getStrArrayAttr(roles), builder.getF32FloatAttr(0.0f),
-        /*alpha=*/nullptr, beta, /*ints=*/nullptr, /*sizes=*/nullptr);
-    op->getResult(0).replaceAllUsesWith(launch.getResult());
-    op->erase();
+    replaceWithLaunch(op, kernel, op->getOperands(), roles, /*alpha=*/nullptr,
+                      beta);
     return success();
   }
 
