@@ -210,9 +210,15 @@ private:
                                      sizeOrDynamic(spec.numHeads),
                                      ShapedType::kDynamic, spec.headDim},
                                     element);
+    return beginFunction(qkvType);
+  }
+
+  /// func.func @attention(q, k, v) -> out, all of `type`; the builder is
+  /// left at the start of its body.
+  Block *beginFunction(RankedTensorType type) {
     auto func = builder.create<func::FuncOp>(
         spec.configLoc, "attention",
-        builder.getFunctionType({qkvType, qkvType, qkvType}, {qkvType}));
+        builder.getFunctionType({type, type, type}, {type}));
     Block *body = func.addEntryBlock();
     builder.setInsertionPointToStart(body);
     return body;
@@ -442,11 +448,7 @@ private:
     Type f32 = builder.getF32Type();
     auto ioType = RankedTensorType::get({dyn, 1, dyn, channels}, element);
     auto gridType = RankedTensorType::get({dyn, 1, dyn, channels}, f32);
-    auto func = builder.create<func::FuncOp>(
-        loc, "attention",
-        builder.getFunctionType({ioType, ioType, ioType}, {ioType}));
-    Block *body = func.addEntryBlock();
-    builder.setInsertionPointToStart(body);
+    Block *body = beginFunction(ioType);
     Value x = body->getArgument(0);
 
     int64_t seed = 1;
@@ -569,11 +571,7 @@ private:
     Type f32 = builder.getF32Type();
     const int64_t dyn = ShapedType::kDynamic;
     auto ioType = RankedTensorType::get({dyn, 1, dyn, model}, element);
-    auto func = builder.create<func::FuncOp>(
-        loc, "attention",
-        builder.getFunctionType({ioType, ioType, ioType}, {ioType}));
-    Block *body = func.addEntryBlock();
-    builder.setInsertionPointToStart(body);
+    Block *body = beginFunction(ioType);
 
     int64_t seed = 1;
     auto parameter = [&](StringRef name, int64_t rows, int64_t cols,
@@ -759,11 +757,7 @@ private:
                                          sizeOrDynamic(spec.numHeads),
                                          *spec.seqLen, spec.headDim},
                                         element);
-      auto func = builder.create<func::FuncOp>(
-          loc, "attention",
-          builder.getFunctionType({type, type, type}, {type}));
-      Block *body = func.addEntryBlock();
-      builder.setInsertionPointToStart(body);
+      Block *body = beginFunction(type);
       Value out = landmarkAttention(loc, type, body->getArgument(0),
                                     body->getArgument(1), body->getArgument(2),
                                     spec.causal, spec.dropout);
