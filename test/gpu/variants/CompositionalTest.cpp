@@ -294,16 +294,9 @@ void checkModuleRunsTheGraph(const std::string &config, int64_t e,
       runPlan(**plan, DType::F32, batchFirst(qFirst, t), batchFirst(kFirst, s),
               batchFirst(vFirst, s), e, mine);
 
-  auto upload = [](const std::vector<double> &values) {
-    std::vector<float> floats(values.begin(), values.end());
-    StatusOr<DeviceBuffer> buffer =
-        DeviceBuffer::allocate(floats.size() * sizeof(float));
-    EXPECT_TRUE(buffer.isOk());
-    EXPECT_TRUE(buffer->upload(floats.data(), floats.size() * 4).isOk());
-    return std::move(*buffer);
-  };
-  DeviceBuffer dq = upload(qFirst.values), dk = upload(kFirst.values),
-               dv = upload(vFirst.values);
+  DeviceBuffer dq = uploadAs(qFirst.values, DType::F32),
+               dk = uploadAs(kFirst.values, DType::F32),
+               dv = uploadAs(vFirst.values, DType::F32);
   StatusOr<DeviceBuffer> out = DeviceBuffer::allocate(t * b * e * 4);
   ASSERT_TRUE(out.isOk());
   ASSERT_TRUE(out->fill(0xff).isOk());

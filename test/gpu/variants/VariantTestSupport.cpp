@@ -116,13 +116,17 @@ DeviceBuffer upload(const std::vector<uint8_t> &bytes) {
 
 } // namespace
 
+DeviceBuffer uploadAs(const std::vector<double> &values, DType dtype) {
+  return upload(encode(values, dtype));
+}
+
 std::vector<double>
 runPlan(AttentionPlan &plan, DType dtype, const HostTensor &q,
         const HostTensor &k, const HostTensor &v, int64_t outDim,
         const std::map<std::string, std::vector<float>> &parameters) {
-  DeviceBuffer dq = upload(encode(q.values, dtype));
-  DeviceBuffer dk = upload(encode(k.values, dtype));
-  DeviceBuffer dv = upload(encode(v.values, dtype));
+  DeviceBuffer dq = uploadAs(q.values, dtype);
+  DeviceBuffer dk = uploadAs(k.values, dtype);
+  DeviceBuffer dv = uploadAs(v.values, dtype);
   std::size_t outCount = q.batch * q.heads * q.seq * outDim;
   std::size_t outBytes = outCount * getDTypeSize(dtype);
   StatusOr<DeviceBuffer> out = DeviceBuffer::allocate(outBytes);

@@ -61,6 +61,9 @@ double roundTo(DType dtype, double value);
 HostTensor randomTensor(int64_t batch, int64_t heads, int64_t seq, int64_t dim,
                         DType dtype, unsigned seed, double scale = 1.0);
 
+/// `values` as `dtype` in a new device buffer (fails the test on error).
+runtime::DeviceBuffer uploadAs(const std::vector<double> &values, DType dtype);
+
 /// Runs `plan` on q, k, v (uploaded as `dtype`) into a NaN-poisoned output
 /// of [batch, heads, q.seq, outDim]; returns the output in fp64 or fails the
 /// test. `parameters` (name -> fp32 host values) are uploaded and passed
