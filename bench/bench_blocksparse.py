@@ -180,6 +180,9 @@ def main():
                 row["error"] = str(e)[:300]
             result["rows"].append(row)
             print(json.dumps({k2: v2 for k2, v2 in row.items() if k2 != "config"}), flush=True)
+            # Written after every row: a run cut short keeps what it measured.
+            with open(os.path.join(args.out, "bench_blocksparse.json"), "w") as f:
+                json.dump(result, f, indent=1)
 
     with open(os.path.join(args.out, "bench_blocksparse.json"), "w") as f:
         json.dump(result, f, indent=1)
