@@ -39,7 +39,10 @@ B, H, S, D = 2, 16, 8192, 128
 
 def layouts(block):
     nb = S // block
+    # Block granularity: each block on with probability d (element
+    # granularity, xFormers' own, turns nearly every block on).
     out = [("random d=%.2f" % d, {"pattern": "random", "density": d, "seed": 1,
+                                  "granularity": "block",
                                   "different_layout_per_head": True})
            for d in (0.05, 0.1, 0.25, 0.5)]
     out += [

@@ -20,18 +20,26 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv | t
 "$XFC" --version | tee -a "$OUT/gpu.txt"
 
 python3 test/gpu/gen_configs.py "$work/configs" "$@" > "$work/list.txt"
-compile_failed=0
-: > "$OUT/compile.log"
-while IFS='|' read -r name cfg flags; do
+jobs_max=$(nproc)
+mkdir -p "$work/logs"
+compile_one() {
+  local name=$1 cfg=$2 flags=$3 start
   start=$(date +%s.%N)
   # shellcheck disable=SC2086
-  if "$XFC" compile "$cfg" --arch sm_90a $flags -o "$work/compiled/$name" >/dev/null 2>>"$OUT/compile.log"; then
-    awk -v n="$name" -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%s compiled in %.2fs\n", n, e - s}' >> "$OUT/compile.log"
+  if "$XFC" compile "$cfg" --arch sm_90a $flags -o "$work/compiled/$name" >/dev/null 2>"$work/logs/$name.err"; then
+    awk -v n="$name" -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%s compiled in %.2fs\n", n, e - s}' >> "$work/logs/$name.err"
   else
-    echo "COMPILE FAILED: $name" | tee -a "$OUT/compile.log"
-    compile_failed=$((compile_failed + 1))
+    echo "COMPILE FAILED: $name" | tee -a "$work/logs/$name.err"
   fi
+}
+# One compile per core: the times in compile.log are under that load.
+while IFS='|' read -r name cfg flags; do
+  compile_one "$name" "$cfg" "$flags" &
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
 done < "$work/list.txt"
+wait
+cat "$work"/logs/*.err > "$OUT/compile.log"
+compile_failed=$(grep -c '^COMPILE FAILED' "$OUT/compile.log")
 
 python3 test/gpu/manifest_to_kernels.py "$work/kernels" "$work"/compiled/* > "$work/kernel-dirs.txt"
 # shellcheck disable=SC2046
@@ -55,7 +63,7 @@ done
 grep -E "^== |^exit|ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitizer.txt" > "$OUT/sanitizer-summary.txt"
 
 awk '/compiled in/ {sub("s$", "", $4); print $4}' "$OUT/compile.log" | sort -n |
-  awk '{a[NR]=$1} END {if (NR) printf "xfc compile (config to cubin, sm_90a): %d configs, median %.2fs, max %.2fs\n", NR, a[int((NR+1)/2)], a[NR]}' |
+  awk -v j="$jobs_max" '{a[NR]=$1} END {if (NR) printf "xfc compile (config to cubin, sm_90a, %d in parallel): %d configs, median %.2fs, max %.2fs\n", j, NR, a[int((NR+1)/2)], a[NR]}' |
   tee "$OUT/compile-times.txt"
 cat "$OUT/sanitizer-summary.txt"
 echo "compile failures: $compile_failed"

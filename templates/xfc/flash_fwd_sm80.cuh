@@ -57,7 +57,8 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
                 "SharedBytes must be (BlockM + 2 * NumStages * BlockN) * "
                 "HeadDim * 2 (templates/README.md)");
 
-  const int mTile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
+  const TilePlace place = Schedule::place(/*reverse=*/false);
+  const int mTile = place.mTile, head = place.head, batch = place.batch;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t = lane % 4;
   const int qLen = params.qLen, kvLen = params.kvLen;

@@ -55,6 +55,16 @@ template <typename Traits> XFC_HOST_DEVICE constexpr bool usesWgmmaPath() {
          Traits::NumWarps == 4 * (Traits::BlockM / 64 + 1);
 }
 
+/// CTAs per SM an attention kernel is built for (its launch bounds' second
+/// number). The wgmma kernel with one consumer warpgroup (BlockM 64, what
+/// layouts of blocks under 128 get) runs two: two query tiles, each with its
+/// own list of KV tiles, take turns on the tensor cores as the two
+/// consumers of a BlockM 128 CTA do, but neither computes the other's
+/// blocks. Every other configuration runs one.
+template <typename Traits> XFC_HOST_DEVICE constexpr int attentionCtasPerSm() {
+  return usesWgmmaPath<Traits>() && Traits::BlockM == 64 ? 2 : 1;
+}
+
 } // namespace xfc
 
 #if defined(__CUDACC__)
@@ -136,12 +146,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       Traits::HasAttnMask || Traits::HasKeyPadding || Traits::HasDropout;
   constexpr bool Dense = IsSame<Schedule, DenseSchedule<Traits>>::value;
   // With one stage, S(j) would wait for K(j) in the stage that P(j-1) V(j-1)
-  // has not released yet: no overlap.
+  // has not released yet: no overlap. Element masks at HeadDim 128 (or
+  // with three consumers) keep the sequential order: their per-row state
+  // does not fit beside S, P and O. Block-sparse schedules overlap (their
+  // partial tiles' predicate fits, ptxas 13.0, no spill).
   constexpr int Overlap =
       Stages == 1          ? 0
       : OverlapChoice >= 0 ? OverlapChoice
-      : ((ElementMasks || !Dense) && (HeadDim > 64 || Consumers == 3)) ? 0
-                                                                       : 1;
+      : (ElementMasks && (HeadDim > 64 || Consumers == 3)) ||
+              (!Dense && Consumers == 3)
+          ? 0
+          : 1;
   // Accumulator and fragment registers with Q kept: S, P, O and Q.
   constexpr int QRegsLive = (BlockN + HeadDim) * 3 / 4;
   // Off by default: no gain measured (v3), and it is fragile (below).
@@ -166,11 +181,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // 40 registers spilled there under NVRTC (bigbird, 16 heads, block 128),
   // so it takes 56; a dense producer fits 40 and its consumers keep 232
   // (224 spilled at BlockN 176).
+  // One consumer: two CTAs share the SM (attentionCtasPerSm), 128
+  // registers per thread at entry, so producer + consumer = 256.
   constexpr bool WideProducer = !Dense || (Knobs & 8) != 0;
   constexpr int ProducerRegs = Consumers == 3 ? 32 : WideProducer ? 56 : 40;
   constexpr int ConsumerRegs = Consumers == 3   ? 160
                                : Consumers == 2 ? (WideProducer ? 224 : 232)
-                                                : 240;
+                                                : 256 - ProducerRegs;
+  static_assert(attentionCtasPerSm<Traits>() == (Consumers == 1 ? 2 : 1),
+                "the register split assumes two CTAs per SM for one consumer");
 
   static_assert(isHalfElement<Element>,
                 "the wgmma path takes xfc::f16 or xfc::bf16 elements");
@@ -216,8 +235,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const unsigned sK = sQ + QBytes;
   const unsigned sV = sK + Stages * KvBytes;
 
-  const int mTile = Reverse ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  const int head = blockIdx.y, batch = blockIdx.z;
+  const TilePlace place = Schedule::place(Reverse);
+  const int mTile = place.mTile, head = place.head, batch = place.batch;
   const int tid = threadIdx.x;
   const int warpgroup = tid / 128;
   const int qLen = params.qLen, kvLen = params.kvLen;
@@ -254,10 +273,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       sm90CopyTile<BlockM, HeadDim>(qBase, params.qSeqStride, mTile * BlockM,
                                     qLen, sQ, ptid);
       sm90::cpAsyncArriveNoinc(qFull);
+      // Each tile's index is loaded one tile ahead: a block-sparse table
+      // read (an L2 round trip) then never sits between two copies.
+      int nextIndex = schedule.tile(0).index;
       for (int idx = 0; idx < numTiles; ++idx) {
         const int stage = idx % Stages;
         const unsigned parity = ((idx / Stages) - 1) & 1;
-        const int key0 = schedule.tile(idx).index * BlockN;
+        const int key0 = nextIndex * BlockN;
+        if (idx + 1 < numTiles)
+          nextIndex = schedule.tile(idx + 1).index;
         if (idx >= Stages)
           sm90::mbarWait(kEmpty(stage), parity);
         sm90CopyTile<BlockN, HeadDim>(kBase, params.kSeqStride, key0, kvLen,
@@ -492,6 +516,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           p[k][e] = packPair<Element>(s[8 * k + 2 * e], s[8 * k + 2 * e + 1]);
     };
 
+    // The next tile's schedule entry is loaded an iteration ahead, before
+    // the barrier waits: its table reads are in flight while the GEMMs run
+    // instead of stalling the softmax.
+    KvTile nextTile = schedule.tile(0);
+    auto advance = [&](int idx) {
+      KvTile tile = nextTile;
+      if (idx + 1 < numTiles)
+        nextTile = schedule.tile(idx + 1);
+      return tile;
+    };
+
     sm90::mbarWait(qFull, 0);
     if constexpr (QRegs)
       loadQFrag();
@@ -499,6 +534,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     if constexpr (Overlap) {
       // Tile 0: S only.
       {
+        const KvTile tile = advance(0);
         sm90::mbarWait(kFull(0), 0);
         sm90::fenceProxyAsync();
         turnBegin();
@@ -511,11 +547,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::fenceRegs(s);
         release(kEmpty(0));
         float scaleOld[2];
-        softmax(schedule.tile(0), scaleOld);
+        softmax(tile, scaleOld);
         packP();
       }
       for (int idx = 1; idx < numTiles; ++idx) {
         const int stage = idx % Stages, prev = (idx - 1) % Stages;
+        const KvTile tile = advance(idx);
         sm90::mbarWait(kFull(stage), (idx / Stages) & 1);
         sm90::mbarWait(vFull(prev), ((idx - 1) / Stages) & 1);
         sm90::fenceProxyAsync();
@@ -534,7 +571,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::fenceRegs(s);
         release(kEmpty(stage));
         float scaleOld[2];
-        softmax(schedule.tile(idx), scaleOld);
+        softmax(tile, scaleOld);
         if constexpr (OrderWait)
           asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(sinkAddr),
                        "f"(rowSum[0] + rowSum[1])
@@ -564,6 +601,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       for (int idx = 0; idx < numTiles; ++idx) {
         const int stage = idx % Stages;
         const unsigned parity = (idx / Stages) & 1;
+        const KvTile tile = advance(idx);
         sm90::mbarWait(kFull(stage), parity);
         sm90::fenceProxyAsync();
         turnBegin();
@@ -576,7 +614,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::fenceRegs(s);
         release(kEmpty(stage));
         float scaleOld[2];
-        softmax(schedule.tile(idx), scaleOld);
+        softmax(tile, scaleOld);
         rescaleO(scaleOld);
         packP();
         sm90::mbarWait(vFull(stage), parity);

@@ -28,6 +28,19 @@ struct KvTile {
   bool partial; ///< Needs the per-element predicate.
 };
 
+/// Where a CTA works: its query tile, head and batch entry.
+struct TilePlace {
+  int mTile, head, batch;
+};
+
+/// The grid is (query tiles, heads, batch) and CTAs start in launch order,
+/// x fastest. With `reverse` query tiles run from the last one down (causal:
+/// the longest rows start first).
+XFC_DEVICE TilePlace placeInLaunchOrder(bool reverse) {
+  int mTile = reverse ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+  return {mTile, static_cast<int>(blockIdx.y), static_cast<int>(blockIdx.z)};
+}
+
 /// A sliding window, from the optional traits WindowLeft and WindowRight:
 /// key j is visible to query i only when i - WindowLeft <= j <= i +
 /// WindowRight (a negative bound is no bound). Traits without them have no
@@ -125,6 +138,10 @@ public:
     tileCount = count > 0 ? count : 0;
   }
 
+  XFC_DEVICE static TilePlace place(bool reverse) {
+    return placeInLaunchOrder(reverse);
+  }
+
   XFC_DEVICE int numTiles() const { return tileCount; }
 
   XFC_DEVICE KvTile tile(int idx) const {
@@ -175,6 +192,19 @@ struct GlobalTokens<Layout, VoidT<decltype(Layout::GlobalLength),
   }
 };
 
+/// The order in which a layout head's query tiles start: a Layout with
+/// tileOrder() (per layout head, the tile rows by decreasing tile count)
+/// starts the heaviest rows first; others keep launch order.
+template <typename Layout, typename = void> struct TileOrderOf {
+  XFC_DEVICE static int tileAt(int, int rank) { return rank; }
+};
+template <typename Layout>
+struct TileOrderOf<Layout, VoidT<decltype(Layout::tileOrder())>> {
+  XFC_DEVICE static int tileAt(int layoutHead, int rank) {
+    return Layout::tileOrder()[layoutHead * Layout::NumTileRows + rank];
+  }
+};
+
 /// The tiles of the compiler's CSR tables. `Layout` supplies LayoutBlock,
 /// LayoutHeads, NumBlocks, NumTileRows and the four tables (see README).
 template <typename Traits, typename Layout> class BlockSparseSchedule {
@@ -206,6 +236,28 @@ public:
     kvLimit = mini(kvLen, Covered);
     // Rows past the layout see no key: a tile row crossing its end is masked.
     rowsPastLayout = (mTile + 1) * Traits::BlockM > Covered;
+  }
+
+  /// Heaviest first across the whole grid: the launch index is read as
+  /// (rank, head, batch) with the rank slowest, so the rank-r heaviest
+  /// tile row of every head and batch entry starts before any of rank
+  /// r + 1. Rows with many more blocks than the rest (BigBird's and
+  /// Longformer's global rows) then start in the first wave instead of
+  /// finishing alone at the end. A grid shorter than the layout (q_len
+  /// below its length) keeps launch order: the permutation covers all
+  /// NumTileRows.
+  XFC_DEVICE static TilePlace place(bool) {
+    const int heads = gridDim.y, pairs = gridDim.y * gridDim.z;
+    const int launch =
+        blockIdx.x + gridDim.x * (blockIdx.y + heads * blockIdx.z);
+    const int rank = launch / pairs, pair = launch % pairs;
+    const int head = pair % heads, batch = pair / heads;
+    const int layoutHead = Layout::LayoutHeads == 1 ? 0 : head;
+    int mTile = rank;
+    if (static_cast<int>(gridDim.x) >= Layout::NumTileRows &&
+        rank < Layout::NumTileRows && layoutHead < Layout::LayoutHeads)
+      mTile = TileOrderOf<Layout>::tileAt(layoutHead, rank);
+    return {mTile, head, batch};
   }
 
   XFC_DEVICE int numTiles() const { return tileCount; }

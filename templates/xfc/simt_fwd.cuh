@@ -52,7 +52,8 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
                 "SharedBytes must be (BlockM + 2 * NumStages * BlockN) * "
                 "HeadDim * 4 (templates/README.md)");
 
-  const int mTile = blockIdx.x, head = blockIdx.y, batch = blockIdx.z;
+  const TilePlace place = Schedule::place(/*reverse=*/false);
+  const int mTile = place.mTile, head = place.head, batch = place.batch;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int quadBase = lane & ~3, q = lane % 4;
   const int localRow = warp * 8 + lane / 4;

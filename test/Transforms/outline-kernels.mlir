@@ -23,7 +23,7 @@ func.func @dense(%q: tensor<?x8x?x64xbf16>) -> tensor<?x8x?x64xbf16> {
 // Layout blocks of 16 under 64x32 tiles: each tile spans 4x2 blocks and is
 // partial unless all of them are on (here none is complete).
 // CHECK-LABEL: func.func @small_blocks_share_tiles
-// CHECK: tables {BlockBits = array<i8: 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1>, LayoutBlock = 16 : i64, LayoutHeads = 1 : i64, NumBlocks = 4 : i64, NumTileRows = 1 : i64, TileCols = array<i32: 0, 1>, TilePartial = array<i8: 1, 1>, TileRowPtr = array<i32: 0, 2>}
+// CHECK: tables {BlockBits = array<i8: 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1>, LayoutBlock = 16 : i64, LayoutHeads = 1 : i64, NumBlocks = 4 : i64, NumTileRows = 1 : i64, TileCols = array<i32: 0, 1>, TileOrder = array<i32: 0>, TilePartial = array<i8: 1, 1>, TileRowPtr = array<i32: 0, 2>}
 module {
 func.func @small_blocks_share_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
@@ -40,7 +40,7 @@ func.func @small_blocks_share_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64
 // One causal block of 128 over 64x64 tiles: the tile below the diagonal is
 // full, the two diagonal tiles are partial, the one above is absent.
 // CHECK-LABEL: func.func @large_block_spans_tiles
-// CHECK: NumTileRows = 2 : i64, TileCols = array<i32: 0, 0, 1>, TilePartial = array<i8: 1, 0, 1>, TileRowPtr = array<i32: 0, 1, 3>
+// CHECK: NumTileRows = 2 : i64, TileCols = array<i32: 0, 0, 1>, TileOrder = array<i32: 1, 0>, TilePartial = array<i8: 1, 0, 1>, TileRowPtr = array<i32: 0, 1, 3>
 module {
 func.func @large_block_spans_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<causal = true>, scale = 0.125 : f32,
@@ -56,7 +56,7 @@ func.func @large_block_spans_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64x
 // A static key length of 100 ends inside the second 64-key tile: that tile is
 // partial even though its block is fully on.
 // CHECK-LABEL: func.func @static_end_partial
-// CHECK: TileCols = array<i32: 0, 1, 0, 1>, TilePartial = array<i8: 0, 1, 0, 1>, TileRowPtr = array<i32: 0, 2, 4>
+// CHECK: TileCols = array<i32: 0, 1, 0, 1>, TileOrder = array<i32: 0, 1>, TilePartial = array<i8: 0, 1, 0, 1>, TileRowPtr = array<i32: 0, 2, 4>
 module {
 func.func @static_end_partial(%q: tensor<1x1x100x64xf16>) -> tensor<1x1x100x64xf16> {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
@@ -122,7 +122,7 @@ func.func @random_traits(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
 // 100 over 128: tiles (0, *) and (*, 0) are full, tile (1, 1) is partial.
 // CHECK-LABEL: func.func @global_tables
 // CHECK: GlobalBits = array<i8: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0>
-// CHECK-SAME: TileCols = array<i32: 0, 1, 0, 1>, TilePartial = array<i8: 0, 0, 0, 1>, TileRowPtr = array<i32: 0, 2, 4>
+// CHECK-SAME: TileCols = array<i32: 0, 1, 0, 1>, TileOrder = array<i32: 0, 1>, TilePartial = array<i8: 0, 0, 0, 1>, TileRowPtr = array<i32: 0, 2, 4>
 module {
 func.func @global_tables(%q: tensor<1x1x128x64xf16>) -> tensor<1x1x128x64xf16> {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<global_tokens = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 100]>, scale = 0.125 : f32,

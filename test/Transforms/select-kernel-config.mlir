@@ -49,9 +49,10 @@ func.func @dense_fp32(%q: tensor<?x8x?x32xf32>) -> tensor<?x8x?x32xf32> {
 
 // -----
 
-// Layout blocks of 16 share KV tiles of 64 keys on sm_90a, 32 on sm_80.
+// Layout blocks of 16 share 64 x 64 tiles on sm_90a (one consumer
+// warpgroup, two CTAs per SM), 64 x 32 tiles on sm_80.
 // CHECK-LABEL: func.func @sparse_block16
-// CHECK: block_m = 128, block_n = 64, warps = 12
+// CHECK: block_m = 64, block_n = 64, warps = 8
 // SM80-LABEL: func.func @sparse_block16
 // SM80: block_m = 64, block_n = 32, warps = 4
 module attributes {xfc.target = "sm_90a"} {

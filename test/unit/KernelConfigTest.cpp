@@ -93,12 +93,15 @@ TEST(KernelConfig, SmallLayoutBlocksNarrowTheKvTile) {
       selectKernelConfig(problem(64, 16, 128, "sm_80"));
   ASSERT_TRUE(static_cast<bool>(block128));
   EXPECT_EQ(block128->blockN, 64);
-  // The wgmma kernel: 64-key tiles under 128-key layout blocks.
+  // The wgmma kernel: 64 x 64 tiles and one consumer warpgroup (8 warps)
+  // under 128-key layout blocks.
   for (int64_t block : {16, 32, 64}) {
     llvm::Expected<KernelChoice> c = selectKernelConfig(problem(64, 16, block));
     ASSERT_TRUE(static_cast<bool>(c));
     EXPECT_TRUE(c->wgmma);
+    EXPECT_EQ(c->blockM, 64) << block;
     EXPECT_EQ(c->blockN, 64) << block;
+    EXPECT_EQ(c->warps, 8) << block;
   }
   llvm::Expected<KernelChoice> wgmma128 =
       selectKernelConfig(problem(128, 16, 128));

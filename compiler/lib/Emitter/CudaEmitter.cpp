@@ -110,6 +110,7 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
     printTable("int", "TileRowPtr");
     printTable("int", "TileCols");
     printTable("unsigned char", "TilePartial");
+    printTable("int", "TileOrder");
     printTable("unsigned char", "BlockBits");
     auto globalBits = tables.getAs<DenseI8ArrayAttr>("GlobalBits");
     if (globalBits)
@@ -129,6 +130,8 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
        << "  static __device__ const int *tileCols() { return kTileCols; }\n"
        << "  static __device__ const unsigned char *tilePartial() {\n"
        << "    return kTilePartial;\n  }\n"
+       << "  static __device__ const int *tileOrder() { return kTileOrder; "
+          "}\n"
        << "  static __device__ const unsigned char *blockBits() {\n"
        << "    return kBlockBits;\n  }\n"
        << "};\n\n";
@@ -138,10 +141,11 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
   }
   os << "} // namespace\n\n";
 
-  // One CTA per SM as the register budget: with the thread count alone
+  // The CTAs per SM the template is built for as the register budget (one,
+  // or two for the one-consumer wgmma kernel): with the thread count alone
   // ptxas trades registers for occupancy and spills.
   os << "extern \"C\" __global__ void __launch_bounds__("
-     << kernel.getNumThreads() << ", 1)\n"
+     << kernel.getNumThreads() << ", xfc::attentionCtasPerSm<Traits>())\n"
      << kernel.getSymName() << "(const xfc::AttentionParams params) {\n"
      << "  " << spec->entryFunction << "<Traits, Schedule>(params);\n"
      << "}\n";

@@ -57,16 +57,20 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // flash_fwd_sm90.cuh), measured at 1.5-1.7x the mma.sync kernel on an
     // H100 (bench/NOTES.md). A producer warpgroup and two consumer
     // warpgroups of 64 query rows each; 128-key K/V tiles, two stages
-    // (D=128: 160 KiB of shared memory). Layout blocks under 128 keys take
-    // 64-key tiles so that more of a sparse row can be skipped.
+    // (D=128: 160 KiB of shared memory). Layout blocks under 128 take
+    // 64 x 64 tiles and one consumer (two CTAs per SM): a tile then covers
+    // one 64-block, so no tile computes blocks of its neighbouring rows or
+    // columns that are off (BigBird's random blocks differ per row).
     choice.path = "mma_sync";
     choice.wgmma = true;
     choice.blockM = 128;
     choice.blockN = 128;
+    if (problem.layoutBlockSize > 0 && problem.layoutBlockSize < 128) {
+      choice.blockM = 64;
+      choice.blockN = 64;
+    }
     choice.warps = 4 * (choice.blockM / 64 + 1);
     choice.stages = 2;
-    if (problem.layoutBlockSize > 0 && problem.layoutBlockSize < 128)
-      choice.blockN = 64;
     choice.sharedBytes = computeSharedBytes(
         choice.path, choice.blockM, choice.blockN, choice.stages,
         problem.headDim, problem.elementBits, /*wgmma=*/true);

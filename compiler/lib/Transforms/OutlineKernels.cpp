@@ -13,6 +13,9 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
 
+#include <algorithm>
+#include <numeric>
+
 using namespace mlir;
 using namespace xfc;
 using namespace xfc::xfa;
@@ -31,7 +34,23 @@ struct TileCsr {
   int64_t numTileRows = 0;
   SmallVector<int32_t> rowPtr, cols;
   SmallVector<int8_t> partial;
+  /// Per head, the tile rows by decreasing tile count (ties in row order):
+  /// the order in which the kernel starts them.
+  SmallVector<int32_t> order;
 };
+
+/// Appends to `tiles.order` the tile rows of the head whose row pointers
+/// start at `headRowPtr`, heaviest first.
+void appendHeaviestFirst(TileCsr &tiles, size_t headRowPtr) {
+  SmallVector<int32_t> rows(tiles.numTileRows);
+  std::iota(rows.begin(), rows.end(), 0);
+  auto count = [&](int32_t row) {
+    return tiles.rowPtr[headRowPtr + row + 1] - tiles.rowPtr[headRowPtr + row];
+  };
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](int32_t a, int32_t b) { return count(a) > count(b); });
+  tiles.order.append(rows.begin(), rows.end());
+}
 
 TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
                          ArrayRef<int8_t> globalBits, int64_t blockM,
@@ -72,6 +91,7 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         present[row * blocks + cols[e]] = true;
     }
 
+    size_t headRowPtr = tiles.rowPtr.size();
     tiles.rowPtr.push_back(tiles.cols.size());
     for (int64_t tileRow = 0; tileRow < tiles.numTileRows; ++tileRow) {
       int64_t qBegin = tileRow * blockM;
@@ -104,6 +124,7 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
       }
       tiles.rowPtr.push_back(tiles.cols.size());
     }
+    appendHeaviestFirst(tiles, headRowPtr);
   }
   return tiles;
 }
@@ -185,6 +206,7 @@ struct OutlineKernelsPass
         entries.append("TileRowPtr", b.getDenseI32ArrayAttr(tiles.rowPtr));
         entries.append("TileCols", b.getDenseI32ArrayAttr(tiles.cols));
         entries.append("TilePartial", b.getDenseI8ArrayAttr(tiles.partial));
+        entries.append("TileOrder", b.getDenseI32ArrayAttr(tiles.order));
         entries.append("BlockBits", b.getDenseI8ArrayAttr(bits));
         if (!globalBits.empty())
           entries.append("GlobalBits", b.getDenseI8ArrayAttr(globalBits));

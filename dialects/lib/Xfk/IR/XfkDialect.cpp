@@ -31,8 +31,8 @@ static constexpr StringRef kAttentionOptionalTraits[] = {
     "WindowLeft", "WindowRight", "RandomThreshold", "RandomSeed",
     "RandomPerCall"};
 static constexpr StringRef kAttentionTables[] = {
-    "LayoutBlock", "LayoutHeads", "NumBlocks",   "NumTileRows",
-    "TileRowPtr",  "TileCols",    "TilePartial", "BlockBits"};
+    "LayoutBlock", "LayoutHeads", "NumBlocks", "NumTileRows", "TileRowPtr",
+    "TileCols",    "TilePartial", "TileOrder", "BlockBits"};
 static constexpr StringRef kAttentionOptionalTables[] = {"GlobalBits"};
 static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
                                                 "key_padding"};
@@ -336,6 +336,36 @@ LogicalResult KernelOp::verify() {
       if (!tables->get(name))
         return emitOpError("missing table '")
                << name << "': block-sparse kernels need all of them";
+    if (failed(verifyTileOrder(*tables)))
+      return failure();
+  }
+  return success();
+}
+
+/// TileOrder must list every tile row of each layout head exactly once: a
+/// row left out would never be computed.
+LogicalResult KernelOp::verifyTileOrder(DictionaryAttr tables) {
+  auto order = tables.getAs<DenseI32ArrayAttr>("TileOrder");
+  auto rows = tables.getAs<IntegerAttr>("NumTileRows");
+  auto heads = tables.getAs<IntegerAttr>("LayoutHeads");
+  if (!order || !rows || !heads)
+    return emitOpError("expected TileOrder to be an i32 array and "
+                       "NumTileRows and LayoutHeads integers");
+  int64_t numRows = rows.getInt(), numHeads = heads.getInt();
+  if (static_cast<int64_t>(order.size()) != numRows * numHeads)
+    return emitOpError("expected TileOrder to hold LayoutHeads * "
+                       "NumTileRows = ")
+           << numRows * numHeads << " entries, got " << order.size();
+  for (int64_t h = 0; h < numHeads; ++h) {
+    SmallVector<bool> seen(numRows, false);
+    for (int64_t r = 0; r < numRows; ++r) {
+      int32_t row = order[h * numRows + r];
+      if (row < 0 || row >= numRows || seen[row])
+        return emitOpError("expected TileOrder of layout head ")
+               << h << " to be a permutation of the " << numRows
+               << " tile rows; entry " << r << " is " << row;
+      seen[row] = true;
+    }
   }
   return success();
 }

@@ -60,6 +60,8 @@ def Xfk_KernelOp : Xfk_Op<"kernel", [Symbol, IsolatedFromAbove]> {
     mlir::Type getElementType();
     /// An integer or boolean trait; asserts that it exists.
     int64_t getIntTrait(llvm::StringRef name);
+    /// Checks that TileOrder permutes each layout head's tile rows.
+    mlir::LogicalResult verifyTileOrder(mlir::DictionaryAttr tables);
   }];
 }
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: runs the named steps in order and packs every
+# log and result into $OUT/results.tgz (a call brings back at most 8 files).
+# Each step has its own time limit so that one slow step cannot lose the
+# others' results; each prints its last lines.
+#   usage: bash bench/device-call.sh STEP...
+#   steps: tests        bench/device-tests.sh (GPU test binaries + memcheck)
+#          matrix       bench/device-run.sh (the config matrix, fp64 checks)
+#          blocksparse  bench/bench_blocksparse.py (issue 5's table)
+#          dense        bench/bench_dense.py (xfc beside cuDNN, FA2, xFormers)
+#          variants     bench/bench_variants.py (graph variants vs eager)
+# Binaries come from build-device/bin (see docs/runtime.md).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+final=${OUT:-/tmp/xfc-device}
+mkdir -p "$final"
+root=$(mktemp -d)
+results=$root/results
+mkdir -p "$results"
+export LD_LIBRARY_PATH=/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1
+XFC=build-device/bin/xfc
+
+run_step() {
+  local name=$1 limit=$2
+  shift 2
+  local start=$SECONDS
+  timeout "$limit" "$@" > "$results/$name.txt" 2>&1
+  local status=$?
+  echo "== $name: exit $status after $((SECONDS - start)) s (limit $limit s)"
+  tail -n "${TAIL:-25}" "$results/$name.txt"
+}
+
+for step in "$@"; do
+  case $step in
+  tests) OUT=$results/tests run_step tests 300 bash bench/device-tests.sh ;;
+  matrix) OUT=$results/matrix run_step matrix 420 bash bench/device-run.sh ;;
+  blocksparse)
+    run_step blocksparse 330 python3 bench/bench_blocksparse.py --xfc "$XFC" \
+      --out "$results/blocksparse" ;;
+  dense)
+    run_step dense 300 python3 bench/bench_dense.py --xfc "$XFC" \
+      --out "$results/dense" ;;
+  variants)
+    run_step variants 300 python3 bench/bench_variants.py \
+      --out "$results/variants" ;;
+  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, variants)" ;;
+  esac
+done
+tar czf "$final/results.tgz" -C "$root" results
+echo "packed $(find "$results" -type f | wc -l) files into results.tgz"
