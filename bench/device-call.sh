@@ -29,6 +29,9 @@ run_step() {
   local status=$?
   echo "== $name: exit $status after $((SECONDS - start)) s (limit $limit s)"
   tail -n "${TAIL:-25}" "$results/$name.txt"
+  # Packed after every step: a call cut short still brings back the steps
+  # that finished.
+  tar czf "$final/results.tgz" -C "$root" results
 }
 
 for step in "$@"; do
@@ -47,5 +50,4 @@ for step in "$@"; do
   *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, variants)" ;;
   esac
 done
-tar czf "$final/results.tgz" -C "$root" results
 echo "packed $(find "$results" -type f | wc -l) files into results.tgz"
