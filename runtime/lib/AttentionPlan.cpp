@@ -87,6 +87,9 @@ struct LoadedKernel {
   void *context = nullptr;
   CudaModule module;
   void *function = nullptr;
+  /// CTAs of the kernel that fit on the device at once: the stride of a
+  /// persistent launch (AttentionParams::persistentCtas).
+  int residentCtas = 0;
 };
 
 struct AttentionPlan::Impl {
@@ -109,16 +112,17 @@ struct AttentionPlan::Impl {
   const AttentionTraits &traits() const { return *kernel().attention; }
 
   /// The kernel in the current context, loaded on first use.
-  StatusOr<void *> getFunction(const CudaDriver &driver,
-                               const CudaContext &context);
+  StatusOr<const LoadedKernel *> getFunction(const CudaDriver &driver,
+                                             const CudaContext &context);
 };
 
-StatusOr<void *> AttentionPlan::Impl::getFunction(const CudaDriver &driver,
-                                                  const CudaContext &context) {
+StatusOr<const LoadedKernel *>
+AttentionPlan::Impl::getFunction(const CudaDriver &driver,
+                                 const CudaContext &context) {
   std::lock_guard<std::mutex> lock(mutex);
   for (const std::unique_ptr<LoadedKernel> &entry : loaded)
     if (entry->context == context.handle)
-      return entry->function;
+      return entry.get();
 
   const ManifestKernel &k = kernel();
   std::string device = "device " + std::to_string(context.device);
@@ -156,12 +160,23 @@ StatusOr<void *> AttentionPlan::Impl::getFunction(const CudaDriver &driver,
         !status)
       return Status::error("kernel " + k.symbol + ": " + status.getMessage());
   }
+  StatusOr<int> sms = driver.getAttribute(
+      context.device, CudaDeviceAttribute::MultiprocessorCount);
+  if (!sms)
+    return sms.getStatus();
+  StatusOr<int> perSm = driver.getMaxActiveBlocksPerSm(
+      *function, static_cast<int>(k.block[0] * k.block[1] * k.block[2]),
+      static_cast<std::size_t>(k.sharedBytes));
+  if (!perSm)
+    return Status::error("kernel " + k.symbol + ": " +
+                         perSm.getStatus().getMessage());
   auto entry = std::make_unique<LoadedKernel>();
   entry->context = context.handle;
   entry->module = std::move(*module);
   entry->function = *function;
+  entry->residentCtas = *sms * *perSm;
   loaded.push_back(std::move(entry));
-  return loaded.back()->function;
+  return loaded.back().get();
 }
 
 AttentionPlan::AttentionPlan(std::unique_ptr<Impl> impl)
@@ -600,19 +615,24 @@ Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
   StatusOr<CudaContext> context = (*driver)->ensureContext();
   if (!context)
     return context.getStatus();
-  StatusOr<void *> function = impl->getFunction(**driver, *context);
-  if (!function)
-    return function.getStatus();
+  StatusOr<const LoadedKernel *> loadedKernel =
+      impl->getFunction(**driver, *context);
+  if (!loadedKernel)
+    return loadedKernel.getStatus();
+  void *function = (*loadedKernel)->function;
 
   const ManifestKernel &kernel = impl->kernel();
   AttentionParams launchParams = *params;
+  // Kernels that take persistent launches keep only the CTAs that fit at
+  // once, each walking work items; the others ignore it.
+  launchParams.persistentCtas = (*loadedKernel)->residentCtas;
   void *kernelArgs[] = {&launchParams};
   Dim3 gridDim{(*grid)[0], (*grid)[1], (*grid)[2]};
   Dim3 blockDim{static_cast<unsigned>(kernel.block[0]),
                 static_cast<unsigned>(kernel.block[1]),
                 static_cast<unsigned>(kernel.block[2])};
   if (Status status = (*driver)->launch(
-          *function, gridDim, blockDim,
+          function, gridDim, blockDim,
           static_cast<unsigned>(kernel.sharedBytes), stream, kernelArgs);
       !status)
     return Status::error("kernel " + kernel.symbol + ": " +

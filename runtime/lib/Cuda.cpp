@@ -53,6 +53,8 @@ struct CudaDriver::Api {
   CuResult (*moduleGetFunction)(CuHandle *, CuHandle, const char *);
   CuResult (*funcSetAttribute)(CuHandle, int, int);
   CuResult (*funcGetAttribute)(int *, int, CuHandle);
+  CuResult (*occupancyMaxActiveBlocksPerMultiprocessor)(int *, CuHandle, int,
+                                                        std::size_t);
   CuResult (*launchKernel)(CuHandle, unsigned, unsigned, unsigned, unsigned,
                            unsigned, unsigned, unsigned, CuHandle, void **,
                            void **);
@@ -107,6 +109,8 @@ StatusOr<const CudaDriver *> getDriver() {
     bind(api.moduleGetFunction, "cuModuleGetFunction");
     bind(api.funcSetAttribute, "cuFuncSetAttribute");
     bind(api.funcGetAttribute, "cuFuncGetAttribute");
+    bind(api.occupancyMaxActiveBlocksPerMultiprocessor,
+         "cuOccupancyMaxActiveBlocksPerMultiprocessor");
     bind(api.launchKernel, "cuLaunchKernel");
     bind(api.memAlloc, "cuMemAlloc_v2");
     bind(api.memFree, "cuMemFree_v2");
@@ -311,6 +315,18 @@ CudaDriver::getFunctionAttribute(void *function,
       !status)
     return status;
   return value;
+}
+
+StatusOr<int>
+CudaDriver::getMaxActiveBlocksPerSm(void *function, int blockThreads,
+                                    std::size_t sharedBytes) const {
+  int blocks = 0;
+  if (Status status = check(api->occupancyMaxActiveBlocksPerMultiprocessor(
+                                &blocks, function, blockThreads, sharedBytes),
+                            "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+      !status)
+    return status;
+  return blocks;
 }
 
 Status CudaDriver::launch(void *function, Dim3 grid, Dim3 block,

@@ -14,7 +14,7 @@
 namespace xfc {
 
 /// Bumped whenever the layout of AttentionParams changes.
-constexpr int kParamsVersion = 1;
+constexpr int kParamsVersion = 2;
 
 /// Arguments of one attention launch. Tensors are [batch, heads, seq, head_dim]
 /// with the last dimension contiguous; strides are in elements, not bytes, so
@@ -56,6 +56,15 @@ struct AttentionParams {
   /// Optional log-sum-exp output (natural log) [batch, heads, qLen], fp32,
   /// contiguous. -inf for a row that attends to nothing.
   float *lse;
+
+  /// Persistent launch (kernels that support it: the sm_90a wgmma kernel):
+  /// when > 0, only the first persistentCtas CTAs work, each taking the work
+  /// items (query tile, head, batch entry) CTA, CTA + persistentCtas, ...;
+  /// launchers set it to the CTAs that fit on the device at once. 0: every
+  /// CTA of the grid takes items with the grid's CTA count as the stride
+  /// (one each for the usual (q tiles, heads, batch) grid). Other kernels
+  /// ignore it.
+  int persistentCtas;
 };
 
 } // namespace xfc

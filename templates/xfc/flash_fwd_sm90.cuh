@@ -222,7 +222,22 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "the wgmma path needs sm_90a (wgmma, setmaxnreg); compile "
                 "for sm_90a or pick the mma.sync configuration");
 #else
-  __shared__ alignas(8) unsigned long long barriers[1 + 4 * Stages];
+  const int qLen = params.qLen, kvLen = params.kvLen;
+  // Work items: (query tile, head, batch entry). A persistent launch
+  // (params.persistentCtas > 0) keeps that many CTAs, each walking items
+  // with that stride; the others leave at once.
+  const WorkItems work{ceilDiv(qLen, BlockM), params.heads, params.batch};
+  const int numCtas = static_cast<int>(gridDim.x * gridDim.y * gridDim.z);
+  const int ctaStride = params.persistentCtas > 0
+                            ? mini(params.persistentCtas, numCtas)
+                            : numCtas;
+  const int firstItem = linearBlockIndex();
+  if (firstItem >= ctaStride)
+    return;
+
+  // qFull, K/V full and empty per stage, qEmpty (the consumers are done
+  // with the Q tile and the output staged in its place).
+  __shared__ alignas(8) unsigned long long barriers[2 + 4 * Stages];
   // Written, never read: orders the softmax before `wgmma.wait_group 0`.
   __shared__ float waitSink[OrderWait ? 128 * Consumers : 1];
   const unsigned qFull = smemAddress(&barriers[0]);
@@ -230,19 +245,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   auto vFull = [&](int s) { return qFull + 8 * (1 + Stages + s); };
   auto kEmpty = [&](int s) { return qFull + 8 * (1 + 2 * Stages + s); };
   auto vEmpty = [&](int s) { return qFull + 8 * (1 + 3 * Stages + s); };
+  const unsigned qEmpty = qFull + 8 * (1 + 4 * Stages);
 
   const unsigned sQ = (smemAddress(xfcSharedMemory) + 1023u) & ~1023u;
   const unsigned sK = sQ + QBytes;
   const unsigned sV = sK + Stages * KvBytes;
 
-  const TilePlace place = Schedule::place(Reverse);
-  const int mTile = place.mTile, head = place.head, batch = place.batch;
   const int tid = threadIdx.x;
   const int warpgroup = tid / 128;
-  const int qLen = params.qLen, kvLen = params.kvLen;
 
   if (tid == 0) {
     sm90::mbarInit(qFull, 128);
+    sm90::mbarInit(qEmpty, 4 * Consumers);
 #pragma unroll
     for (int s = 0; s < Stages; ++s) {
       sm90::mbarInit(kFull(s), 128);
@@ -253,14 +267,31 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   }
   __syncthreads();
 
-  const Schedule schedule(params, head, mTile);
-  const int numTiles = schedule.numTiles();
-
   if (warpgroup == 0) {
     // ---------------------------------------------------------- producer
     sm90::setMaxRegsDec<ProducerRegs>();
     const int ptid = tid;
-    if (numTiles > 0) {
+    // K/V tiles loaded by this CTA before the current item: the ring's
+    // stages and phases run on across items.
+    int kvBase = 0, itemCount = 0;
+    for (int item = firstItem; item < work.count();
+         item += ctaStride, ++itemCount) {
+      const TilePlace place = Schedule::place(work, item, Reverse);
+      const int mTile = place.mTile, head = place.head, batch = place.batch;
+      const Schedule schedule(params, head, mTile);
+      const int numTiles = schedule.numTiles();
+      // The Q buffer also stages the previous item's output: Q waits for
+      // the consumers' epilogue, the item's first K and V tiles do not.
+      auto loadQ = [&](auto copy) {
+        if (itemCount > 0)
+          sm90::mbarWait(qEmpty, (itemCount - 1) & 1);
+        copy();
+      };
+      if (numTiles == 0) {
+        // Nothing to load; the consumers still write the item's zeros.
+        loadQ([&] { sm90::mbarArrive(qFull); });
+        continue;
+      }
       const Element *qBase = static_cast<const Element *>(params.q) +
                              batch * params.qBatchStride +
                              head * params.qHeadStride;
@@ -270,31 +301,36 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       const Element *vBase = static_cast<const Element *>(params.v) +
                              batch * params.vBatchStride +
                              head * params.vHeadStride;
-      sm90CopyTile<BlockM, HeadDim>(qBase, params.qSeqStride, mTile * BlockM,
-                                    qLen, sQ, ptid);
-      sm90::cpAsyncArriveNoinc(qFull);
       // Each tile's index is loaded one tile ahead: a block-sparse table
       // read (an L2 round trip) then never sits between two copies.
       int nextIndex = schedule.tile(0).index;
       for (int idx = 0; idx < numTiles; ++idx) {
-        const int stage = idx % Stages;
-        const unsigned parity = ((idx / Stages) - 1) & 1;
+        const int slot = kvBase + idx;
+        const int stage = slot % Stages;
+        const unsigned parity = ((slot / Stages) - 1) & 1;
         const int key0 = nextIndex * BlockN;
         if (idx + 1 < numTiles)
           nextIndex = schedule.tile(idx + 1).index;
-        if (idx >= Stages)
+        if (slot >= Stages)
           sm90::mbarWait(kEmpty(stage), parity);
         sm90CopyTile<BlockN, HeadDim>(kBase, params.kSeqStride, key0, kvLen,
                                       sK + stage * KvBytes, ptid);
         sm90::cpAsyncArriveNoinc(kFull(stage));
-        if (idx >= Stages)
+        if (slot >= Stages)
           sm90::mbarWait(vEmpty(stage), parity);
         sm90CopyTile<BlockN, HeadDim>(vBase, params.vSeqStride, key0, kvLen,
                                       sV + stage * KvBytes, ptid);
         sm90::cpAsyncArriveNoinc(vFull(stage));
+        if (idx == 0)
+          loadQ([&] {
+            sm90CopyTile<BlockM, HeadDim>(qBase, params.qSeqStride,
+                                          mTile * BlockM, qLen, sQ, ptid);
+            sm90::cpAsyncArriveNoinc(qFull);
+          });
       }
-      asm volatile("cp.async.wait_all;\n" ::: "memory");
+      kvBase += numTiles;
     }
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
     return;
   }
 
@@ -306,388 +342,412 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const int g = lane / 4, t = lane % 4;
   // Rows of this thread: g and g + 8 of the warp's 16.
   const int rowInTile = wg * 64 + warp * 16 + g;
-  const int row0 = mTile * BlockM + rowInTile;
+  int kvBase = 0, itemCount = 0;
+  for (int item = firstItem; item < work.count();
+       item += ctaStride, ++itemCount) {
+    const TilePlace place = Schedule::place(work, item, Reverse);
+    const int mTile = place.mTile, head = place.head, batch = place.batch;
+    const Schedule schedule(params, head, mTile);
+    const int numTiles = schedule.numTiles();
+    const int row0 = mTile * BlockM + rowInTile;
+    // Stage and phase of the item's idx-th K/V tile in the CTA's ring.
+    auto stageOf = [&](int idx) { return (kvBase + idx) % Stages; };
+    auto phaseOf = [&](int idx) {
+      return static_cast<unsigned>((kvBase + idx) / Stages) & 1u;
+    };
+    sm90::mbarWait(qFull, itemCount & 1);
 
-  RowMasks<Traits> masks[2];
-  masks[0].init(params, batch, head, row0);
-  masks[1].init(params, batch, head, row0 + 8);
+    RowMasks<Traits> masks[2];
+    masks[0].init(params, batch, head, row0);
+    masks[1].init(params, batch, head, row0 + 8);
 
-  float o[HeadDim / 2];
+    float o[HeadDim / 2];
 #pragma unroll
-  for (int i = 0; i < HeadDim / 2; ++i)
-    o[i] = 0.0f;
-  float rowMax[2] = {negInf(), negInf()};
-  // exp2's argument is (s - rowMax) * postScale (see preScale below).
-  const float postScale = FoldScale ? params.scaleLog2 : 1.0f;
-  float rowSum[2] = {0.0f, 0.0f};
+    for (int i = 0; i < HeadDim / 2; ++i)
+      o[i] = 0.0f;
+    float rowMax[2] = {negInf(), negInf()};
+    // exp2's argument is (s - rowMax) * postScale (see preScale below).
+    const float postScale = FoldScale ? params.scaleLog2 : 1.0f;
+    float rowSum[2] = {0.0f, 0.0f};
 
-  if (numTiles > 0) {
-    float s[BlockN / 2];
+    if (numTiles > 0) {
+      float s[BlockN / 2];
 #pragma unroll
-    for (int i = 0; i < BlockN / 2; ++i)
-      s[i] = 0.0f;
-    unsigned p[BlockN / 16][4];
-#pragma unroll
-    for (int k = 0; k < BlockN / 16; ++k)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        p[k][e] = 0u;
-
-    Dropout dropout(params, batch, head);
-    unsigned dropRowKey[2] = {0u, 0u};
-    if constexpr (Traits::HasDropout) {
-      dropRowKey[0] = dropout.rowKey(row0);
-      dropRowKey[1] = dropout.rowKey(row0 + 8);
-    }
-    const float scaleLog2 = params.scaleLog2;
-    // Scores enter the softmax multiplied by preScale; exp2's argument is
-    // (s - max) * postScale. With FoldScale the max runs on raw scores and
-    // each probability costs one FFMA; rowMax is kept in the units of s.
-    const float preScale = FoldScale ? 1.0f : scaleLog2;
-    const unsigned sinkAddr = smemAddress(&waitSink[OrderWait ? tid - 128 : 0]);
-
-    // Descriptors: K-major Q and K (the k-step advances 32 bytes inside a
-    // 128-byte row, a column block every 4 steps), MN-major V (LBO: the next
-    // 64 columns, SBO: the next 8 keys; a k-step is 16 keys).
-    // The start address sits in the low 14 bits in 16-byte units and every
-    // address stays below 256 KiB: offsets add to the descriptor directly.
-    const unsigned long long qDesc0 =
-        sm90::sw128Desc(sQ + wg * 64 * 128, 16, 1024);
-    const unsigned long long kDesc0 = sm90::sw128Desc(sK, 16, 1024);
-    const unsigned long long vDesc0 = sm90::sw128Desc(sV, BlockN * 128, 1024);
-    auto qDesc = [&](int kk) {
-      return qDesc0 + ((kk / 4) * BlockM * 128 + (kk % 4) * 32) / 16;
-    };
-    auto kDesc = [&](int stage, int kk) {
-      return kDesc0 + static_cast<unsigned>(stage * (KvBytes / 16)) +
-             ((kk / 4) * BlockN * 128 + (kk % 4) * 32) / 16;
-    };
-    auto vDesc = [&](int stage, int kk) {
-      return vDesc0 + static_cast<unsigned>(stage * (KvBytes / 16)) +
-             kk * 16 * 128 / 16;
-    };
-
-    // Turns, round robin: consumer c waits on barrier 1 + c, then opens
-    // the next one's. The last consumer opens consumer 0's first turn and
-    // skips its own last arrive so that every barrier phase completes.
-    constexpr int TurnThreads = 256;
-    auto turnBegin = [&]() {
-      if constexpr (Consumers > 1)
-        sm90::namedBarSync(1 + wg, TurnThreads);
-    };
-    auto turnEnd = [&](bool last) {
-      if constexpr (Consumers > 1) {
-        if (!(wg == Consumers - 1 && last))
-          sm90::namedBarArrive(1 + (wg + 1) % Consumers, TurnThreads);
-      }
-    };
-    if constexpr (Consumers > 1) {
-      if (wg == Consumers - 1)
-        sm90::namedBarArrive(1, TurnThreads);
-    }
-
-    // Q as A fragments (QRegs): ldmatrix x4 from the swizzled tile, matrices
-    // rows +0/+8/+0/+8, chunks +0/+0/+1/+1 of the warp's 16 rows.
-    unsigned qFrag[QRegs ? HeadDim / 16 : 1][4];
-    auto loadQFrag = [&]() {
-      const int r = wg * 64 + warp * 16 + (lane % 8) + ((lane / 8) & 1) * 8;
-#pragma unroll
-      for (int kk = 0; kk < HeadDim / 16; ++kk) {
-        const int c = 2 * kk + lane / 16;
-        ldmatrixX4(qFrag[kk], sQ + (c / 8) * BlockM * 128 + r * 128 +
-                                  (((c % 8) ^ (r % 8)) * 16));
-      }
-    };
-    auto issueS = [&](int stage) {
-#pragma unroll
-      for (int kk = 0; kk < HeadDim / 16; ++kk) {
-        if constexpr (QRegs)
-          Wgmma<Element, BlockN>::rsk(s, qFrag[kk], kDesc(stage, kk), kk > 0);
-        else
-          Wgmma<Element, BlockN>::ss(s, qDesc(kk), kDesc(stage, kk), kk > 0);
-      }
-      sm90::wgmmaCommit();
-    };
-    auto issuePV = [&](int stage) {
-#pragma unroll
-      for (int kk = 0; kk < BlockN / 16; ++kk)
-        Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
-      sm90::wgmmaCommit();
-    };
-    // One arrival per consumer warp once its reads of the stage are done.
-    auto release = [&](unsigned bar) {
-      __syncwarp();
-      if (lane == 0)
-        sm90::mbarArrive(bar);
-    };
-
-    // Masks and online softmax of the S tile in registers: s becomes the
-    // probabilities; returns the factor the old O and sum are scaled by.
-    auto softmax = [&](const KvTile &tile, float(&scaleOld)[2]) {
-      const int col0 = tile.index * BlockN + 2 * t;
-#pragma unroll
-      for (int n = 0; n < BlockN / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          s[4 * n + e] = scoreWithMasks<Traits>(s[4 * n + e], preScale,
-                                                col0 + n * 8 + (e & 1), kvLen,
-                                                masks[e / 2]);
-      if (tile.partial) {
-#pragma unroll
-        for (int n = 0; n < BlockN / 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            if (!schedule.visible(row0 + (e / 2) * 8, col0 + n * 8 + (e & 1)))
-              s[4 * n + e] = negInf();
-      }
-      // Row max and sum over Chains independent partial results: short
-      // dependency chains instead of one BlockN / 4 long.
-      float negOffset[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float part[Chains];
-#pragma unroll
-        for (int c = 0; c < Chains; ++c)
-          part[c] = rowMax[h];
-#pragma unroll
-        for (int n = 0; n < BlockN / 8; ++n)
-          part[n % Chains] = fmaxf(
-              part[n % Chains], fmaxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
-#pragma unroll
-        for (int w = Chains / 2; w >= 1; w /= 2)
-#pragma unroll
-          for (int c = 0; c < w; ++c)
-            part[c] = fmaxf(part[c], part[c + w]);
-        float m = part[0];
-        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-        m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-        // A row that has seen only masked keys keeps max -inf: subtract 0
-        // so that exp2 gives 0, not NaN (its O and sum are 0: factor 1).
-        // An unchanged max gives a factor of exactly 1 (LazyRescale).
-        negOffset[h] = m == negInf() ? 0.0f : -m * postScale;
-        scaleOld[h] =
-            m == negInf() ? 1.0f : exp2Fast((rowMax[h] - m) * postScale);
-        rowMax[h] = m;
-      }
-      float sum[2][Chains];
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-#pragma unroll
-        for (int c = 0; c < Chains; ++c)
-          sum[h][c] = 0.0f;
-#pragma unroll
-      for (int n = 0; n < BlockN / 8; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float pr = exp2Fast(fmaf(s[4 * n + e], postScale, negOffset[e / 2]));
-          sum[e / 2][n % Chains] += pr;
-          if constexpr (Traits::HasDropout) {
-            if (!dropout.keep(dropRowKey[e / 2], col0 + n * 8 + (e & 1)))
-              pr = 0.0f;
-          }
-          s[4 * n + e] = pr;
-        }
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int w = Chains / 2; w >= 1; w /= 2)
-#pragma unroll
-          for (int c = 0; c < w; ++c)
-            sum[h][c] += sum[h][c + w];
-        rowSum[h] = rowSum[h] * scaleOld[h] + sum[h][0];
-      }
-    };
-    auto rescaleO = [&](const float(&scaleOld)[2]) {
-      if constexpr (LazyRescale) {
-        // Warp-uniform: skip when no row of the warp moved its max.
-        if (!__any_sync(0xffffffffu,
-                        scaleOld[0] != 1.0f || scaleOld[1] != 1.0f))
-          return;
-      }
-#pragma unroll
-      for (int i = 0; i < HeadDim / 2; ++i)
-        o[i] *= scaleOld[(i / 2) & 1];
-    };
-    auto packP = [&]() {
+      for (int i = 0; i < BlockN / 2; ++i)
+        s[i] = 0.0f;
+      unsigned p[BlockN / 16][4];
 #pragma unroll
       for (int k = 0; k < BlockN / 16; ++k)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-          p[k][e] = packPair<Element>(s[8 * k + 2 * e], s[8 * k + 2 * e + 1]);
-    };
+          p[k][e] = 0u;
 
-    // The next tile's schedule entry is loaded an iteration ahead, before
-    // the barrier waits: its table reads are in flight while the GEMMs run
-    // instead of stalling the softmax.
-    KvTile nextTile = schedule.tile(0);
-    auto advance = [&](int idx) {
-      KvTile tile = nextTile;
-      if (idx + 1 < numTiles)
-        nextTile = schedule.tile(idx + 1);
-      return tile;
-    };
+      Dropout dropout(params, batch, head);
+      unsigned dropRowKey[2] = {0u, 0u};
+      if constexpr (Traits::HasDropout) {
+        dropRowKey[0] = dropout.rowKey(row0);
+        dropRowKey[1] = dropout.rowKey(row0 + 8);
+      }
+      const float scaleLog2 = params.scaleLog2;
+      // Scores enter the softmax multiplied by preScale; exp2's argument is
+      // (s - max) * postScale. With FoldScale the max runs on raw scores and
+      // each probability costs one FFMA; rowMax is kept in the units of s.
+      const float preScale = FoldScale ? 1.0f : scaleLog2;
+      const unsigned sinkAddr =
+          smemAddress(&waitSink[OrderWait ? tid - 128 : 0]);
 
-    sm90::mbarWait(qFull, 0);
-    if constexpr (QRegs)
-      loadQFrag();
+      // Descriptors: K-major Q and K (the k-step advances 32 bytes inside a
+      // 128-byte row, a column block every 4 steps), MN-major V (LBO: the next
+      // 64 columns, SBO: the next 8 keys; a k-step is 16 keys).
+      // The start address sits in the low 14 bits in 16-byte units and every
+      // address stays below 256 KiB: offsets add to the descriptor directly.
+      const unsigned long long qDesc0 =
+          sm90::sw128Desc(sQ + wg * 64 * 128, 16, 1024);
+      const unsigned long long kDesc0 = sm90::sw128Desc(sK, 16, 1024);
+      const unsigned long long vDesc0 = sm90::sw128Desc(sV, BlockN * 128, 1024);
+      auto qDesc = [&](int kk) {
+        return qDesc0 + ((kk / 4) * BlockM * 128 + (kk % 4) * 32) / 16;
+      };
+      auto kDesc = [&](int stage, int kk) {
+        return kDesc0 + static_cast<unsigned>(stage * (KvBytes / 16)) +
+               ((kk / 4) * BlockN * 128 + (kk % 4) * 32) / 16;
+      };
+      auto vDesc = [&](int stage, int kk) {
+        return vDesc0 + static_cast<unsigned>(stage * (KvBytes / 16)) +
+               kk * 16 * 128 / 16;
+      };
 
-    if constexpr (Overlap) {
-      // Tile 0: S only.
-      {
-        const KvTile tile = advance(0);
-        sm90::mbarWait(kFull(0), 0);
-        sm90::fenceProxyAsync();
-        turnBegin();
-        sm90::fenceRegs(s);
-        sm90::wgmmaFence();
-        issueS(0);
-        sm90::fenceRegs(s);
-        turnEnd(numTiles == 1);
-        sm90::wgmmaWait<0>();
-        sm90::fenceRegs(s);
-        release(kEmpty(0));
-        float scaleOld[2];
-        softmax(tile, scaleOld);
-        packP();
+      // Turns, round robin: consumer c waits on barrier 1 + c, then opens
+      // the next one's. The last consumer opens consumer 0's first turn and
+      // skips its own last arrive so that every barrier phase completes.
+      constexpr int TurnThreads = 256;
+      auto turnBegin = [&]() {
+        if constexpr (Consumers > 1)
+          sm90::namedBarSync(1 + wg, TurnThreads);
+      };
+      auto turnEnd = [&](bool last) {
+        if constexpr (Consumers > 1) {
+          if (!(wg == Consumers - 1 && last))
+            sm90::namedBarArrive(1 + (wg + 1) % Consumers, TurnThreads);
+        }
+      };
+      if constexpr (Consumers > 1) {
+        if (wg == Consumers - 1)
+          sm90::namedBarArrive(1, TurnThreads);
       }
-      for (int idx = 1; idx < numTiles; ++idx) {
-        const int stage = idx % Stages, prev = (idx - 1) % Stages;
-        const KvTile tile = advance(idx);
-        sm90::mbarWait(kFull(stage), (idx / Stages) & 1);
-        sm90::mbarWait(vFull(prev), ((idx - 1) / Stages) & 1);
-        sm90::fenceProxyAsync();
-        turnBegin();
-        sm90::fenceRegs(s);
-        sm90::fenceRegs(o);
-        sm90::fenceRegs(p);
-        sm90::wgmmaFence();
-        issueS(stage);
-        issuePV(prev);
-        sm90::fenceRegs(s);
-        sm90::fenceRegs(o);
-        sm90::fenceRegs(p);
-        turnEnd(idx == numTiles - 1);
-        sm90::wgmmaWait<1>();
-        sm90::fenceRegs(s);
-        release(kEmpty(stage));
-        float scaleOld[2];
-        softmax(tile, scaleOld);
-        if constexpr (OrderWait)
-          asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(sinkAddr),
-                       "f"(rowSum[0] + rowSum[1])
-                       : "memory");
-        sm90::wgmmaWait<0>();
-        sm90::fenceRegs(o);
-        sm90::fenceRegs(p);
-        release(vEmpty(prev));
-        rescaleO(scaleOld);
-        packP();
-      }
-      // The last P V.
-      {
-        const int last = numTiles - 1, stage = last % Stages;
-        sm90::mbarWait(vFull(stage), (last / Stages) & 1);
-        sm90::fenceProxyAsync();
-        sm90::fenceRegs(o);
-        sm90::fenceRegs(p);
-        sm90::wgmmaFence();
-        issuePV(stage);
-        sm90::wgmmaWait<0>();
-        sm90::fenceRegs(o);
-        sm90::fenceRegs(p);
-        release(vEmpty(stage));
-      }
-    } else {
-      for (int idx = 0; idx < numTiles; ++idx) {
-        const int stage = idx % Stages;
-        const unsigned parity = (idx / Stages) & 1;
-        const KvTile tile = advance(idx);
-        sm90::mbarWait(kFull(stage), parity);
-        sm90::fenceProxyAsync();
-        turnBegin();
-        sm90::fenceRegs(s);
-        sm90::wgmmaFence();
-        issueS(stage);
-        sm90::fenceRegs(s);
-        turnEnd(idx == numTiles - 1);
-        sm90::wgmmaWait<0>();
-        sm90::fenceRegs(s);
-        release(kEmpty(stage));
-        float scaleOld[2];
-        softmax(tile, scaleOld);
-        rescaleO(scaleOld);
-        packP();
-        sm90::mbarWait(vFull(stage), parity);
-        sm90::fenceProxyAsync();
-        sm90::fenceRegs(o);
-        sm90::fenceRegs(p);
-        sm90::wgmmaFence();
-        issuePV(stage);
-        sm90::wgmmaWait<0>();
-        sm90::fenceRegs(o);
-        sm90::fenceRegs(p);
-        release(vEmpty(stage));
+
+      // Q as A fragments (QRegs): ldmatrix x4 from the swizzled tile, matrices
+      // rows +0/+8/+0/+8, chunks +0/+0/+1/+1 of the warp's 16 rows.
+      unsigned qFrag[QRegs ? HeadDim / 16 : 1][4];
+      auto loadQFrag = [&]() {
+        const int r = wg * 64 + warp * 16 + (lane % 8) + ((lane / 8) & 1) * 8;
+#pragma unroll
+        for (int kk = 0; kk < HeadDim / 16; ++kk) {
+          const int c = 2 * kk + lane / 16;
+          ldmatrixX4(qFrag[kk], sQ + (c / 8) * BlockM * 128 + r * 128 +
+                                    (((c % 8) ^ (r % 8)) * 16));
+        }
+      };
+      auto issueS = [&](int stage) {
+#pragma unroll
+        for (int kk = 0; kk < HeadDim / 16; ++kk) {
+          if constexpr (QRegs)
+            Wgmma<Element, BlockN>::rsk(s, qFrag[kk], kDesc(stage, kk), kk > 0);
+          else
+            Wgmma<Element, BlockN>::ss(s, qDesc(kk), kDesc(stage, kk), kk > 0);
+        }
+        sm90::wgmmaCommit();
+      };
+      auto issuePV = [&](int stage) {
+#pragma unroll
+        for (int kk = 0; kk < BlockN / 16; ++kk)
+          Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
+        sm90::wgmmaCommit();
+      };
+      // One arrival per consumer warp once its reads of the stage are done.
+      auto release = [&](unsigned bar) {
+        __syncwarp();
+        if (lane == 0)
+          sm90::mbarArrive(bar);
+      };
+
+      // Masks and online softmax of the S tile in registers: s becomes the
+      // probabilities; returns the factor the old O and sum are scaled by.
+      auto softmax = [&](const KvTile &tile, float(&scaleOld)[2]) {
+        const int col0 = tile.index * BlockN + 2 * t;
+#pragma unroll
+        for (int n = 0; n < BlockN / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            s[4 * n + e] = scoreWithMasks<Traits>(s[4 * n + e], preScale,
+                                                  col0 + n * 8 + (e & 1), kvLen,
+                                                  masks[e / 2]);
+        if (tile.partial) {
+#pragma unroll
+          for (int n = 0; n < BlockN / 8; ++n)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+              if (!schedule.visible(row0 + (e / 2) * 8, col0 + n * 8 + (e & 1)))
+                s[4 * n + e] = negInf();
+        }
+        // Row max and sum over Chains independent partial results: short
+        // dependency chains instead of one BlockN / 4 long.
+        float negOffset[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          float part[Chains];
+#pragma unroll
+          for (int c = 0; c < Chains; ++c)
+            part[c] = rowMax[h];
+#pragma unroll
+          for (int n = 0; n < BlockN / 8; ++n)
+            part[n % Chains] =
+                fmaxf(part[n % Chains],
+                      fmaxf(s[4 * n + 2 * h], s[4 * n + 2 * h + 1]));
+#pragma unroll
+          for (int w = Chains / 2; w >= 1; w /= 2)
+#pragma unroll
+            for (int c = 0; c < w; ++c)
+              part[c] = fmaxf(part[c], part[c + w]);
+          float m = part[0];
+          m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+          m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+          // A row that has seen only masked keys keeps max -inf: subtract 0
+          // so that exp2 gives 0, not NaN (its O and sum are 0: factor 1).
+          // An unchanged max gives a factor of exactly 1 (LazyRescale).
+          negOffset[h] = m == negInf() ? 0.0f : -m * postScale;
+          scaleOld[h] =
+              m == negInf() ? 1.0f : exp2Fast((rowMax[h] - m) * postScale);
+          rowMax[h] = m;
+        }
+        float sum[2][Chains];
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int c = 0; c < Chains; ++c)
+            sum[h][c] = 0.0f;
+#pragma unroll
+        for (int n = 0; n < BlockN / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            float pr =
+                exp2Fast(fmaf(s[4 * n + e], postScale, negOffset[e / 2]));
+            sum[e / 2][n % Chains] += pr;
+            if constexpr (Traits::HasDropout) {
+              if (!dropout.keep(dropRowKey[e / 2], col0 + n * 8 + (e & 1)))
+                pr = 0.0f;
+            }
+            s[4 * n + e] = pr;
+          }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+#pragma unroll
+          for (int w = Chains / 2; w >= 1; w /= 2)
+#pragma unroll
+            for (int c = 0; c < w; ++c)
+              sum[h][c] += sum[h][c + w];
+          rowSum[h] = rowSum[h] * scaleOld[h] + sum[h][0];
+        }
+      };
+      auto rescaleO = [&](const float(&scaleOld)[2]) {
+        if constexpr (LazyRescale) {
+          // Warp-uniform: skip when no row of the warp moved its max.
+          if (!__any_sync(0xffffffffu,
+                          scaleOld[0] != 1.0f || scaleOld[1] != 1.0f))
+            return;
+        }
+#pragma unroll
+        for (int i = 0; i < HeadDim / 2; ++i)
+          o[i] *= scaleOld[(i / 2) & 1];
+      };
+      auto packP = [&]() {
+#pragma unroll
+        for (int k = 0; k < BlockN / 16; ++k)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            p[k][e] = packPair<Element>(s[8 * k + 2 * e], s[8 * k + 2 * e + 1]);
+      };
+
+      // The next tile's schedule entry is loaded an iteration ahead, before
+      // the barrier waits: its table reads are in flight while the GEMMs run
+      // instead of stalling the softmax.
+      KvTile nextTile = schedule.tile(0);
+      auto advance = [&](int idx) {
+        KvTile tile = nextTile;
+        if (idx + 1 < numTiles)
+          nextTile = schedule.tile(idx + 1);
+        return tile;
+      };
+
+      if constexpr (QRegs)
+        loadQFrag();
+
+      if constexpr (Overlap) {
+        // Tile 0: S only.
+        {
+          const KvTile tile = advance(0);
+          sm90::mbarWait(kFull(stageOf(0)), phaseOf(0));
+          sm90::fenceProxyAsync();
+          turnBegin();
+          sm90::fenceRegs(s);
+          sm90::wgmmaFence();
+          issueS(stageOf(0));
+          sm90::fenceRegs(s);
+          turnEnd(numTiles == 1);
+          sm90::wgmmaWait<0>();
+          sm90::fenceRegs(s);
+          release(kEmpty(stageOf(0)));
+          float scaleOld[2];
+          softmax(tile, scaleOld);
+          packP();
+        }
+        for (int idx = 1; idx < numTiles; ++idx) {
+          const int stage = stageOf(idx), prev = stageOf(idx - 1);
+          const KvTile tile = advance(idx);
+          sm90::mbarWait(kFull(stage), phaseOf(idx));
+          sm90::mbarWait(vFull(prev), phaseOf(idx - 1));
+          sm90::fenceProxyAsync();
+          turnBegin();
+          sm90::fenceRegs(s);
+          sm90::fenceRegs(o);
+          sm90::fenceRegs(p);
+          sm90::wgmmaFence();
+          issueS(stage);
+          issuePV(prev);
+          sm90::fenceRegs(s);
+          sm90::fenceRegs(o);
+          sm90::fenceRegs(p);
+          turnEnd(idx == numTiles - 1);
+          sm90::wgmmaWait<1>();
+          sm90::fenceRegs(s);
+          release(kEmpty(stage));
+          float scaleOld[2];
+          softmax(tile, scaleOld);
+          if constexpr (OrderWait)
+            asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(sinkAddr),
+                         "f"(rowSum[0] + rowSum[1])
+                         : "memory");
+          sm90::wgmmaWait<0>();
+          sm90::fenceRegs(o);
+          sm90::fenceRegs(p);
+          release(vEmpty(prev));
+          rescaleO(scaleOld);
+          packP();
+        }
+        // The last P V.
+        {
+          const int last = numTiles - 1, stage = stageOf(last);
+          sm90::mbarWait(vFull(stage), phaseOf(last));
+          sm90::fenceProxyAsync();
+          sm90::fenceRegs(o);
+          sm90::fenceRegs(p);
+          sm90::wgmmaFence();
+          issuePV(stage);
+          sm90::wgmmaWait<0>();
+          sm90::fenceRegs(o);
+          sm90::fenceRegs(p);
+          release(vEmpty(stage));
+        }
+      } else {
+        for (int idx = 0; idx < numTiles; ++idx) {
+          const int stage = stageOf(idx);
+          const unsigned parity = phaseOf(idx);
+          const KvTile tile = advance(idx);
+          sm90::mbarWait(kFull(stage), parity);
+          sm90::fenceProxyAsync();
+          turnBegin();
+          sm90::fenceRegs(s);
+          sm90::wgmmaFence();
+          issueS(stage);
+          sm90::fenceRegs(s);
+          turnEnd(idx == numTiles - 1);
+          sm90::wgmmaWait<0>();
+          sm90::fenceRegs(s);
+          release(kEmpty(stage));
+          float scaleOld[2];
+          softmax(tile, scaleOld);
+          rescaleO(scaleOld);
+          packP();
+          sm90::mbarWait(vFull(stage), parity);
+          sm90::fenceProxyAsync();
+          sm90::fenceRegs(o);
+          sm90::fenceRegs(p);
+          sm90::wgmmaFence();
+          issuePV(stage);
+          sm90::wgmmaWait<0>();
+          sm90::fenceRegs(o);
+          sm90::fenceRegs(p);
+          release(vEmpty(stage));
+        }
       }
     }
-  }
 
-  // Epilogue: normalise, stage through this warp's own Q rows (swizzled),
-  // then write 16-byte chunks of rows < qLen.
-  float rowScale[2];
-  float keepScale = 1.0f;
-  if constexpr (Traits::HasDropout)
-    keepScale = Dropout(params, batch, head).scale();
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float l = rowSum[h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    // No visible key: l == 0 and the row is exactly 0.
-    rowScale[h] = l > 0.0f ? keepScale / l : 0.0f;
-    if constexpr (Traits::WriteLse) {
-      int row = row0 + h * 8;
-      if (t == 0 && row < qLen)
-        params
-            .lse[(static_cast<long long>(batch) * params.heads + head) * qLen +
-                 row] =
-            l > 0.0f ? (rowMax[h] * postScale + log2Fast(l)) * kLn2 : negInf();
-    }
-  }
-
-  auto stageOffset = [&](int r, int c) {
-    return (c / 8) * BlockM * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
-  };
-#pragma unroll
-  for (int n = 0; n < HeadDim / 8; ++n)
+    // Epilogue: normalise, stage through this warp's own Q rows (swizzled),
+    // then write 16-byte chunks of rows < qLen.
+    float rowScale[2];
+    float keepScale = 1.0f;
+    if constexpr (Traits::HasDropout)
+      keepScale = Dropout(params, batch, head).scale();
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      unsigned v = packPair<Element>(o[4 * n + 2 * h] * rowScale[h],
-                                     o[4 * n + 2 * h + 1] * rowScale[h]);
-      asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(
-                       sQ + stageOffset(rowInTile + 8 * h, n) + 4 * t),
-                   "r"(v)
-                   : "memory");
+      float l = rowSum[h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      // No visible key: l == 0 and the row is exactly 0.
+      rowScale[h] = l > 0.0f ? keepScale / l : 0.0f;
+      if constexpr (Traits::WriteLse) {
+        int row = row0 + h * 8;
+        if (t == 0 && row < qLen)
+          params.lse[(static_cast<long long>(batch) * params.heads + head) *
+                         qLen +
+                     row] = l > 0.0f
+                                ? (rowMax[h] * postScale + log2Fast(l)) * kLn2
+                                : negInf();
+      }
     }
-  __syncwarp();
 
-  Element *oBase = static_cast<Element *>(params.o) +
-                   batch * params.oBatchStride + head * params.oHeadStride;
-  constexpr int WarpChunks = 16 * RowChunks;
-  const int warpRow0 = wg * 64 + warp * 16;
+    auto stageOffset = [&](int r, int c) {
+      return (c / 8) * BlockM * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
+    };
 #pragma unroll
-  for (int it = 0; it < WarpChunks / 32; ++it) {
-    int idx = lane + it * 32;
-    int r = idx / RowChunks, c = idx % RowChunks;
-    int row = mTile * BlockM + warpRow0 + r;
-    if (row < qLen) {
-      Chunk16 chunk;
-      asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                   : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z), "=r"(chunk.w)
-                   : "r"(sQ + stageOffset(warpRow0 + r, c))
-                   : "memory");
-      *reinterpret_cast<Chunk16 *>(oBase + row * params.oSeqStride + c * 8) =
-          chunk;
+    for (int n = 0; n < HeadDim / 8; ++n)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        unsigned v = packPair<Element>(o[4 * n + 2 * h] * rowScale[h],
+                                       o[4 * n + 2 * h + 1] * rowScale[h]);
+        asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(
+                         sQ + stageOffset(rowInTile + 8 * h, n) + 4 * t),
+                     "r"(v)
+                     : "memory");
+      }
+    __syncwarp();
+
+    Element *oBase = static_cast<Element *>(params.o) +
+                     batch * params.oBatchStride + head * params.oHeadStride;
+    constexpr int WarpChunks = 16 * RowChunks;
+    const int warpRow0 = wg * 64 + warp * 16;
+#pragma unroll
+    for (int it = 0; it < WarpChunks / 32; ++it) {
+      int idx = lane + it * 32;
+      int r = idx / RowChunks, c = idx % RowChunks;
+      int row = mTile * BlockM + warpRow0 + r;
+      if (row < qLen) {
+        Chunk16 chunk;
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z),
+                       "=r"(chunk.w)
+                     : "r"(sQ + stageOffset(warpRow0 + r, c))
+                     : "memory");
+        *reinterpret_cast<Chunk16 *>(oBase + row * params.oSeqStride + c * 8) =
+            chunk;
+      }
     }
+    // This warp has read its staged rows back: once every consumer warp has,
+    // the producer may load the next item's Q over them.
+    __syncwarp();
+    if (lane == 0)
+      sm90::mbarArrive(qEmpty);
+    kvBase += numTiles;
   }
 #endif
 }

@@ -33,12 +33,28 @@ struct TilePlace {
   int mTile, head, batch;
 };
 
-/// The grid is (query tiles, heads, batch) and CTAs start in launch order,
-/// x fastest. With `reverse` query tiles run from the last one down (causal:
-/// the longest rows start first).
-XFC_DEVICE TilePlace placeInLaunchOrder(bool reverse) {
-  int mTile = reverse ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-  return {mTile, static_cast<int>(blockIdx.y), static_cast<int>(blockIdx.z)};
+/// The work of a forward launch: every (query tile, head, batch entry),
+/// numbered as work items 0 .. count() - 1. A schedule's place() maps an
+/// item to its TilePlace; items start in number order.
+struct WorkItems {
+  int mTiles, heads, batch;
+  XFC_DEVICE int count() const { return mTiles * heads * batch; }
+};
+
+/// Items in launch order, query tile fastest (K and V of one head are read
+/// by neighbouring items). With `reverse` the query tiles of a head run
+/// from the last one down (causal: the longest rows start first).
+XFC_DEVICE TilePlace placeInLaunchOrder(const WorkItems &work, int item,
+                                        bool reverse) {
+  int x = item % work.mTiles, rest = item / work.mTiles;
+  return {reverse ? work.mTiles - 1 - x : x, rest % work.heads,
+          rest / work.heads};
+}
+
+/// The CTA's number in the grid, x fastest (the order CTAs start in).
+XFC_DEVICE int linearBlockIndex() {
+  return static_cast<int>(blockIdx.x +
+                          gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z));
 }
 
 /// A sliding window, from the optional traits WindowLeft and WindowRight:
@@ -138,8 +154,9 @@ public:
     tileCount = count > 0 ? count : 0;
   }
 
-  XFC_DEVICE static TilePlace place(bool reverse) {
-    return placeInLaunchOrder(reverse);
+  XFC_DEVICE static TilePlace place(const WorkItems &work, int item,
+                                    bool reverse) {
+    return placeInLaunchOrder(work, item, reverse);
   }
 
   XFC_DEVICE int numTiles() const { return tileCount; }
@@ -238,24 +255,21 @@ public:
     rowsPastLayout = (mTile + 1) * Traits::BlockM > Covered;
   }
 
-  /// Heaviest first across the whole grid: the launch index is read as
-  /// (rank, head, batch) with the rank slowest, so the rank-r heaviest
-  /// tile row of every head and batch entry starts before any of rank
-  /// r + 1. Rows with many more blocks than the rest (BigBird's and
-  /// Longformer's global rows) then start in the first wave instead of
-  /// finishing alone at the end. A grid shorter than the layout (q_len
-  /// below its length) keeps launch order: the permutation covers all
-  /// NumTileRows.
-  XFC_DEVICE static TilePlace place(bool) {
-    const int heads = gridDim.y, pairs = gridDim.y * gridDim.z;
-    const int launch =
-        blockIdx.x + gridDim.x * (blockIdx.y + heads * blockIdx.z);
-    const int rank = launch / pairs, pair = launch % pairs;
-    const int head = pair % heads, batch = pair / heads;
+  /// Heaviest first across the whole launch: an item is read as (rank,
+  /// head, batch) with the rank slowest, so the rank-r heaviest tile row of
+  /// every head and batch entry starts before any of rank r + 1. Rows with
+  /// many more blocks than the rest (BigBird's and Longformer's global
+  /// rows) then start first instead of finishing alone at the end. With
+  /// fewer query tiles than the layout has (q_len below its length) items
+  /// keep launch order: the permutation covers all NumTileRows.
+  XFC_DEVICE static TilePlace place(const WorkItems &work, int item, bool) {
+    const int pairs = work.heads * work.batch;
+    const int rank = item / pairs, pair = item % pairs;
+    const int head = pair % work.heads, batch = pair / work.heads;
     const int layoutHead = Layout::LayoutHeads == 1 ? 0 : head;
     int mTile = rank;
-    if (static_cast<int>(gridDim.x) >= Layout::NumTileRows &&
-        rank < Layout::NumTileRows && layoutHead < Layout::LayoutHeads)
+    if (work.mTiles >= Layout::NumTileRows && rank < Layout::NumTileRows &&
+        layoutHead < Layout::LayoutHeads)
       mTile = TileOrderOf<Layout>::tileAt(layoutHead, rank);
     return {mTile, head, batch};
   }

@@ -52,7 +52,11 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
                 "SharedBytes must be (BlockM + 2 * NumStages * BlockN) * "
                 "HeadDim * 4 (templates/README.md)");
 
-  const TilePlace place = Schedule::place(/*reverse=*/false);
+  // One work item per CTA.
+  const WorkItems work{static_cast<int>(gridDim.x), static_cast<int>(gridDim.y),
+                       static_cast<int>(gridDim.z)};
+  const TilePlace place =
+      Schedule::place(work, linearBlockIndex(), /*reverse=*/false);
   const int mTile = place.mTile, head = place.head, batch = place.batch;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int quadBase = lane & ~3, q = lane % 4;

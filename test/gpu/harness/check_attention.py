@@ -208,6 +208,14 @@ class Runner:
         cubin = open(os.path.join(kernel_dir, "kernel.cubin"), "rb").read()
         self.kernel = CubinKernel(driver, cubin, self.spec["symbol"], self.spec["shared_bytes"])
         self.dtype = DTYPES[self.spec["dtype"]]
+        # AttentionParams.persistentCtas, cycled over the launches: 0 (one
+        # work item per CTA), the CTAs that fit at once (what the runtime
+        # passes) and 3 (every CTA walks many items, empty ones included).
+        # Kernels without persistent launches ignore it.
+        sms = torch.cuda.get_device_properties(0).multi_processor_count
+        self.persistent_modes = [
+            0, self.kernel.resident_ctas(self.spec["num_warps"] * 32, sms), 3]
+        self.launches = 0
 
     def heads_for(self, h):
         layout = self.spec["layout"]
@@ -241,6 +249,8 @@ class Runner:
             prm.keyPaddingBatchStride = key_padding.stride(0)
         if lse is not None:
             prm.lse = lse.data_ptr()
+        prm.persistentCtas = self.persistent_modes[self.launches % len(self.persistent_modes)]
+        self.launches += 1
         spec = self.spec
         grid = ((q_len + spec["block_m"] - 1) // spec["block_m"], h, b)
         block = (spec["num_warps"] * 32, 1, 1)

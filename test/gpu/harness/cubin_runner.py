@@ -37,10 +37,11 @@ class AttentionParams(ctypes.Structure):
         ("keyPadding", ctypes.c_void_p),
         ("keyPaddingBatchStride", ctypes.c_longlong),
         ("lse", ctypes.c_void_p),
+        ("persistentCtas", ctypes.c_int),
     ]
 
 
-assert ctypes.sizeof(AttentionParams) == 224, "AttentionParams layout changed"
+assert ctypes.sizeof(AttentionParams) == 232, "AttentionParams layout changed"
 
 
 class DriverError(RuntimeError):
@@ -65,6 +66,8 @@ class Driver:
             ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
             ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
         self.lib.cuCtxGetCurrent.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+        self.lib.cuOccupancyMaxActiveBlocksPerMultiprocessor.argtypes = [
+            ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
 
     def check(self, result, what):
         if result != 0:
@@ -105,6 +108,15 @@ class CubinKernel:
         self.driver.check(self.driver.lib.cuFuncGetAttribute(
             ctypes.byref(value), attr, self.function), "cuFuncGetAttribute")
         return value.value
+
+    def resident_ctas(self, block_threads, sms):
+        """CTAs of this kernel that fit on `sms` SMs at once (the value of
+        AttentionParams.persistentCtas for a persistent launch)."""
+        per_sm = ctypes.c_int()
+        self.driver.check(self.driver.lib.cuOccupancyMaxActiveBlocksPerMultiprocessor(
+            ctypes.byref(per_sm), self.function, block_threads, self.shared_bytes),
+            "cuOccupancyMaxActiveBlocksPerMultiprocessor")
+        return per_sm.value * sms
 
     def launch(self, params, grid, block, stream):
         """params: an AttentionParams; stream: a CUstream handle (int)."""

@@ -85,6 +85,11 @@ public:
   /// of `device`, retained once per process and made current.
   StatusOr<CudaContext> ensureContext(int device = 0) const;
 
+  /// CTAs of `function` that fit on one SM at once with `blockThreads`
+  /// threads and `sharedBytes` of dynamic shared memory.
+  StatusOr<int> getMaxActiveBlocksPerSm(void *function, int blockThreads,
+                                        std::size_t sharedBytes) const;
+
   /// Loads a cubin (or NUL-terminated PTX) into the current context.
   StatusOr<void *> loadModule(const void *image) const;
   /// Unloads a module; errors are ignored (the context may be gone).
