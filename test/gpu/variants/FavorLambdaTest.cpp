@@ -5,7 +5,9 @@
 // causal (prefix sums over the sequence) and not, odd lengths, q_len !=
 // kv_len, replaced features; and lambda (LambdaNetworks: content lambda
 // softmax_S(K)^T V plus the relative-position term over the plan's
-// embeddings), S == seq_len and shorter, and the run-time errors.
+// embeddings), S == seq_len and shorter, and the run-time errors. The
+// references (favorReference, lambdaReference) are in VariantTestSupport.cpp,
+// shared with MultiheadVariantsTest.cpp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,77 +21,6 @@ using namespace xfc::runtime;
 using namespace xfc::varianttest;
 
 namespace {
-
-/// phi(x) for every row of one batch-head of `x` ([rows, m] row-major):
-/// x_s = x Dh^-1/4, off = -||x_s||^2 / 2 - log sqrt(m) + 1e-6, p = x_s W,
-/// [exp(p + off), exp(-p + off)] or (sm_orf) exp(p + off).
-std::vector<double> favorFeatures(const HostTensor &x, int64_t b, int64_t h,
-                                  const std::vector<double> &w, int64_t half,
-                                  const std::string &kind) {
-  const int64_t d = x.dim, m = kind == "sm_orf" ? half : 2 * half;
-  std::vector<double> out(x.seq * m);
-  double scale = std::pow(static_cast<double>(d), -0.25);
-  for (int64_t s = 0; s < x.seq; ++s) {
-    std::vector<double> xs(d);
-    double norm = 0;
-    for (int64_t c = 0; c < d; ++c) {
-      xs[c] = x.at(b, h, s, c) * scale;
-      norm += xs[c] * xs[c];
-    }
-    double offset =
-        -0.5 * norm - std::log(std::sqrt(static_cast<double>(m))) + 1e-6;
-    for (int64_t f = 0; f < half; ++f) {
-      double p = 0;
-      for (int64_t c = 0; c < d; ++c)
-        p += xs[c] * w[c * half + f];
-      out[s * m + f] = std::exp(p + offset);
-      if (kind != "sm_orf")
-        out[s * m + half + f] = std::exp(-p + offset);
-    }
-  }
-  return out;
-}
-
-/// Non-causal: out_i = sum_j (qf_i . kf_j) v_j / sum_j qf_i . kf_j; causal:
-/// the sums run over j <= i.
-std::vector<double> favorReference(const HostTensor &q, const HostTensor &k,
-                                   const HostTensor &v,
-                                   const std::vector<double> &w, int64_t half,
-                                   const std::string &kind, bool causal) {
-  const int64_t d = v.dim, m = kind == "sm_orf" ? half : 2 * half;
-  std::vector<double> out(q.batch * q.heads * q.seq * d, 0.0);
-  for (int64_t b = 0; b < q.batch; ++b)
-    for (int64_t h = 0; h < q.heads; ++h) {
-      std::vector<double> qf = favorFeatures(q, b, h, w, half, kind);
-      std::vector<double> kf = favorFeatures(k, b, h, w, half, kind);
-      // Running (causal) or total sums of kf_j v_j^T and kf_j.
-      std::vector<double> state(m * d, 0.0), keySum(m, 0.0);
-      auto accumulate = [&](int64_t j) {
-        for (int64_t f = 0; f < m; ++f) {
-          keySum[f] += kf[j * m + f];
-          for (int64_t c = 0; c < d; ++c)
-            state[f * d + c] += kf[j * m + f] * v.at(b, h, j, c);
-        }
-      };
-      if (!causal)
-        for (int64_t j = 0; j < k.seq; ++j)
-          accumulate(j);
-      for (int64_t i = 0; i < q.seq; ++i) {
-        if (causal)
-          accumulate(i);
-        double den = 0;
-        for (int64_t f = 0; f < m; ++f)
-          den += qf[i * m + f] * keySum[f];
-        for (int64_t c = 0; c < d; ++c) {
-          double num = 0;
-          for (int64_t f = 0; f < m; ++f)
-            num += qf[i * m + f] * state[f * d + c];
-          out[((b * q.heads + h) * q.seq + i) * d + c] = num / den;
-        }
-      }
-    }
-  return out;
-}
 
 std::string favorConfig(const std::string &kind, bool causal) {
   return std::string(R"({"name": "favor", "feature_map": ")") + kind +
@@ -224,49 +155,6 @@ TEST(FavorGpu, CausalNeedsEqualLengths) {
   EXPECT_NE(status.getMessage().find("causal favor needs q_len == kv_len"),
             std::string::npos)
       << status.getMessage();
-}
-
-/// y = Q softmax_S(K)^T V + y_p, y_p[n] = sum_m (q_n . E[m - n + L - 1]) v_m.
-std::vector<double> lambdaReference(const HostTensor &q, const HostTensor &k,
-                                    const HostTensor &v,
-                                    const std::vector<double> &e,
-                                    int64_t maxLen) {
-  const int64_t s = q.seq, d = q.dim;
-  std::vector<double> out(q.values.size(), 0.0);
-  for (int64_t b = 0; b < q.batch; ++b)
-    for (int64_t h = 0; h < q.heads; ++h) {
-      // softmax over the sequence, per feature of K.
-      std::vector<double> ks(s * d);
-      for (int64_t c = 0; c < d; ++c) {
-        double largest = -INFINITY, sum = 0;
-        for (int64_t n = 0; n < s; ++n)
-          largest = std::max(largest, k.at(b, h, n, c));
-        for (int64_t n = 0; n < s; ++n)
-          sum += ks[n * d + c] = std::exp(k.at(b, h, n, c) - largest);
-        for (int64_t n = 0; n < s; ++n)
-          ks[n * d + c] /= sum;
-      }
-      std::vector<double> content(d * d, 0.0);
-      for (int64_t n = 0; n < s; ++n)
-        for (int64_t r = 0; r < d; ++r)
-          for (int64_t c = 0; c < d; ++c)
-            content[r * d + c] += ks[n * d + r] * v.at(b, h, n, c);
-      for (int64_t n = 0; n < s; ++n) {
-        double *row = &out[((b * q.heads + h) * s + n) * d];
-        for (int64_t r = 0; r < d; ++r)
-          for (int64_t c = 0; c < d; ++c)
-            row[c] += q.at(b, h, n, r) * content[r * d + c];
-        for (int64_t m = 0; m < s; ++m) {
-          const double *emb = &e[(m - n + maxLen - 1) * d];
-          double weight = 0;
-          for (int64_t r = 0; r < d; ++r)
-            weight += q.at(b, h, n, r) * emb[r];
-          for (int64_t c = 0; c < d; ++c)
-            row[c] += weight * v.at(b, h, m, c);
-        }
-      }
-    }
-  return out;
 }
 
 TEST(LambdaGpu, MatchesReference) {

@@ -3,7 +3,8 @@
 // The first graph variants against fp64 references written from the math:
 // linformer softmax(Q (E K)^T / sqrt(Dh)) (F V) with the plan's own E and F
 // and with caller-supplied ones, shorter sequences, a too-long one; and
-// fourier_mix Re(FFT2(q)) computed as separate DFTs along S and Dh.
+// fourier_mix Re(FFT2(q)) computed as separate DFTs along S and Dh
+// (fourierReference, in VariantTestSupport.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,8 +17,6 @@ using namespace xfc::runtime;
 using namespace xfc::varianttest;
 
 namespace {
-
-constexpr double kPi = 3.14159265358979323846;
 
 /// softmax(Q (E K)^T * scale) (F V), E and F [k, maxLen] of which the first
 /// S columns are used.
@@ -143,39 +142,6 @@ TEST(LinformerGpu, LongerThanSeqLenIsAClearError) {
                                      "plan allows: parameter E covers 128"),
             std::string::npos)
       << status.getMessage();
-}
-
-/// Re(FFT2(x)) over (seq, dim): out[s][d] = sum_{t,e} x[t][e]
-/// cos(2 pi (s t / S + d e / D)), computed as a DFT along S then along D.
-std::vector<double> fourierReference(const HostTensor &x) {
-  const int64_t n = x.seq, m = x.dim;
-  std::vector<double> out(x.values.size(), 0.0);
-  for (int64_t b = 0; b < x.batch; ++b)
-    for (int64_t h = 0; h < x.heads; ++h) {
-      // Along the sequence: real and imaginary parts.
-      std::vector<double> re(n * m, 0.0), im(n * m, 0.0);
-      for (int64_t s = 0; s < n; ++s)
-        for (int64_t t = 0; t < n; ++t) {
-          double angle = -2.0 * kPi * static_cast<double>((s * t) % n) / n;
-          double c = std::cos(angle), sn = std::sin(angle);
-          for (int64_t e = 0; e < m; ++e) {
-            re[s * m + e] += c * x.at(b, h, t, e);
-            im[s * m + e] += sn * x.at(b, h, t, e);
-          }
-        }
-      // Along the head dim, keeping the real part.
-      for (int64_t s = 0; s < n; ++s)
-        for (int64_t d = 0; d < m; ++d) {
-          double sum = 0;
-          for (int64_t e = 0; e < m; ++e) {
-            double angle = -2.0 * kPi * static_cast<double>((d * e) % m) / m;
-            sum += re[s * m + e] * std::cos(angle) -
-                   im[s * m + e] * std::sin(angle);
-          }
-          out[((b * x.heads + h) * n + s) * m + d] = sum;
-        }
-    }
-  return out;
 }
 
 TEST(FourierMixGpu, MatchesReference) {

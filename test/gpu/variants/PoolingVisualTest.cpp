@@ -6,7 +6,8 @@
 // x) * LKA) with the plan's own parameters (read back with getParameter) and
 // with caller-supplied ones. Grids 8 x 8 and 13 x 13 (odd), several pool
 // sizes, fp16/bf16/fp32; a non-square sequence and a split-head visual input
-// are clear errors.
+// are clear errors. The references (poolingReference, visualReference) are
+// in VariantTestSupport.cpp, shared with MultiheadVariantsTest.cpp.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,32 +20,6 @@ using namespace xfc::runtime;
 using namespace xfc::varianttest;
 
 namespace {
-
-/// AvgPool2d(k, 1, k / 2, count_include_pad=False)(x) - x on the side x side
-/// grid of every batch, head and feature.
-std::vector<double> poolingReference(const HostTensor &x, int64_t side,
-                                     int64_t poolSize) {
-  std::vector<double> out(x.values.size(), 0.0);
-  const int64_t r = poolSize / 2;
-  for (int64_t b = 0; b < x.batch; ++b)
-    for (int64_t h = 0; h < x.heads; ++h)
-      for (int64_t y = 0; y < side; ++y)
-        for (int64_t xc = 0; xc < side; ++xc)
-          for (int64_t c = 0; c < x.dim; ++c) {
-            double sum = 0;
-            int64_t count = 0;
-            for (int64_t yy = y - r; yy <= y + r; ++yy)
-              for (int64_t xx = xc - r; xx <= xc + r; ++xx)
-                if (yy >= 0 && yy < side && xx >= 0 && xx < side) {
-                  sum += x.at(b, h, yy * side + xx, c);
-                  ++count;
-                }
-            int64_t s = y * side + xc;
-            out[((b * x.heads + h) * x.seq + s) * x.dim + c] =
-                sum / static_cast<double>(count) - x.at(b, h, s, c);
-          }
-  return out;
-}
 
 TEST(PoolingGpu, MatchesReference) {
   XFC_REQUIRE_GPU();
@@ -99,14 +74,6 @@ TEST(PoolingGpu, NonSquareSequenceIsAClearError) {
       << status.getMessage();
 }
 
-/// visual's parameters, fp64, by the names of xFormers' state dict.
-struct VisualWeights {
-  std::map<std::string, std::vector<double>> values;
-  const std::vector<double> &operator[](const std::string &name) const {
-    return values.at(name);
-  }
-};
-
 const char *const kVisualParameters[] = {"block.0.weight",
                                          "block.0.bias",
                                          "block.2.conv0.weight",
@@ -117,74 +84,6 @@ const char *const kVisualParameters[] = {"block.0.weight",
                                          "block.2.conv1.bias",
                                          "block.3.weight",
                                          "block.3.bias"};
-
-/// y[s][o] = bias[o] + sum_i x[s][i] w[o][i] (Conv2d(C, C, 1)).
-std::vector<double> pointwise(const std::vector<double> &x, int64_t seq,
-                              int64_t channels, const std::vector<double> &w,
-                              const std::vector<double> &bias) {
-  std::vector<double> y(seq * channels);
-  for (int64_t s = 0; s < seq; ++s)
-    for (int64_t o = 0; o < channels; ++o) {
-      double sum = bias[o];
-      for (int64_t i = 0; i < channels; ++i)
-        sum += x[s * channels + i] * w[o * channels + i];
-      y[s * channels + o] = sum;
-    }
-  return y;
-}
-
-/// Conv2d(C, C, k, padding = dilation (k - 1) / 2, dilation, groups = C).
-std::vector<double> depthwise(const std::vector<double> &x, int64_t side,
-                              int64_t channels, const std::vector<double> &w,
-                              const std::vector<double> &bias, int64_t k,
-                              int64_t dilation) {
-  const int64_t pad = dilation * (k - 1) / 2;
-  std::vector<double> y(side * side * channels);
-  for (int64_t r = 0; r < side; ++r)
-    for (int64_t c = 0; c < side; ++c)
-      for (int64_t ch = 0; ch < channels; ++ch) {
-        double sum = bias[ch];
-        for (int64_t i = 0; i < k; ++i)
-          for (int64_t j = 0; j < k; ++j) {
-            int64_t rr = r - pad + i * dilation, cc = c - pad + j * dilation;
-            if (rr >= 0 && rr < side && cc >= 0 && cc < side)
-              sum += w[ch * k * k + i * k + j] *
-                     x[(rr * side + cc) * channels + ch];
-          }
-        y[(r * side + c) * channels + ch] = sum;
-      }
-  return y;
-}
-
-/// x + Conv1x1(u * Conv1x1(dw7x7,dil3(dw5x5(u)))), u = GELU(Conv1x1(x)), on
-/// every batch's side x side grid of `channels` features (heads == 1).
-std::vector<double> visualReference(const HostTensor &x, int64_t side,
-                                    const VisualWeights &p) {
-  const int64_t seq = x.seq, channels = x.dim;
-  std::vector<double> out;
-  for (int64_t b = 0; b < x.batch; ++b) {
-    std::vector<double> in(x.values.begin() + b * seq * channels,
-                           x.values.begin() + (b + 1) * seq * channels);
-    std::vector<double> u =
-        pointwise(in, seq, channels, p["block.0.weight"], p["block.0.bias"]);
-    for (double &value : u)
-      value = 0.5 * value * (1.0 + std::erf(value / std::sqrt(2.0)));
-    std::vector<double> a =
-        depthwise(u, side, channels, p["block.2.conv0.weight"],
-                  p["block.2.conv0.bias"], 5, 1);
-    a = depthwise(a, side, channels, p["block.2.conv_spatial.weight"],
-                  p["block.2.conv_spatial.bias"], 7, 3);
-    a = pointwise(a, seq, channels, p["block.2.conv1.weight"],
-                  p["block.2.conv1.bias"]);
-    for (std::size_t i = 0; i < a.size(); ++i)
-      a[i] *= u[i];
-    std::vector<double> y =
-        pointwise(a, seq, channels, p["block.3.weight"], p["block.3.bias"]);
-    for (std::size_t i = 0; i < y.size(); ++i)
-      out.push_back(in[i] + y[i]);
-  }
-  return out;
-}
 
 /// The block's own term, out - x: checked apart because x dominates out.
 std::vector<double> minusInput(std::vector<double> values,
