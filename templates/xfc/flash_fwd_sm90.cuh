@@ -167,6 +167,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "an H100 (bench/NOTES.md, v3): not supported");
   constexpr bool Reverse =
       ReverseChoice >= 0 ? ReverseChoice != 0 : Traits::Causal;
+  // Persistent launches (params.persistentCtas) keep the item loop's
+  // counters live beside the consumer state: with per-element masks
+  // (attn_mask, key padding, dropout, a random pattern or a window) that
+  // spilled (ptxas 13.0: dropout at HeadDim 64, a window at 128, random +
+  // masks), so those kernels take one work item per CTA whatever the
+  // launcher asks.
+  constexpr bool Persistent =
+      !ElementMasks && !RandomPattern<Traits>::Enabled &&
+      WindowOf<Traits>::Left < 0 && WindowOf<Traits>::Right < 0;
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
   // With bit 0, S, P, O and the softmax live together (the softmax then
@@ -228,7 +237,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // with that stride; the others leave at once.
   const WorkItems work{ceilDiv(qLen, BlockM), params.heads, params.batch};
   const int numCtas = static_cast<int>(gridDim.x * gridDim.y * gridDim.z);
-  const int ctaStride = params.persistentCtas > 0
+  const int ctaStride = Persistent && params.persistentCtas > 0
                             ? mini(params.persistentCtas, numCtas)
                             : numCtas;
   const int firstItem = linearBlockIndex();
@@ -329,6 +338,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           });
       }
       kvBase += numTiles;
+      if constexpr (!Persistent)
+        break;
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     return;
@@ -748,6 +759,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     if (lane == 0)
       sm90::mbarArrive(qEmpty);
     kvBase += numTiles;
+    if constexpr (!Persistent)
+      break;
   }
 #endif
 }
