@@ -173,9 +173,16 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // spilled (ptxas 13.0: dropout at HeadDim 64, a window at 128, random +
   // masks), so those kernels take one work item per CTA whatever the
   // launcher asks.
-  constexpr bool Persistent =
-      !ElementMasks && !RandomPattern<Traits>::Enabled &&
-      WindowOf<Traits>::Left < 0 && WindowOf<Traits>::Right < 0;
+  //
+  // Items are striped over the CTAs statically, which balances only items
+  // of equal work: measured (bench/results/2026-11-27-persistent-v1) +4-10%
+  // on dense non-causal shapes, but up to 30% slower with causal rows and
+  // block-sparse rows of different lengths. So only dense non-causal
+  // kernels without element masks run persistent.
+  constexpr bool Persistent = Dense && !Traits::Causal && !ElementMasks &&
+                              !RandomPattern<Traits>::Enabled &&
+                              WindowOf<Traits>::Left < 0 &&
+                              WindowOf<Traits>::Right < 0;
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
   // With bit 0, S, P, O and the softmax live together (the softmax then

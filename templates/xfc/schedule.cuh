@@ -211,12 +211,16 @@ struct GlobalTokens<Layout, VoidT<decltype(Layout::GlobalLength),
 
 /// The order in which a layout head's query tiles start: a Layout with
 /// tileOrder() (per layout head, the tile rows by decreasing tile count)
-/// starts the heaviest rows first; others keep launch order.
+/// and HeavyRanks (how many leading ranks hold rows far heavier than the
+/// rest) starts those first; others keep launch order.
 template <typename Layout, typename = void> struct TileOrderOf {
+  static constexpr int HeavyRanks = 0;
   XFC_DEVICE static int tileAt(int, int rank) { return rank; }
 };
 template <typename Layout>
-struct TileOrderOf<Layout, VoidT<decltype(Layout::tileOrder())>> {
+struct TileOrderOf<Layout, VoidT<decltype(Layout::tileOrder()),
+                                 decltype(Layout::HeavyRanks)>> {
+  static constexpr int HeavyRanks = Layout::HeavyRanks;
   XFC_DEVICE static int tileAt(int layoutHead, int rank) {
     return Layout::tileOrder()[layoutHead * Layout::NumTileRows + rank];
   }
@@ -255,21 +259,32 @@ public:
     rowsPastLayout = (mTile + 1) * Traits::BlockM > Covered;
   }
 
-  /// Heaviest first across the whole launch: an item is read as (rank,
-  /// head, batch) with the rank slowest, so the rank-r heaviest tile row of
-  /// every head and batch entry starts before any of rank r + 1. Rows with
-  /// many more blocks than the rest (BigBird's and Longformer's global
-  /// rows) then start first instead of finishing alone at the end. With
-  /// fewer query tiles than the layout has (q_len below its length) items
-  /// keep launch order: the permutation covers all NumTileRows.
+  /// Heavy rows first, then head by head: items below HeavyRanks * heads
+  /// * batch are read as (rank, head, batch) with the rank slowest, so the
+  /// heavy rows of every head (BigBird's and Longformer's global rows)
+  /// start in the first wave instead of finishing alone at the end; the
+  /// rest run one head after another, heaviest row first, so that the K/V
+  /// of few heads are in flight at once and stay in L2. With fewer query
+  /// tiles than the layout has (q_len below its length) items keep launch
+  /// order: the permutation covers all NumTileRows.
   XFC_DEVICE static TilePlace place(const WorkItems &work, int item, bool) {
+    if (work.mTiles < Layout::NumTileRows)
+      return placeInLaunchOrder(work, item, false);
+    constexpr int Heavy = TileOrderOf<Layout>::HeavyRanks;
     const int pairs = work.heads * work.batch;
-    const int rank = item / pairs, pair = item % pairs;
+    int rank, pair;
+    if (item < Heavy * pairs) {
+      rank = item / pairs;
+      pair = item % pairs;
+    } else {
+      const int light = work.mTiles - Heavy, rest = item - Heavy * pairs;
+      rank = Heavy + rest % light;
+      pair = rest / light;
+    }
     const int head = pair % work.heads, batch = pair / work.heads;
     const int layoutHead = Layout::LayoutHeads == 1 ? 0 : head;
     int mTile = rank;
-    if (work.mTiles >= Layout::NumTileRows && rank < Layout::NumTileRows &&
-        layoutHead < Layout::LayoutHeads)
+    if (rank < Layout::NumTileRows && layoutHead < Layout::LayoutHeads)
       mTile = TileOrderOf<Layout>::tileAt(layoutHead, rank);
     return {mTile, head, batch};
   }

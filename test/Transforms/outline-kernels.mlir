@@ -20,10 +20,28 @@ func.func @dense(%q: tensor<?x8x?x64xbf16>) -> tensor<?x8x?x64xbf16> {
 
 // -----
 
+// A global first row (BigBird-like): its 4 tiles are more than twice the
+// mean of 7 / 4, so one heavy rank; rows by decreasing count, ties in order.
+// CHECK-LABEL: func.func @global_row_is_heavy
+// CHECK: HeavyRanks = 1 : i64
+// CHECK-SAME: TileOrder = array<i32: 0, 1, 2, 3>
+module {
+func.func @global_row_is_heavy(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 64, heads = 1, blocks = 4, row_ptr = [0, 4, 5, 6, 7], cols = [0, 1, 2, 3, 1, 2, 3], partial = [0, 0, 0, 0, 0, 0, 0],
+                                bits = dense<[[[1, 1, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]]> : tensor<1x4x4xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf16>
+  return %0 : tensor<?x2x?x64xf16>
+}
+}
+
+// -----
+
 // Layout blocks of 16 under 64x32 tiles: each tile spans 4x2 blocks and is
 // partial unless all of them are on (here none is complete).
 // CHECK-LABEL: func.func @small_blocks_share_tiles
-// CHECK: tables {BlockBits = array<i8: 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1>, LayoutBlock = 16 : i64, LayoutHeads = 1 : i64, NumBlocks = 4 : i64, NumTileRows = 1 : i64, TileCols = array<i32: 0, 1>, TileOrder = array<i32: 0>, TilePartial = array<i8: 1, 1>, TileRowPtr = array<i32: 0, 2>}
+// CHECK: tables {BlockBits = array<i8: 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1>, HeavyRanks = 0 : i64, LayoutBlock = 16 : i64, LayoutHeads = 1 : i64, NumBlocks = 4 : i64, NumTileRows = 1 : i64, TileCols = array<i32: 0, 1>, TileOrder = array<i32: 0>, TilePartial = array<i8: 1, 1>, TileRowPtr = array<i32: 0, 2>}
 module {
 func.func @small_blocks_share_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,

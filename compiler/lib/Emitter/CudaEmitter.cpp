@@ -116,8 +116,8 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
     if (globalBits)
       printTable("unsigned char", "GlobalBits");
     os << "\nstruct Layout {\n";
-    for (StringRef name :
-         {"LayoutBlock", "LayoutHeads", "NumBlocks", "NumTileRows"})
+    for (StringRef name : {"LayoutBlock", "LayoutHeads", "NumBlocks",
+                           "NumTileRows", "HeavyRanks"})
       os << "  static constexpr int " << name << " = "
          << getTableInt(tables, name) << ";\n";
     if (globalBits)

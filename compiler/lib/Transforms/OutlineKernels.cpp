@@ -37,6 +37,10 @@ struct TileCsr {
   /// Per head, the tile rows by decreasing tile count (ties in row order):
   /// the order in which the kernel starts them.
   SmallVector<int32_t> order;
+  /// Leading ranks of `order` whose rows (in some head) hold more than
+  /// twice the mean tile count: the kernel starts them across all heads
+  /// first, the other rows head by head.
+  int64_t heavyRanks = 0;
 };
 
 /// Appends to `tiles.order` the tile rows of the head whose row pointers
@@ -50,6 +54,32 @@ void appendHeaviestFirst(TileCsr &tiles, size_t headRowPtr) {
   std::stable_sort(rows.begin(), rows.end(),
                    [&](int32_t a, int32_t b) { return count(a) > count(b); });
   tiles.order.append(rows.begin(), rows.end());
+}
+
+/// The ranks (in every head's heaviest-first order) whose rows are heavy:
+/// more than twice the mean tile count per row in at least one head.
+/// Global rows (BigBird, Longformer, fixed) are; a random layout's are not.
+int64_t countHeavyRanks(const TileCsr &tiles) {
+  int64_t rows = tiles.numTileRows;
+  if (rows == 0)
+    return 0;
+  int64_t heads = static_cast<int64_t>(tiles.order.size()) / rows;
+  if (heads == 0)
+    return 0;
+  double mean = static_cast<double>(tiles.cols.size()) / (rows * heads);
+  int64_t heavy = 0;
+  for (int64_t rank = 0; rank < rows; ++rank) {
+    int64_t most = 0;
+    for (int64_t h = 0; h < heads; ++h) {
+      int64_t row = tiles.order[h * rows + rank];
+      size_t ptr = h * (rows + 1) + row;
+      most = std::max<int64_t>(most, tiles.rowPtr[ptr + 1] - tiles.rowPtr[ptr]);
+    }
+    if (most <= 2 * mean)
+      break;
+    heavy = rank + 1;
+  }
+  return heavy;
 }
 
 TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
@@ -126,6 +156,7 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
     }
     appendHeaviestFirst(tiles, headRowPtr);
   }
+  tiles.heavyRanks = countHeavyRanks(tiles);
   return tiles;
 }
 
@@ -207,6 +238,7 @@ struct OutlineKernelsPass
         entries.append("TileCols", b.getDenseI32ArrayAttr(tiles.cols));
         entries.append("TilePartial", b.getDenseI8ArrayAttr(tiles.partial));
         entries.append("TileOrder", b.getDenseI32ArrayAttr(tiles.order));
+        entries.append("HeavyRanks", b.getI64IntegerAttr(tiles.heavyRanks));
         entries.append("BlockBits", b.getDenseI8ArrayAttr(bits));
         if (!globalBits.empty())
           entries.append("GlobalBits", b.getDenseI8ArrayAttr(globalBits));

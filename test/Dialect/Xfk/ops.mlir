@@ -16,7 +16,7 @@ xfk.kernel @sparse template "attention_forward" arch "sm_80" block [128, 1, 1] g
     tables {BlockBits = array<i8: 1, 0, 1, 1>, LayoutBlock = 64 : i64, LayoutHeads = 1 : i64,
             NumBlocks = 2 : i64, NumTileRows = 2 : i64, TileRowPtr = array<i32: 0, 1, 3>,
             TileCols = array<i32: 0, 0, 1>, TilePartial = array<i8: 0, 0, 0>,
-            TileOrder = array<i32: 1, 0>}
+            TileOrder = array<i32: 1, 0>, HeavyRanks = 0 : i64}
 
 // CHECK-LABEL: func.func @run
 func.func @run(%q: tensor<?x16x?x64xbf16>) -> tensor<?x16x?x64xbf16> {

@@ -32,7 +32,7 @@ static constexpr StringRef kAttentionOptionalTraits[] = {
     "RandomPerCall"};
 static constexpr StringRef kAttentionTables[] = {
     "LayoutBlock", "LayoutHeads", "NumBlocks", "NumTileRows", "TileRowPtr",
-    "TileCols",    "TilePartial", "TileOrder", "BlockBits"};
+    "TileCols",    "TilePartial", "TileOrder", "HeavyRanks",  "BlockBits"};
 static constexpr StringRef kAttentionOptionalTables[] = {"GlobalBits"};
 static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
                                                 "key_padding"};
@@ -348,10 +348,14 @@ LogicalResult KernelOp::verifyTileOrder(DictionaryAttr tables) {
   auto order = tables.getAs<DenseI32ArrayAttr>("TileOrder");
   auto rows = tables.getAs<IntegerAttr>("NumTileRows");
   auto heads = tables.getAs<IntegerAttr>("LayoutHeads");
-  if (!order || !rows || !heads)
+  auto heavy = tables.getAs<IntegerAttr>("HeavyRanks");
+  if (!order || !rows || !heads || !heavy)
     return emitOpError("expected TileOrder to be an i32 array and "
-                       "NumTileRows and LayoutHeads integers");
+                       "NumTileRows, LayoutHeads and HeavyRanks integers");
   int64_t numRows = rows.getInt(), numHeads = heads.getInt();
+  if (heavy.getInt() < 0 || heavy.getInt() > numRows)
+    return emitOpError("expected HeavyRanks in [0, NumTileRows = ")
+           << numRows << "], got " << heavy.getInt();
   if (static_cast<int64_t>(order.size()) != numRows * numHeads)
     return emitOpError("expected TileOrder to hold LayoutHeads * "
                        "NumTileRows = ")
