@@ -68,6 +68,12 @@ def masked_sdpa_eager(q, k, v, keep):
     return run
 
 
+def local_eager(q, k, v, window):
+    # xFormers' local: |i - j| <= window // 2 (not causal).
+    i = torch.arange(q.shape[-2], device=q.device)
+    return masked_sdpa_eager(q, k, v, (i[:, None] - i[None, :]).abs() <= window // 2)
+
+
 def random_eager(q, k, v, r):
     s = q.shape[-2]
     keep = torch.rand(s, s, device=q.device) < r
@@ -210,6 +216,8 @@ CASES = [
      lambda q, k, v: fourier_eager(q)),
     ("fourier_mix", {"name": "fourier_mix"}, "fp32", 8, 16, 1024, 64,
      lambda q, k, v: fourier_eager(q)),
+    ("local w=129", {"name": "local", "window_size": 129}, "bf16", 8, 16, 1024, 64,
+     lambda q, k, v: local_eager(q, k, v, 129)),
     ("random r=0.1", {"name": "random", "r": 0.1, "seed": 0}, "bf16", 8, 16, 1024, 64,
      lambda q, k, v: random_eager(q, k, v, 0.1)),
     ("global 16 tokens", {"name": "global", "seq_len": 1024,

@@ -8,7 +8,8 @@
 #          matrix       bench/device-run.sh (the config matrix, fp64 checks)
 #          blocksparse  bench/bench_blocksparse.py (issue 5's table)
 #          dense        bench/bench_dense.py (xfc beside cuDNN, FA2, xFormers)
-#          variants     bench/bench_variants.py (graph variants vs eager)
+#          variants     bench/bench_variants.py (graph variants vs eager;
+#                       VARIANTS_ONLY=NAME runs the cases whose name has NAME)
 # Binaries come from build-device/bin (see docs/runtime.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +47,7 @@ for step in "$@"; do
       --out "$results/dense" ;;
   variants)
     run_step variants 300 python3 bench/bench_variants.py \
-      --out "$results/variants" ;;
+      --out "$results/variants" ${VARIANTS_ONLY:+--only "$VARIANTS_ONLY"} ;;
   *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, variants)" ;;
   esac
 done
