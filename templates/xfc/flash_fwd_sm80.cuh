@@ -266,21 +266,8 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
   float keepScale = 1.0f;
   if constexpr (Traits::HasDropout)
     keepScale = Dropout(params, batch, head).scale();
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float l = rowSum[h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    // No visible key: l == 0 and the row is exactly 0.
-    rowScale[h] = l > 0.0f ? keepScale / l : 0.0f;
-    if constexpr (Traits::WriteLse) {
-      int row = row0 + h * 8;
-      if (t == 0 && row < qLen)
-        params
-            .lse[(static_cast<long long>(batch) * params.heads + head) * qLen +
-                 row] = l > 0.0f ? (rowMax[h] + log2Fast(l)) * kLn2 : negInf();
-    }
-  }
+  finishRows<Traits>(params, batch, head, row0, lane, rowSum, rowMax, keepScale,
+                     rowScale);
 
   unsigned char *sOut = xfcSharedMemory;
 #pragma unroll

@@ -586,6 +586,35 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
             p[k][e] = packPair<Element>(s[8 * k + 2 * e], s[8 * k + 2 * e + 1]);
       };
 
+      // S alone from a stage: wait for K, S = Q K^T in this consumer's
+      // turn, release the K stage.
+      auto computeS = [&](int stage, unsigned phase, bool lastTurn) {
+        sm90::mbarWait(kFull(stage), phase);
+        sm90::fenceProxyAsync();
+        turnBegin();
+        sm90::fenceRegs(s);
+        sm90::wgmmaFence();
+        issueS(stage);
+        sm90::fenceRegs(s);
+        turnEnd(lastTurn);
+        sm90::wgmmaWait<0>();
+        sm90::fenceRegs(s);
+        release(kEmpty(stage));
+      };
+      // P V alone from a stage: wait for V, O += P V, release the V stage.
+      auto finishPV = [&](int stage, unsigned phase) {
+        sm90::mbarWait(vFull(stage), phase);
+        sm90::fenceProxyAsync();
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        sm90::wgmmaFence();
+        issuePV(stage);
+        sm90::wgmmaWait<0>();
+        sm90::fenceRegs(o);
+        sm90::fenceRegs(p);
+        release(vEmpty(stage));
+      };
+
       // The next tile's schedule entry is loaded an iteration ahead, before
       // the barrier waits: its table reads are in flight while the GEMMs run
       // instead of stalling the softmax.
@@ -604,17 +633,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         // Tile 0: S only.
         {
           const KvTile tile = advance(0);
-          sm90::mbarWait(kFull(stageOf(0)), phaseOf(0));
-          sm90::fenceProxyAsync();
-          turnBegin();
-          sm90::fenceRegs(s);
-          sm90::wgmmaFence();
-          issueS(stageOf(0));
-          sm90::fenceRegs(s);
-          turnEnd(numTiles == 1);
-          sm90::wgmmaWait<0>();
-          sm90::fenceRegs(s);
-          release(kEmpty(stageOf(0)));
+          computeS(stageOf(0), phaseOf(0), numTiles == 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           packP();
@@ -653,49 +672,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           packP();
         }
         // The last P V.
-        {
-          const int last = numTiles - 1, stage = stageOf(last);
-          sm90::mbarWait(vFull(stage), phaseOf(last));
-          sm90::fenceProxyAsync();
-          sm90::fenceRegs(o);
-          sm90::fenceRegs(p);
-          sm90::wgmmaFence();
-          issuePV(stage);
-          sm90::wgmmaWait<0>();
-          sm90::fenceRegs(o);
-          sm90::fenceRegs(p);
-          release(vEmpty(stage));
-        }
+        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
           const unsigned parity = phaseOf(idx);
           const KvTile tile = advance(idx);
-          sm90::mbarWait(kFull(stage), parity);
-          sm90::fenceProxyAsync();
-          turnBegin();
-          sm90::fenceRegs(s);
-          sm90::wgmmaFence();
-          issueS(stage);
-          sm90::fenceRegs(s);
-          turnEnd(idx == numTiles - 1);
-          sm90::wgmmaWait<0>();
-          sm90::fenceRegs(s);
-          release(kEmpty(stage));
+          computeS(stage, parity, idx == numTiles - 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           rescaleO(scaleOld);
           packP();
-          sm90::mbarWait(vFull(stage), parity);
-          sm90::fenceProxyAsync();
-          sm90::fenceRegs(o);
-          sm90::fenceRegs(p);
-          sm90::wgmmaFence();
-          issuePV(stage);
-          sm90::wgmmaWait<0>();
-          sm90::fenceRegs(o);
-          sm90::fenceRegs(p);
-          release(vEmpty(stage));
+          finishPV(stage, parity);
         }
       }
     }
@@ -706,23 +694,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     float keepScale = 1.0f;
     if constexpr (Traits::HasDropout)
       keepScale = Dropout(params, batch, head).scale();
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      float l = rowSum[h];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
-      // No visible key: l == 0 and the row is exactly 0.
-      rowScale[h] = l > 0.0f ? keepScale / l : 0.0f;
-      if constexpr (Traits::WriteLse) {
-        int row = row0 + h * 8;
-        if (t == 0 && row < qLen)
-          params.lse[(static_cast<long long>(batch) * params.heads + head) *
-                         qLen +
-                     row] = l > 0.0f
-                                ? (rowMax[h] * postScale + log2Fast(l)) * kLn2
-                                : negInf();
-      }
-    }
+    const float rowMaxLog2[2] = {rowMax[0] * postScale, rowMax[1] * postScale};
+    finishRows<Traits>(params, batch, head, row0, lane, rowSum, rowMaxLog2,
+                       keepScale, rowScale);
 
     auto stageOffset = [&](int r, int c) {
       return (c / 8) * BlockM * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);

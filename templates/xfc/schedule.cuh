@@ -332,6 +332,33 @@ template <typename Traits> struct RowMasks {
   }
 };
 
+/// The end of the online softmax for a thread's two rows (row0 and row0 +
+/// 8 of its warp's 16): the row sums over the quad of lanes sharing a row,
+/// the factor each row's O is multiplied by (keepScale / sum; 0 for a row
+/// that saw no key, so it is exactly 0) and, with WriteLse, the natural-log
+/// LSE of rows < qLen (rowMaxLog2: the row max in log2 units).
+template <typename Traits>
+XFC_DEVICE void finishRows(const AttentionParams &params, int batch, int head,
+                           int row0, int lane, const float (&rowSum)[2],
+                           const float (&rowMaxLog2)[2], float keepScale,
+                           float (&rowScale)[2]) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    float l = rowSum[h];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    rowScale[h] = l > 0.0f ? keepScale / l : 0.0f;
+    if constexpr (Traits::WriteLse) {
+      const int row = row0 + h * 8, qLen = params.qLen;
+      if (lane % 4 == 0 && row < qLen)
+        params
+            .lse[(static_cast<long long>(batch) * params.heads + head) * qLen +
+                 row] =
+            l > 0.0f ? (rowMaxLog2[h] + log2Fast(l)) * kLn2 : negInf();
+    }
+  }
+}
+
 /// q_i . k_j scaled into the log2 domain plus the masks that do not depend
 /// on the schedule (attnMask, key padding); -inf where excluded. Partial
 /// tiles apply Schedule::visible on top.
