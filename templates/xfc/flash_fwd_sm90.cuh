@@ -42,9 +42,16 @@ namespace xfc {
 
 /// Dynamic shared memory of the wgmma path: Q, NumStages K and V tiles and
 /// 1024 bytes to align the base to a swizzle atom (the mbarriers are static).
-XFC_HOST_DEVICE constexpr int wgmmaSharedBytes(int blockM, int blockN,
-                                               int stages, int headDim) {
-  return (blockM + 2 * stages * blockN) * headDim * 2 + 1024;
+/// Q tiles of the wgmma kernel: two for block-sparse schedules (see
+/// flashForwardSm90), one for dense ones.
+XFC_HOST_DEVICE constexpr int wgmmaQBuffers(bool dense) {
+  return dense ? 1 : 2;
+}
+
+XFC_HOST_DEVICE constexpr int
+wgmmaSharedBytes(int blockM, int blockN, int stages, int headDim, bool dense) {
+  return (wgmmaQBuffers(dense) * blockM + 2 * stages * blockN) * headDim * 2 +
+         1024;
 }
 
 /// True when Traits select the warp-specialized wgmma kernel: 16-bit
@@ -174,15 +181,21 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // masks), so those kernels take one work item per CTA whatever the
   // launcher asks.
   //
-  // Items are striped over the CTAs statically, which balances only items
-  // of equal work: measured (bench/results/2026-11-27-persistent-v1) +4-10%
-  // on dense non-causal shapes, but up to 30% slower with causal rows and
-  // block-sparse rows of different lengths. So only dense non-causal
-  // kernels without element masks run persistent.
-  constexpr bool Persistent = Dense && !Traits::Causal && !ElementMasks &&
+  // Items are split over the CTAs statically, which balances only items
+  // of similar work: measured (bench/results/2026-11-27-persistent-v1)
+  // +4-10% on dense non-causal shapes, but up to 30% slower with causal
+  // rows and block-sparse layouts with global rows. So only schedules whose
+  // items are balanced (Schedule::BalancedItems) run persistent.
+  constexpr bool Persistent = Schedule::BalancedItems && !ElementMasks &&
                               !RandomPattern<Traits>::Enabled &&
                               WindowOf<Traits>::Left < 0 &&
                               WindowOf<Traits>::Right < 0;
+  // Q buffers: block-sparse kernels keep two, so that a persistent CTA
+  // loads the next item's Q while it computes the current one (items of a
+  // few tiles would otherwise wait for it each time). Dense kernels keep
+  // one: their items are long, and the variable buffer address made the
+  // D=128 consumers (232 registers) spill.
+  constexpr int QBuffers = wgmmaQBuffers(Dense);
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
   // With bit 0, S, P, O and the softmax live together (the softmax then
@@ -229,9 +242,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                              ? ChainsChoice / 2
                              : 1;
   static_assert(Traits::SharedBytes ==
-                    wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
-                "SharedBytes must be (BlockM + 2 * NumStages * BlockN) * "
-                "HeadDim * 2 + 1024 on the wgmma path (templates/README.md)");
+                    wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim, Dense),
+                "SharedBytes must be (QBuffers * BlockM + 2 * NumStages * "
+                "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 2 "
+                "for block-sparse schedules and 1 for dense ones "
+                "(templates/README.md)");
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(sizeof(Traits) == 0,
@@ -247,32 +262,47 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const int ctaStride = Persistent && params.persistentCtas > 0
                             ? mini(params.persistentCtas, numCtas)
                             : numCtas;
-  const int firstItem = linearBlockIndex();
-  if (firstItem >= ctaStride)
+  const int cta = linearBlockIndex();
+  if (cta >= ctaStride)
     return;
+  // Round r of the CTAs takes items [r * ctaStride, (r + 1) * ctaStride),
+  // in reverse CTA order every other round: schedules number items
+  // heaviest first within a head, so a CTA that drew a heavy item draws a
+  // light one next (a plain stride that divides the items of a head would
+  // hand the same rank to the same CTA every round).
+  auto itemOf = [&](int round) {
+    return round * ctaStride + ((round & 1) ? ctaStride - 1 - cta : cta);
+  };
 
-  // qFull, K/V full and empty per stage, qEmpty (the consumers are done
-  // with the Q tile and the output staged in its place).
-  __shared__ alignas(8) unsigned long long barriers[2 + 4 * Stages];
+  // Two Q buffers, so that a persistent CTA loads the next item's Q while
+  // it computes the current one: item i uses buffer i % 2. Per buffer,
+  // qFull and qEmpty (the consumers are done with the Q tile and the
+  // output staged in its place); K/V full and empty per stage.
+  __shared__ alignas(8) unsigned long long barriers[4 + 4 * Stages];
   // Written, never read: orders the softmax before `wgmma.wait_group 0`.
   __shared__ float waitSink[OrderWait ? 128 * Consumers : 1];
-  const unsigned qFull = smemAddress(&barriers[0]);
-  auto kFull = [&](int s) { return qFull + 8 * (1 + s); };
-  auto vFull = [&](int s) { return qFull + 8 * (1 + Stages + s); };
-  auto kEmpty = [&](int s) { return qFull + 8 * (1 + 2 * Stages + s); };
-  auto vEmpty = [&](int s) { return qFull + 8 * (1 + 3 * Stages + s); };
-  const unsigned qEmpty = qFull + 8 * (1 + 4 * Stages);
+  const unsigned bar0 = smemAddress(&barriers[0]);
+  auto qFull = [&](int b) { return bar0 + 8 * b; };
+  auto kFull = [&](int s) { return bar0 + 8 * (2 + s); };
+  auto vFull = [&](int s) { return bar0 + 8 * (2 + Stages + s); };
+  auto kEmpty = [&](int s) { return bar0 + 8 * (2 + 2 * Stages + s); };
+  auto vEmpty = [&](int s) { return bar0 + 8 * (2 + 3 * Stages + s); };
+  auto qEmpty = [&](int b) { return bar0 + 8 * (2 + 4 * Stages + b); };
 
-  const unsigned sQ = (smemAddress(xfcSharedMemory) + 1023u) & ~1023u;
-  const unsigned sK = sQ + QBytes;
+  const unsigned sQ0 = (smemAddress(xfcSharedMemory) + 1023u) & ~1023u;
+  auto qBuffer = [&](int b) { return sQ0 + b * QBytes; };
+  const unsigned sK = sQ0 + QBuffers * QBytes;
   const unsigned sV = sK + Stages * KvBytes;
 
   const int tid = threadIdx.x;
   const int warpgroup = tid / 128;
 
   if (tid == 0) {
-    sm90::mbarInit(qFull, 128);
-    sm90::mbarInit(qEmpty, 4 * Consumers);
+#pragma unroll
+    for (int b = 0; b < 2; ++b) {
+      sm90::mbarInit(qFull(b), 128);
+      sm90::mbarInit(qEmpty(b), 4 * Consumers);
+    }
 #pragma unroll
     for (int s = 0; s < Stages; ++s) {
       sm90::mbarInit(kFull(s), 128);
@@ -289,23 +319,26 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     const int ptid = tid;
     // K/V tiles loaded by this CTA before the current item: the ring's
     // stages and phases run on across items.
-    int kvBase = 0, itemCount = 0;
-    for (int item = firstItem; item < work.count();
-         item += ctaStride, ++itemCount) {
+    int kvBase = 0;
+    for (int itemCount = 0;; ++itemCount) {
+      const int item = itemOf(itemCount);
+      if (item >= work.count())
+        break;
       const TilePlace place = Schedule::place(work, item, Reverse);
       const int mTile = place.mTile, head = place.head, batch = place.batch;
       const Schedule schedule(params, head, mTile);
       const int numTiles = schedule.numTiles();
-      // The Q buffer also stages the previous item's output: Q waits for
-      // the consumers' epilogue, the item's first K and V tiles do not.
-      auto loadQ = [&](auto copy) {
-        if (itemCount > 0)
-          sm90::mbarWait(qEmpty, (itemCount - 1) & 1);
-        copy();
-      };
+      // The item's Q buffer also staged the output of the item two
+      // before: its Q waits for that epilogue (long done when the CTA
+      // keeps up), so it loads while the consumers work on the item before.
+      const int qb = itemCount % QBuffers;
+      if (itemCount >= QBuffers)
+        sm90::mbarWait(qEmpty(qb), ((itemCount / QBuffers) - 1) & 1);
       if (numTiles == 0) {
         // Nothing to load; the consumers still write the item's zeros.
-        loadQ([&] { sm90::mbarArrive(qFull); });
+        sm90::mbarArrive(qFull(qb));
+        if constexpr (!Persistent)
+          break;
         continue;
       }
       const Element *qBase = static_cast<const Element *>(params.q) +
@@ -317,6 +350,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       const Element *vBase = static_cast<const Element *>(params.v) +
                              batch * params.vBatchStride +
                              head * params.vHeadStride;
+      sm90CopyTile<BlockM, HeadDim>(qBase, params.qSeqStride, mTile * BlockM,
+                                    qLen, qBuffer(qb), ptid);
+      sm90::cpAsyncArriveNoinc(qFull(qb));
       // Each tile's index is loaded one tile ahead: a block-sparse table
       // read (an L2 round trip) then never sits between two copies.
       int nextIndex = schedule.tile(0).index;
@@ -337,12 +373,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90CopyTile<BlockN, HeadDim>(vBase, params.vSeqStride, key0, kvLen,
                                       sV + stage * KvBytes, ptid);
         sm90::cpAsyncArriveNoinc(vFull(stage));
-        if (idx == 0)
-          loadQ([&] {
-            sm90CopyTile<BlockM, HeadDim>(qBase, params.qSeqStride,
-                                          mTile * BlockM, qLen, sQ, ptid);
-            sm90::cpAsyncArriveNoinc(qFull);
-          });
       }
       kvBase += numTiles;
       if constexpr (!Persistent)
@@ -360,9 +390,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const int g = lane / 4, t = lane % 4;
   // Rows of this thread: g and g + 8 of the warp's 16.
   const int rowInTile = wg * 64 + warp * 16 + g;
-  int kvBase = 0, itemCount = 0;
-  for (int item = firstItem; item < work.count();
-       item += ctaStride, ++itemCount) {
+  int kvBase = 0;
+  for (int itemCount = 0;; ++itemCount) {
+    const int item = itemOf(itemCount);
+    if (item >= work.count())
+      break;
     const TilePlace place = Schedule::place(work, item, Reverse);
     const int mTile = place.mTile, head = place.head, batch = place.batch;
     const Schedule schedule(params, head, mTile);
@@ -373,7 +405,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     auto phaseOf = [&](int idx) {
       return static_cast<unsigned>((kvBase + idx) / Stages) & 1u;
     };
-    sm90::mbarWait(qFull, itemCount & 1);
+    // This item's Q buffer (see the producer) and its use count's phase.
+    const int qb = itemCount % QBuffers;
+    const unsigned sQ = qBuffer(qb);
+    sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
 
     RowMasks<Traits> masks[2];
     masks[0].init(params, batch, head, row0);
@@ -735,10 +770,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       }
     }
     // This warp has read its staged rows back: once every consumer warp has,
-    // the producer may load the next item's Q over them.
+    // the producer may load the Q of the item after next over them.
     __syncwarp();
     if (lane == 0)
-      sm90::mbarArrive(qEmpty);
+      sm90::mbarArrive(qEmpty(qb));
     kvBase += numTiles;
     if constexpr (!Persistent)
       break;

@@ -154,6 +154,10 @@ public:
     tileCount = count > 0 ? count : 0;
   }
 
+  /// Whether all work items take about the same time (a persistent
+  /// kernel's static split of them is then balanced): not with Causal.
+  static constexpr bool BalancedItems = !Traits::Causal;
+
   XFC_DEVICE static TilePlace place(const WorkItems &work, int item,
                                     bool reverse) {
     return placeInLaunchOrder(work, item, reverse);
@@ -258,6 +262,12 @@ public:
     // Rows past the layout see no key: a tile row crossing its end is masked.
     rowsPastLayout = (mTile + 1) * Traits::BlockM > Covered;
   }
+
+  /// Whether all work items take about the same time: no heavy rows (no
+  /// HeavyRanks: rows with more than twice the mean tile count plus four)
+  /// and no causality.
+  static constexpr bool BalancedItems =
+      TileOrderOf<Layout>::HeavyRanks == 0 && !Traits::Causal;
 
   /// Heavy rows first, then head by head: items below HeavyRanks * heads
   /// * batch are read as (rank, head, batch) with the rank slowest, so the

@@ -27,13 +27,14 @@
 
 namespace xfc {
 
-/// Dynamic shared memory of attentionForward for the given traits: the
-/// number the compiler must put in Traits::SharedBytes.
-template <typename Traits>
+/// Dynamic shared memory of attentionForward for the given traits and a
+/// dense (or block-sparse) schedule: the number the compiler must put in
+/// Traits::SharedBytes.
+template <typename Traits, bool Dense = true>
 XFC_HOST_DEVICE constexpr int attentionSharedBytes() {
   if constexpr (usesWgmmaPath<Traits>())
     return wgmmaSharedBytes(Traits::BlockM, Traits::BlockN, Traits::NumStages,
-                            Traits::HeadDim);
+                            Traits::HeadDim, Dense);
   else if constexpr (isHalfElement<typename Traits::Element>)
     return flashSharedBytes(Traits::BlockM, Traits::BlockN, Traits::NumStages,
                             Traits::HeadDim);

@@ -20,16 +20,17 @@ func.func @dense(%q: tensor<?x8x?x64xbf16>) -> tensor<?x8x?x64xbf16> {
 
 // -----
 
-// A global first row (BigBird-like): its 4 tiles are more than twice the
-// mean of 7 / 4, so one heavy rank; rows by decreasing count, ties in order.
+// A global first row (BigBird-like): its 8 tiles exceed twice the mean of
+// 15 / 8 plus four, so one heavy rank; rows by decreasing count, ties in
+// order.
 // CHECK-LABEL: func.func @global_row_is_heavy
 // CHECK: HeavyRanks = 1 : i64
-// CHECK-SAME: TileOrder = array<i32: 0, 1, 2, 3>
+// CHECK-SAME: TileOrder = array<i32: 0, 1, 2, 3, 4, 5, 6, 7>
 module {
 func.func @global_row_is_heavy(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
-      sparsity = #xfa.block_csr<block_size = 64, heads = 1, blocks = 4, row_ptr = [0, 4, 5, 6, 7], cols = [0, 1, 2, 3, 1, 2, 3], partial = [0, 0, 0, 0, 0, 0, 0],
-                                bits = dense<[[[1, 1, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]]> : tensor<1x4x4xi8>>,
+      sparsity = #xfa.block_csr<block_size = 64, heads = 1, blocks = 8, row_ptr = [0, 8, 9, 10, 11, 12, 13, 14, 15], cols = [0, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 5, 6, 7], partial = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                                bits = dense<[[[1, 1, 1, 1, 1, 1, 1, 1], [0, 1, 0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0, 1]]]> : tensor<1x8x8xi8>>,
       kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
       : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf16>
   return %0 : tensor<?x2x?x64xf16>

@@ -18,13 +18,18 @@ ArrayRef<StringRef> getSupportedArchs() {
 
 int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
                            int64_t stages, int64_t headDim,
-                           unsigned elementBits, bool wgmma) {
+                           unsigned elementBits, bool wgmma, bool blockSparse) {
   int64_t elementBytes = elementBits / 8;
+  if (path == "mma_sync" && wgmma)
+    // Q tiles (two for block-sparse kernels: a persistent CTA loads the next
+    // item's Q during the current one) plus `stages` K and V tiles, aligned
+    // to 1024 bytes (the 128-byte swizzle atoms) inside the allocation.
+    return ((blockSparse ? 2 : 1) * blockM + 2 * stages * blockN) * headDim *
+               elementBytes +
+           1024;
   if (path == "mma_sync")
-    // Q tile plus `stages` K and V tiles; the wgmma kernel aligns them to
-    // 1024 bytes (its 128-byte swizzle atoms) inside the allocation.
-    return (blockM + 2 * stages * blockN) * headDim * elementBytes +
-           (wgmma ? 1024 : 0);
+    // Q tile plus `stages` K and V tiles.
+    return (blockM + 2 * stages * blockN) * headDim * elementBytes;
   // simt: the same tiles in fp32 (rows are swizzled, not padded).
   return (blockM + 2 * stages * blockN) * headDim * 4;
 }
@@ -73,7 +78,8 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(
         choice.path, choice.blockM, choice.blockN, choice.stages,
-        problem.headDim, problem.elementBits, /*wgmma=*/true);
+        problem.headDim, problem.elementBits, /*wgmma=*/true,
+        /*blockSparse=*/problem.layoutBlockSize > 0);
     return choice;
   }
   if (problem.elementBits == 32) {
