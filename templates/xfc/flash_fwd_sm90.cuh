@@ -259,14 +259,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // with that stride; the others leave at once.
   const WorkItems work{ceilDiv(qLen, BlockM), params.heads, params.batch};
   const int numCtas = static_cast<int>(gridDim.x * gridDim.y * gridDim.z);
-  // Dense rows of more than 4096 keys stay one item per CTA: measured
-  // (bench/results/2026-11-27-blocksparse-v3) persistence gains 8% at
-  // kv_len 2048 but loses 2-7% at 8192-16384, where CTAs drifting apart
-  // keep the K/V of more heads in flight than L2 holds.
-  const bool persistentLaunch =
-      Persistent && params.persistentCtas > 0 && (!Dense || kvLen <= 4096);
-  const int ctaStride =
-      persistentLaunch ? mini(params.persistentCtas, numCtas) : numCtas;
+  const int ctaStride = Persistent && params.persistentCtas > 0
+                            ? mini(params.persistentCtas, numCtas)
+                            : numCtas;
   const int cta = linearBlockIndex();
   if (cta >= ctaStride)
     return;
