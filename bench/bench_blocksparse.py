@@ -28,11 +28,11 @@ import time
 
 import numpy as np
 import torch
-import triton.testing as tt
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 from cubin_runner import AttentionParams, CubinKernel, Driver  # noqa: E402
+from timing import bench, bench_pair  # noqa: E402
 
 B, H, S, D = 2, 16, 8192, 128
 
@@ -56,21 +56,6 @@ def layouts(block):
                             "num_sliding_window_blocks": max(3, 2048 // block + 1)}),
     ]
     return out
-
-
-def bench(fn):
-    return tt.do_bench(fn, warmup=25, rep=100, return_mode="median")
-
-
-def bench_pair(fn_a, fn_b, rounds=3):
-    """Medians of fn_a and fn_b measured in turns (a, b, a, b, ...): with one
-    after the other, the second gained 0-5% on identical code (clocks and
-    caches settle), which is the size of the differences compared."""
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(bench(fn_a))
-        b.append(bench(fn_b))
-    return sorted(a)[rounds // 2], sorted(b)[rounds // 2]
 
 
 def flops(density):

@@ -25,12 +25,12 @@ import time
 
 import torch
 import torch.nn.functional as F
-import triton.testing as tt
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 from cubin_runner import AttentionParams, CubinKernel, Driver  # noqa: E402
+from timing import bench, bench_pair  # noqa: E402
 
 SHAPES = [(16, 16, 512, 64), (8, 16, 2048, 64), (8, 16, 2048, 128),
           (2, 16, 8192, 128), (1, 16, 16384, 128)]
@@ -41,21 +41,6 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 def flops(b, h, s, d, causal):
     return 4.0 * b * h * s * s * d * (0.5 if causal else 1.0)
-
-
-def bench(fn):
-    return tt.do_bench(fn, warmup=25, rep=100, return_mode="median")
-
-
-def bench_pair(fn_a, fn_b, rounds=3):
-    """Medians of fn_a and fn_b measured in turns (a, b, a, b, ...): with one
-    after the other, the second gained 0-5% on identical code (clocks and
-    caches settle), which is the size of the differences compared."""
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(bench(fn_a))
-        b.append(bench(fn_b))
-    return sorted(a)[rounds // 2], sorted(b)[rounds // 2]
 
 
 def compile_kernel(xfc, workdir, dtype, d, causal, cache_dir):
