@@ -79,6 +79,19 @@ xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid 
 
 // -----
 
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{expected HeavyRanks in [0, NumTileRows = 2], got 3}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid #grid shared 40960
+    traits {Element = bf16, HeadDim = 64 : i64, BlockM = 64 : i64, BlockN = 64 : i64, NumWarps = 4 : i64,
+            NumStages = 2 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64}
+    tables {BlockBits = array<i8: 1, 0, 1, 1>, LayoutBlock = 64 : i64, LayoutHeads = 1 : i64,
+            NumBlocks = 2 : i64, NumTileRows = 2 : i64, TileRowPtr = array<i32: 0, 1, 3>,
+            TileCols = array<i32: 0, 0, 1>, TilePartial = array<i8: 0, 0, 0>,
+            TileOrder = array<i32: 1, 0>, HeavyRanks = 3 : i64}
+
+// -----
+
 func.func @no_kernel(%q: tensor<1x1x8x64xbf16>) -> tensor<1x1x8x64xbf16> {
   // expected-error @+1 {{'missing' does not reference an xfk.kernel}}
   %0 = xfk.launch @missing(%q, %q, %q) roles ["q", "k", "v"] : (tensor<1x1x8x64xbf16>, tensor<1x1x8x64xbf16>, tensor<1x1x8x64xbf16>) -> tensor<1x1x8x64xbf16>
