@@ -39,6 +39,25 @@ func.func @global_row_is_heavy(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16>
 
 // -----
 
+// Per-head layouts: each head's tile rows by decreasing count (head 0's
+// full row is its first, head 1's its last); none is heavy (4 tiles against
+// twice the mean of 14 / 8 plus four).
+// CHECK-LABEL: func.func @per_head_tile_order
+// CHECK: HeavyRanks = 0 : i64
+// CHECK-SAME: TileOrder = array<i32: 0, 1, 2, 3, 3, 0, 1, 2>
+module {
+func.func @per_head_tile_order(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64xf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 64, heads = 2, blocks = 4, row_ptr = [0, 4, 5, 6, 7, 7, 8, 9, 10, 14], cols = [0, 1, 2, 3, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3], partial = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                                bits = dense<[[[1, 1, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 1, 1, 1]]]> : tensor<2x4x4xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>}
+      : tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16>, tensor<?x2x?x64xf16> -> tensor<?x2x?x64xf16>
+  return %0 : tensor<?x2x?x64xf16>
+}
+}
+
+// -----
+
 // Layout blocks of 16 under 64x32 tiles: each tile spans 4x2 blocks and is
 // partial unless all of them are on (here none is complete).
 // CHECK-LABEL: func.func @small_blocks_share_tiles
