@@ -90,6 +90,9 @@ def grid_of(kernel):
 
 def make_launch(driver, kernel_info, cubin, q, k, v, o, persistent=True):
     kernel = CubinKernel(driver, cubin, kernel_info["symbol"], kernel_info["shared_bytes"])
+    # Large layouts: the tables are filled into the module at load time.
+    if kernel_info.get("tables_at_load"):
+        kernel.fill_tables(kernel_info["symbol"], kernel_info["tables"])
     prm = AttentionParams()
     prm.q, prm.k, prm.v, prm.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
     for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):

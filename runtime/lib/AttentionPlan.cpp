@@ -5,6 +5,7 @@
 #include "GraphPlan.h"
 #include "xfc/runtime/Cuda.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -83,6 +84,49 @@ Status checkSameSizes(const TensorView &view, const std::string &name,
 } // namespace
 
 /// The module of one CUDA context.
+/// Copies the layout tables of a `tables_at_load` kernel into the module's
+/// `<symbol>_<table>` arrays (int32 or byte entries, as the emitter declares
+/// them), checking each array's size against the manifest.
+Status uploadTables(const CudaDriver &driver, const CudaModule &module,
+                    const ManifestKernel &kernel) {
+  static constexpr std::pair<const char *, std::size_t> kArrays[] = {
+      {"TileRowPtr", 4}, {"TileCols", 4},  {"TilePartial", 1},
+      {"TileOrder", 4},  {"BlockBits", 1}, {"GlobalBits", 1}};
+  for (auto [name, elementBytes] : kArrays) {
+    auto it = kernel.tables.find(name);
+    if (it == kernel.tables.end())
+      continue;
+    const std::vector<int64_t> &values = it->second.listValue;
+    std::string symbol = kernel.symbol + "_" + name;
+    StatusOr<DeviceGlobal> global = module.getGlobal(symbol);
+    if (!global)
+      return global.getStatus();
+    // An empty table is declared with one unused entry.
+    std::size_t expected =
+        std::max<std::size_t>(1, values.size()) * elementBytes;
+    if (global->bytes != expected)
+      return Status::error("kernel " + kernel.symbol + ": table " + name +
+                           " holds " + std::to_string(global->bytes) +
+                           " bytes in the module, the manifest gives " +
+                           std::to_string(expected));
+    std::vector<unsigned char> bytes(expected, 0);
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (elementBytes == 4) {
+        int32_t value = static_cast<int32_t>(values[i]);
+        std::memcpy(bytes.data() + 4 * i, &value, 4);
+      } else {
+        bytes[i] = static_cast<unsigned char>(values[i]);
+      }
+    }
+    if (Status status =
+            driver.copyToDevice(global->pointer, bytes.data(), bytes.size());
+        !status)
+      return Status::error("kernel " + kernel.symbol + ": table " + name +
+                           ": " + status.getMessage());
+  }
+  return Status::ok();
+}
+
 struct LoadedKernel {
   void *context = nullptr;
   CudaModule module;
@@ -144,6 +188,9 @@ AttentionPlan::Impl::getFunction(const CudaDriver &driver,
   StatusOr<void *> function = module->getFunction(k.symbol);
   if (!function)
     return function.getStatus();
+  if (k.tablesAtLoad)
+    if (Status status = uploadTables(driver, *module, k); !status)
+      return status;
   if (k.sharedBytes > kDefaultSharedLimit) {
     StatusOr<int> limit = driver.getAttribute(
         context.device, CudaDeviceAttribute::MaxSharedMemoryPerBlockOptin);

@@ -51,6 +51,8 @@ struct CudaDriver::Api {
   CuResult (*moduleLoadData)(CuHandle *, const void *);
   CuResult (*moduleUnload)(CuHandle);
   CuResult (*moduleGetFunction)(CuHandle *, CuHandle, const char *);
+  CuResult (*moduleGetGlobal)(CuDevicePtr *, std::size_t *, CuHandle,
+                              const char *);
   CuResult (*funcSetAttribute)(CuHandle, int, int);
   CuResult (*funcGetAttribute)(int *, int, CuHandle);
   CuResult (*occupancyMaxActiveBlocksPerMultiprocessor)(int *, CuHandle, int,
@@ -107,6 +109,7 @@ StatusOr<const CudaDriver *> getDriver() {
     bind(api.moduleLoadData, "cuModuleLoadData");
     bind(api.moduleUnload, "cuModuleUnload");
     bind(api.moduleGetFunction, "cuModuleGetFunction");
+    bind(api.moduleGetGlobal, "cuModuleGetGlobal_v2");
     bind(api.funcSetAttribute, "cuFuncSetAttribute");
     bind(api.funcGetAttribute, "cuFuncGetAttribute");
     bind(api.occupancyMaxActiveBlocksPerMultiprocessor,
@@ -295,6 +298,18 @@ StatusOr<void *> CudaDriver::getFunction(void *module,
       !status)
     return status;
   return function;
+}
+
+StatusOr<DeviceGlobal> CudaDriver::getGlobal(void *module,
+                                             const std::string &symbol) const {
+  CuDevicePtr pointer = 0;
+  std::size_t bytes = 0;
+  if (Status status =
+          check(api->moduleGetGlobal(&pointer, &bytes, module, symbol.c_str()),
+                ("cuModuleGetGlobal(" + symbol + ")").c_str());
+      !status)
+    return status;
+  return DeviceGlobal{fromDevicePtr(pointer), bytes};
 }
 
 Status CudaDriver::setFunctionAttribute(void *function,
@@ -494,6 +509,15 @@ StatusOr<CudaModule> CudaModule::load(const CudaDriver &driver,
   module.handle = *handle;
   module.name = name;
   return module;
+}
+
+StatusOr<DeviceGlobal> CudaModule::getGlobal(const std::string &symbol) const {
+  if (!handle)
+    return Status::error(name + ": the module is not loaded");
+  StatusOr<DeviceGlobal> global = driver->getGlobal(handle, symbol);
+  if (!global)
+    return Status::error(name + ": " + global.getStatus().getMessage());
+  return global;
 }
 
 StatusOr<void *> CudaModule::getFunction(const std::string &symbol) const {

@@ -592,6 +592,15 @@ Status parseKernel(const std::string &source, const json &value,
         !status)
       return status;
   }
+  if (const json *atLoad =
+          reader.find("tables_at_load", "a boolean", false, status)) {
+    if (!atLoad->is_boolean())
+      return reader.mistyped("tables_at_load", "a boolean", *atLoad);
+    out.tablesAtLoad = atLoad->get<bool>();
+    if (out.tablesAtLoad && out.tables.empty())
+      return reader.error("tables_at_load",
+                          "true, but the kernel has no tables");
+  }
 
   if (out.templateName == "attention_forward") {
     AttentionTraits traits;

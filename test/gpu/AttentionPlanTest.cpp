@@ -736,6 +736,9 @@ LayoutSpec exampleLayout() {
 LayoutSpec perHeadLayout() { return randomLayout(16, 4, 2, true, 7); }
 LayoutSpec fp32Layout() { return randomLayout(32, 6, 3, false, 11); }
 LayoutSpec paddedLayout() { return randomLayout(32, 5, 2, false, 5); }
+/// 4 heads of 128 x 128 blocks: 64 KiB of block bits plus the tile lists,
+/// more than the compiler prints into a kernel (tables_at_load).
+LayoutSpec largeLayout() { return randomLayout(16, 128, 4, true, 13); }
 
 const char *const kFixedSeqConfig =
     R"({"name": "blocksparse", "block_size": 16, "num_heads": 4,
@@ -811,6 +814,7 @@ std::vector<ConfigSpec> plannedConfigs() {
   specs.push_back(blockSparseConfig(DType::F16, 64, 2, paddedLayout(), false,
                                     "--key-padding-mask --attn-mask"));
   specs.push_back({kFixedSeqConfig, archFlags()});
+  specs.push_back(blockSparseConfig(DType::BF16, 64, 4, largeLayout()));
   specs.push_back(denseConfig(DType::F16, 64, false, false, 0, otherArch()));
   return specs;
 }
@@ -984,6 +988,19 @@ TEST(AttentionPlanGpu, BlockSparsePerHeadAndFp32) {
   masked.mask = MaskKind::Rows2d;
   masked.keyPadding = true;
   EXPECT_TRUE(checkCase(*maskedPlan, masked, &padded));
+}
+
+TEST(AttentionPlanGpu, LargeLayoutTablesFilledAtLoad) {
+  REQUIRE_GPU();
+  // The tables are not in the cubin: the plan copies them into the module
+  // when it loads it; a kernel run with unfilled (zero) tables would see no
+  // tiles and give zeros.
+  LayoutSpec layout = largeLayout();
+  ASSERT_PLAN(plan, blockSparseConfig(DType::BF16, 64, 4, layout));
+  EXPECT_TRUE(plan->getKernel().tablesAtLoad);
+  Case c;
+  c.batch = 1, c.heads = 4, c.qLen = 2048, c.kvLen = 1990;
+  EXPECT_TRUE(checkCase(*plan, c, &layout));
 }
 
 TEST(AttentionPlanGpu, FairSeqSequenceFirst) {

@@ -62,6 +62,16 @@ def main():
                     add("bs%d_%s" % (block, tag),
                         {"name": "blocksparse", "block_size": block, "causal": causal,
                          "head_dim": d, "dtype": dtype, "layout": layout})
+    # Layout tables too large for the kernel source (> 64 KiB): the loader
+    # fills them into the module (manifest `tables_at_load`).
+    if not smoke:
+        for dtype, d in (("bf16", 64), ("fp16", 128)):
+            add("bs16_large_tables_%s_d%d" % (dtype, d),
+                {"name": "blocksparse", "block_size": 16, "num_heads": 8,
+                 "seq_len": 2048, "head_dim": d, "dtype": dtype,
+                 "layout": {"pattern": "random", "density": 0.1, "seed": 3,
+                            "granularity": "block",
+                            "different_layout_per_head": True}})
     # local: sliding windows, causal and not, odd widths and wide ones.
     for dtype in dtypes:
         for d in dims:

@@ -57,6 +57,9 @@ def kernel_spec(name, kernel):
             "tile_partial": tables["TilePartial"],
         }
         spec["global_bits"] = tables.get("GlobalBits")
+        # Large tables are filled into the module when it is loaded.
+        if kernel.get("tables_at_load"):
+            spec["tables_at_load"] = tables
     return spec
 
 

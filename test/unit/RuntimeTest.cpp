@@ -471,6 +471,29 @@ TEST(Manifest, GlobalBits) {
       << parseError(bad);
 }
 
+TEST(Manifest, TablesAtLoad) {
+  StatusOr<Manifest> inline_ = Manifest::parse(kSparseManifest);
+  ASSERT_TRUE(inline_.isOk()) << inline_.getStatus().getMessage();
+  EXPECT_FALSE(inline_->kernels[0].tablesAtLoad);
+  std::string atLoad = replaced(kSparseManifest, "\"tables\": {",
+                                "\"tables_at_load\": true, \"tables\": {");
+  StatusOr<Manifest> parsed = Manifest::parse(atLoad);
+  ASSERT_TRUE(parsed.isOk()) << parsed.getStatus().getMessage();
+  EXPECT_TRUE(parsed->kernels[0].tablesAtLoad);
+  EXPECT_EQ(parsed->kernels[0].tables.at("TileCols").listValue,
+            (std::vector<int64_t>{0, 1, 0, 1}));
+  EXPECT_NE(parseError(replaced(atLoad, "\"tables_at_load\": true",
+                                "\"tables_at_load\": 1"))
+                .find("tables_at_load: expected a boolean"),
+            std::string::npos);
+  std::string dense = replaced(kDenseManifest, "\"traits\": {",
+                               "\"tables_at_load\": true, \"traits\": {");
+  EXPECT_NE(parseError(dense).find(
+                "tables_at_load: true, but the kernel has no tables"),
+            std::string::npos)
+      << parseError(dense);
+}
+
 TEST(Manifest, LoadReportsMissingFiles) {
   StatusOr<Manifest> manifest = Manifest::load("/nonexistent/manifest.json");
   ASSERT_FALSE(manifest.isOk());

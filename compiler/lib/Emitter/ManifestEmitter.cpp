@@ -128,6 +128,10 @@ LogicalResult xfc::emitManifest(ModuleOp module, const ManifestInfo &info,
                   writeAttribute(json, trait.getValue()), json.attributeEnd();
           });
           if (DictionaryAttr tables = kernel.getTablesAttr()) {
+            // Large tables are not in the cubin: the loader copies these
+            // values into the kernel's `<symbol>_<table>` arrays.
+            if (kernel.loadsTablesAtRuntime())
+              json.attribute("tables_at_load", true);
             json.attributeObject("tables", [&] {
               for (NamedAttribute table : tables)
                 json.attributeBegin(table.getName().getValue()),

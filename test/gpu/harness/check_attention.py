@@ -207,6 +207,8 @@ class Runner:
         self.spec = json.load(open(os.path.join(kernel_dir, "kernel.json")))
         cubin = open(os.path.join(kernel_dir, "kernel.cubin"), "rb").read()
         self.kernel = CubinKernel(driver, cubin, self.spec["symbol"], self.spec["shared_bytes"])
+        if self.spec.get("tables_at_load"):
+            self.kernel.fill_tables(self.spec["symbol"], self.spec["tables_at_load"])
         self.dtype = DTYPES[self.spec["dtype"]]
         # AttentionParams.persistentCtas, cycled over the launches: 0 (one
         # work item per CTA), the CTAs that fit at once (what the runtime

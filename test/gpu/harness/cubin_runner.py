@@ -66,6 +66,10 @@ class Driver:
             ctypes.c_uint, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
             ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
         self.lib.cuCtxGetCurrent.argtypes = [ctypes.POINTER(ctypes.c_void_p)]
+        self.lib.cuModuleGetGlobal_v2.argtypes = [
+            ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_size_t),
+            ctypes.c_void_p, ctypes.c_char_p]
+        self.lib.cuMemcpyHtoD_v2.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
         self.lib.cuOccupancyMaxActiveBlocksPerMultiprocessor.argtypes = [
             ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
 
@@ -108,6 +112,31 @@ class CubinKernel:
         self.driver.check(self.driver.lib.cuFuncGetAttribute(
             ctypes.byref(value), attr, self.function), "cuFuncGetAttribute")
         return value.value
+
+    # The array tables a `tables_at_load` kernel declares, with their entry
+    # types (compiler/lib/Emitter/CudaEmitter.cpp).
+    TABLE_TYPES = {"TileRowPtr": ctypes.c_int32, "TileCols": ctypes.c_int32,
+                   "TilePartial": ctypes.c_uint8, "TileOrder": ctypes.c_int32,
+                   "BlockBits": ctypes.c_uint8, "GlobalBits": ctypes.c_uint8}
+
+    def fill_tables(self, symbol, tables):
+        """Copies a manifest's `tables` into the `<symbol>_<table>` arrays of a
+        kernel whose manifest says `tables_at_load` (as the runtime does)."""
+        for name, ctype in self.TABLE_TYPES.items():
+            if name not in tables:
+                continue
+            values = tables[name]
+            host = (ctype * max(1, len(values)))(*values)
+            pointer, size = ctypes.c_uint64(), ctypes.c_size_t()
+            self.driver.check(self.driver.lib.cuModuleGetGlobal_v2(
+                ctypes.byref(pointer), ctypes.byref(size), self.module,
+                ("%s_%s" % (symbol, name)).encode()), "cuModuleGetGlobal(%s)" % name)
+            if size.value != ctypes.sizeof(host):
+                raise DriverError("table %s: %d bytes in the module, %d in the manifest"
+                                  % (name, size.value, ctypes.sizeof(host)))
+            self.driver.check(self.driver.lib.cuMemcpyHtoD_v2(
+                pointer.value, ctypes.cast(host, ctypes.c_void_p), size.value),
+                "cuMemcpyHtoD(%s)" % name)
 
     def resident_ctas(self, block_threads, sms):
         """CTAs of this kernel that fit on `sms` SMs at once (the value of

@@ -374,6 +374,20 @@ LogicalResult KernelOp::verifyTileOrder(DictionaryAttr tables) {
   return success();
 }
 
+int64_t KernelOp::getTableBytes() {
+  std::optional<DictionaryAttr> tables = getTables();
+  if (!tables)
+    return 0;
+  int64_t bytes = 0;
+  for (NamedAttribute table : *tables) {
+    if (auto i32 = dyn_cast<DenseI32ArrayAttr>(table.getValue()))
+      bytes += 4 * static_cast<int64_t>(i32.size());
+    else if (auto i8 = dyn_cast<DenseI8ArrayAttr>(table.getValue()))
+      bytes += static_cast<int64_t>(i8.size());
+  }
+  return bytes;
+}
+
 int64_t KernelOp::getNumThreads() {
   ArrayRef<int32_t> block = getBlock();
   int64_t threads = 1;

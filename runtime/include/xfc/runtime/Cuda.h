@@ -47,6 +47,12 @@ struct CudaContext {
   int device = 0;
 };
 
+/// A `__device__` variable of a loaded module.
+struct DeviceGlobal {
+  void *pointer = nullptr;
+  std::size_t bytes = 0;
+};
+
 /// A compute capability, e.g. {9, 0}.
 struct ComputeCapability {
   int major = 0;
@@ -84,6 +90,10 @@ public:
   /// runtime or by another library, e.g. PyTorch), else the primary context
   /// of `device`, retained once per process and made current.
   StatusOr<CudaContext> ensureContext(int device = 0) const;
+
+  /// The device address and size of the global `symbol` of `module`.
+  StatusOr<DeviceGlobal> getGlobal(void *module,
+                                   const std::string &symbol) const;
 
   /// CTAs of `function` that fit on one SM at once with `blockThreads`
   /// threads and `sharedBytes` of dynamic shared memory.
@@ -171,6 +181,8 @@ public:
 
   /// The kernel `symbol` (a CUfunction).
   StatusOr<void *> getFunction(const std::string &symbol) const;
+  /// The `__device__` variable `symbol`.
+  StatusOr<DeviceGlobal> getGlobal(const std::string &symbol) const;
   /// The CUmodule.
   void *getHandle() const { return handle; }
 

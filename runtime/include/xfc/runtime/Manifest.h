@@ -124,6 +124,9 @@ struct ManifestKernel {
   int64_t workspaceBytes = 0;
   std::map<std::string, ManifestValue> traits;
   std::map<std::string, ManifestValue> tables;
+  /// The array tables are not initialised in the cubin: the loader copies
+  /// `tables` into the module's `<symbol>_<table>` globals.
+  bool tablesAtLoad = false;
   /// Typed traits, present for "attention_forward" kernels.
   std::optional<AttentionTraits> attention;
   /// Present when the kernel has block-layout tables.

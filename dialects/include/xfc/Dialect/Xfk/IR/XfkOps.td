@@ -62,6 +62,15 @@ def Xfk_KernelOp : Xfk_Op<"kernel", [Symbol, IsolatedFromAbove]> {
     int64_t getIntTrait(llvm::StringRef name);
     /// Checks that TileOrder permutes each layout head's tile rows.
     mlir::LogicalResult verifyTileOrder(mlir::DictionaryAttr tables);
+    /// Bytes of the array tables (i32 and i8 entries).
+    int64_t getTableBytes();
+    /// Whether the tables are too large to print into the kernel source:
+    /// they are then uninitialised `__device__` arrays that the runtime
+    /// fills when it loads the module (manifest `tables_at_load`).
+    bool loadsTablesAtRuntime() { return getTableBytes() > kMaxInlineTableBytes; }
+    /// Tables up to this size are printed into the source (its size and
+    /// NVRTC's time grow with them).
+    static constexpr int64_t kMaxInlineTableBytes = 64 * 1024;
   }];
 }
 
