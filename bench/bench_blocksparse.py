@@ -31,14 +31,13 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
-from cubin_runner import AttentionParams, CubinKernel, Driver  # noqa: E402
+from cubin_runner import CubinKernel, Driver, attention_params  # noqa: E402
 from timing import bench, bench_pair  # noqa: E402
 
 B, H, S, D = 2, 16, 8192, 128
 
 
 def layouts(block):
-    nb = S // block
     # Block granularity: each block on with probability d (element
     # granularity, xFormers' own, turns nearly every block on).
     out = [("random d=%.2f" % d, {"pattern": "random", "density": d, "seed": 1,
@@ -93,14 +92,7 @@ def make_launch(driver, kernel_info, cubin, q, k, v, o, persistent=True):
     # Large layouts: the tables are filled into the module at load time.
     if kernel_info.get("tables_at_load"):
         kernel.fill_tables(kernel_info["symbol"], kernel_info["tables"])
-    prm = AttentionParams()
-    prm.q, prm.k, prm.v, prm.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
-    for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
-        setattr(prm, name + "BatchStride", t.stride(0))
-        setattr(prm, name + "HeadStride", t.stride(1))
-        setattr(prm, name + "SeqStride", t.stride(2))
-    prm.batch, prm.heads, prm.qLen, prm.kvLen = B, H, S, S
-    prm.scaleLog2 = (1.0 / math.sqrt(D)) * math.log2(math.e)
+    prm = attention_params(q, k, v, o, 1.0 / math.sqrt(D))
     grid, block = grid_of(kernel_info), tuple(kernel_info["block"])
     # As the runtime launches it: persistent where the kernel supports it.
     if persistent:

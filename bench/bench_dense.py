@@ -29,7 +29,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
-from cubin_runner import AttentionParams, CubinKernel, Driver  # noqa: E402
+from cubin_runner import CubinKernel, Driver, attention_params  # noqa: E402
 from timing import bench, bench_pair  # noqa: E402
 
 SHAPES = [(16, 16, 512, 64), (8, 16, 2048, 64), (8, 16, 2048, 128),
@@ -65,14 +65,7 @@ def compile_kernel(xfc, workdir, dtype, d, causal, cache_dir):
 def make_launch(kernel_info, cubin, driver, q, k, v, o, causal, persistent=True):
     kernel = CubinKernel(driver, cubin, kernel_info["symbol"], kernel_info["shared_bytes"])
     b, h, s, d = q.shape
-    prm = AttentionParams()
-    prm.q, prm.k, prm.v, prm.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
-    for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
-        setattr(prm, name + "BatchStride", t.stride(0))
-        setattr(prm, name + "HeadStride", t.stride(1))
-        setattr(prm, name + "SeqStride", t.stride(2))
-    prm.batch, prm.heads, prm.qLen, prm.kvLen = b, h, s, s
-    prm.scaleLog2 = (1.0 / math.sqrt(d)) * math.log2(math.e)
+    prm = attention_params(q, k, v, o, 1.0 / math.sqrt(d))
     block_m = kernel_info["traits"]["BlockM"]
     grid = ((s + block_m - 1) // block_m, h, b)
     block = tuple(kernel_info["block"])

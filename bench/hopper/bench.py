@@ -25,7 +25,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "test", "gpu", "harness"))
-from cubin_runner import (AttentionParams, CubinKernel, Driver,  # noqa: E402
+from cubin_runner import (CubinKernel, Driver, attention_params,  # noqa: E402
                           CU_FUNC_ATTRIBUTE_NUM_REGS)
 
 SHAPES = [(16, 16, 512, 64), (8, 16, 2048, 64), (8, 16, 2048, 128),
@@ -43,14 +43,7 @@ def bench(fn):
 
 def make_launch(kernel, spec, q, k, v, o, lse):
     b, h, s, d = q.shape
-    prm = AttentionParams()
-    prm.q, prm.k, prm.v, prm.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
-    for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
-        setattr(prm, name + "BatchStride", t.stride(0))
-        setattr(prm, name + "HeadStride", t.stride(1))
-        setattr(prm, name + "SeqStride", t.stride(2))
-    prm.batch, prm.heads, prm.qLen, prm.kvLen = b, h, s, s
-    prm.scaleLog2 = (1.0 / math.sqrt(d)) * math.log2(math.e)
+    prm = attention_params(q, k, v, o, 1.0 / math.sqrt(d))
     if lse is not None:
         prm.lse = lse.data_ptr()
     grid = ((s + spec["block_m"] - 1) // spec["block_m"], h, b)

@@ -31,7 +31,7 @@ import zlib
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cubin_runner import (AttentionParams, CubinKernel, Driver, DriverError,  # noqa: E402
+from cubin_runner import (CubinKernel, Driver, DriverError, attention_params,  # noqa: E402
                           CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, CU_FUNC_ATTRIBUTE_NUM_REGS)
 
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
@@ -228,16 +228,7 @@ class Runner:
     def launch(self, q, k, v, o, scale, attn_mask=None, key_padding=None, lse=None,
                p_drop=0.0, seed=0, offset=0):
         b, h, q_len, d = q.shape
-        kv_len = k.shape[2]
-        prm = AttentionParams()
-        prm.q, prm.k, prm.v, prm.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
-        for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
-            assert t.stride(3) == 1
-            setattr(prm, name + "BatchStride", t.stride(0))
-            setattr(prm, name + "HeadStride", t.stride(1))
-            setattr(prm, name + "SeqStride", t.stride(2))
-        prm.batch, prm.heads, prm.qLen, prm.kvLen = b, h, q_len, kv_len
-        prm.scaleLog2 = scale * math.log2(math.e)
+        prm = attention_params(q, k, v, o, scale)
         prm.dropoutP = p_drop
         prm.dropoutSeed, prm.dropoutOffset = seed, offset
         if attn_mask is not None:

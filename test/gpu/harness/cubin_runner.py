@@ -6,6 +6,7 @@ torch.cuda.current_stream().cuda_stream. Needs only libcuda.so.1.
 """
 
 import ctypes
+import math
 
 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
 CU_FUNC_ATTRIBUTE_NUM_REGS = 4
@@ -13,7 +14,7 @@ CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3
 
 
 class AttentionParams(ctypes.Structure):
-    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 1)."""
+    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 2)."""
 
     _fields_ = [
         ("q", ctypes.c_void_p), ("k", ctypes.c_void_p),
@@ -42,6 +43,24 @@ class AttentionParams(ctypes.Structure):
 
 
 assert ctypes.sizeof(AttentionParams) == 232, "AttentionParams layout changed"
+
+
+def attention_params(q, k, v, o, scale):
+    """AttentionParams for q and o [batch, heads, q_len, d], k and v
+    [batch, heads, kv_len, d] (torch tensors, last dimension contiguous):
+    pointers, strides, sizes and the softmax scale in log2 units. Masks,
+    dropout, LSE and persistentCtas stay unset (0)."""
+    prm = AttentionParams()
+    prm.q, prm.k, prm.v, prm.o = q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr()
+    for name, t in (("q", q), ("k", k), ("v", v), ("o", o)):
+        assert t.stride(3) == 1, name + ": the last dimension must be contiguous"
+        setattr(prm, name + "BatchStride", t.stride(0))
+        setattr(prm, name + "HeadStride", t.stride(1))
+        setattr(prm, name + "SeqStride", t.stride(2))
+    prm.batch, prm.heads, prm.qLen = q.shape[0], q.shape[1], q.shape[2]
+    prm.kvLen = k.shape[2]
+    prm.scaleLog2 = scale * math.log2(math.e)
+    return prm
 
 
 class DriverError(RuntimeError):
