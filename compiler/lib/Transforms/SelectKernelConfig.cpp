@@ -47,7 +47,17 @@ struct SelectKernelConfigPass
       problem.arch = target;
       problem.headDim = op.getHeadDim();
       problem.elementBits = op.getElementType().getIntOrFloatBitWidth();
-      problem.causal = op.getMask().getCausal();
+      MaskAttr mask = op.getMask();
+      problem.causal = mask.getCausal();
+      // The per-element components, as xfa-outline-kernels turns them into
+      // the traits HasAttnMask, HasKeyPadding, HasDropout, WindowLeft/Right,
+      // RandomThreshold and GlobalBits.
+      problem.attnMask = mask.getAttnMask();
+      problem.keyPadding = mask.getKeyPadding();
+      problem.dropout = op.getDropout().convertToFloat() > 0.0f;
+      problem.window = mask.hasWindow();
+      problem.randomPattern = mask.hasRandom();
+      problem.globalTokens = mask.hasGlobal();
       if (BlockCsrAttr csr = op.getSparsityAttr())
         problem.layoutBlockSize = csr.getBlockSize();
       if (op.getValue().getType().getDimSize(3) != op.getHeadDim())

@@ -27,6 +27,22 @@ struct KernelProblem {
   unsigned elementBits = 16; ///< 16 (fp16/bf16) or 32 (fp32).
   bool causal = false;
   int64_t layoutBlockSize = 0; ///< 0 for dense attention.
+  /// Per-element masking, as the kernel traits will express it
+  /// (xfa-outline-kernels derives them from the same mask and dropout). No
+  /// choice depends on them yet: they are for BlockM 192 at D=64 on sm_90a,
+  /// which is not picked while that kernel spills (KernelConfig.cpp).
+  bool attnMask = false;      ///< A run-time additive mask (HasAttnMask).
+  bool keyPadding = false;    ///< A run-time key padding mask.
+  bool dropout = false;       ///< Dropout probability > 0 (HasDropout).
+  bool window = false;        ///< A sliding window (WindowLeft/Right).
+  bool randomPattern = false; ///< A random pattern (RandomThreshold).
+  bool globalTokens = false;  ///< Global tokens (GlobalBits).
+
+  /// True when any component masks or drops individual elements.
+  bool hasElementMasks() const {
+    return attnMask || keyPadding || dropout || window || randomPattern ||
+           globalTokens;
+  }
 };
 
 /// The chosen configuration; mirrors #xfa.kernel_config.
