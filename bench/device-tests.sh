@@ -37,5 +37,9 @@ if command -v compute-sanitizer > /dev/null && [ -x "$BIN/xfc-variant-gpu-tests"
   compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$BIN/xfc-variant-gpu-tests" --gtest_filter="$FILTER" > "$OUT/memcheck.log" 2>&1
   echo "memcheck on the variant tests: exit $? ($(grep -m1 'ERROR SUMMARY' "$OUT/memcheck.log"))"
+  # TMA loads (tensor maps) and their cp.async fallback, under memcheck.
+  compute-sanitizer --tool memcheck --error-exitcode 3 \
+    "$BIN/xfc-gpu-tests" --gtest_filter='*TmaAndCpAsync*' > "$OUT/memcheck-tma.log" 2>&1
+  echo "memcheck on the TMA test: exit $? ($(grep -m1 'ERROR SUMMARY' "$OUT/memcheck-tma.log"))"
 fi
 echo "$passed passed, $failed failed"

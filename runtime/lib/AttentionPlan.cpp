@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -26,6 +27,59 @@ std::string formatShape(const std::vector<int64_t> &shape) {
     text += (d ? ", " : "") +
             (shape[d] < 0 ? std::string("?") : std::to_string(shape[d]));
   return text + "]";
+}
+
+/// Whether `kernel` is the sm_90a wgmma kernel, which loads its tiles with
+/// TMA when the launch carries tensor maps (templates/xfc/flash_fwd_sm90.cuh).
+bool takesTensorMaps(const ManifestKernel &kernel) {
+  const AttentionTraits &traits = *kernel.attention;
+  return kernel.arch == "sm_90a" &&
+         (traits.element == DType::F16 || traits.element == DType::BF16) &&
+         (traits.headDim == 64 || traits.headDim == 128) &&
+         traits.blockM % 64 == 0 &&
+         traits.numWarps == 4 * (traits.blockM / 64 + 1);
+}
+
+/// Encodes the tensor maps of q, k and v into `params` and sets tmaLoads;
+/// leaves tmaLoads 0 (the kernel copies with cp.async) where the driver
+/// rejects a tensor (e.g. strides that are not multiples of 16 bytes) or
+/// XFC_NO_TMA is set to anything but 0.
+void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
+                      AttentionParams &params) {
+  params.tmaLoads = 0;
+  if (const char *off = std::getenv("XFC_NO_TMA");
+      off && *off && std::strcmp(off, "0") != 0)
+    return;
+  auto encode = [&](unsigned char *map, const void *data, int len,
+                    long long batchStride, long long headStride,
+                    long long seqStride, int boxRows) {
+    const unsigned long long dims[4] = {
+        static_cast<unsigned long long>(traits.headDim),
+        static_cast<unsigned long long>(len),
+        static_cast<unsigned long long>(params.heads),
+        static_cast<unsigned long long>(params.batch)};
+    // A dimension of size 1 is never stepped: give it the packed stride, so
+    // that whatever stride the view has there (0, say) cannot fail it.
+    const long long elementStrides[3] = {seqStride, headStride, batchStride};
+    unsigned long long strides[3];
+    unsigned long long packed = dims[0] * 2;
+    for (int d = 0; d < 3; ++d) {
+      strides[d] = dims[d + 1] == 1
+                       ? packed
+                       : static_cast<unsigned long long>(elementStrides[d]) * 2;
+      packed = strides[d] * dims[d + 1];
+    }
+    const unsigned box[4] = {64, static_cast<unsigned>(boxRows), 1, 1};
+    return static_cast<bool>(driver.encodeTensorMap16(
+        map, traits.element == DType::BF16, 4, data, dims, strides, box));
+  };
+  if (encode(params.tmaQ, params.q, params.qLen, params.qBatchStride,
+             params.qHeadStride, params.qSeqStride, traits.blockM) &&
+      encode(params.tmaK, params.k, params.kvLen, params.kBatchStride,
+             params.kHeadStride, params.kSeqStride, traits.blockN) &&
+      encode(params.tmaV, params.v, params.kvLen, params.vBatchStride,
+             params.vHeadStride, params.vSeqStride, traits.blockN))
+    params.tmaLoads = 1;
 }
 
 std::string formatFloat(double value) {
@@ -673,6 +727,8 @@ Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
   // Kernels that take persistent launches keep only the CTAs that fit at
   // once, each walking work items; the others ignore it.
   launchParams.persistentCtas = (*loadedKernel)->residentCtas;
+  if (takesTensorMaps(kernel))
+    encodeTensorMaps(**driver, impl->traits(), launchParams);
   void *kernelArgs[] = {&launchParams};
   Dim3 gridDim{(*grid)[0], (*grid)[1], (*grid)[2]};
   Dim3 blockDim{static_cast<unsigned>(kernel.block[0]),

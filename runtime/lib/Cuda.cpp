@@ -68,6 +68,11 @@ struct CudaDriver::Api {
   CuResult (*streamCreate)(CuHandle *, unsigned);
   CuResult (*streamDestroy)(CuHandle);
   CuResult (*streamSynchronize)(CuHandle);
+  /// Optional (CUDA 12.0): without it, no TMA loads.
+  CuResult (*tensorMapEncodeTiled)(void *, int, unsigned, void *,
+                                   const unsigned long long *,
+                                   const unsigned long long *, const unsigned *,
+                                   const unsigned *, int, int, int, int);
 };
 
 StatusOr<const CudaDriver *> getDriver() {
@@ -123,6 +128,9 @@ StatusOr<const CudaDriver *> getDriver() {
     bind(api.streamCreate, "cuStreamCreate");
     bind(api.streamDestroy, "cuStreamDestroy_v2");
     bind(api.streamSynchronize, "cuStreamSynchronize");
+    api.tensorMapEncodeTiled =
+        reinterpret_cast<decltype(api.tensorMapEncodeTiled)>(
+            dlsym(handle, "cuTensorMapEncodeTiled"));
     if (!missing.empty()) {
       loadError = "the CUDA driver (" + library + ") lacks " + missing +
                   ": it is too old for xfc (CUDA 12 or newer is needed)";
@@ -351,6 +359,26 @@ Status CudaDriver::launch(void *function, Dim3 grid, Dim3 block,
                                  block.y, block.z, sharedBytes, stream, args,
                                  nullptr),
                "cuLaunchKernel");
+}
+
+Status CudaDriver::encodeTensorMap16(void *map, bool bfloat16, int rank,
+                                     const void *address,
+                                     const unsigned long long *dims,
+                                     const unsigned long long *strides,
+                                     const unsigned *box) const {
+  if (!api->tensorMapEncodeTiled)
+    return Status::error("the CUDA driver lacks cuTensorMapEncodeTiled");
+  // cuda.h's enums: FLOAT16 6, BFLOAT16 9; interleave none 0; 128-byte
+  // swizzle 3; L2 promotion 256B 3; out-of-bounds fill none (zeros) 0.
+  constexpr int kFloat16 = 6, kBFloat16 = 9, kInterleaveNone = 0,
+                kSwizzle128B = 3, kL2Promotion256B = 3, kOobFillZeros = 0;
+  const unsigned elementStrides[5] = {1, 1, 1, 1, 1};
+  return check(api->tensorMapEncodeTiled(
+                   map, bfloat16 ? kBFloat16 : kFloat16,
+                   static_cast<unsigned>(rank), const_cast<void *>(address),
+                   dims, strides, box, elementStrides, kInterleaveNone,
+                   kSwizzle128B, kL2Promotion256B, kOobFillZeros),
+               "cuTensorMapEncodeTiled");
 }
 
 StatusOr<void *> CudaDriver::allocate(std::size_t bytes) const {

@@ -14,7 +14,7 @@
 namespace xfc {
 
 /// Bumped whenever the layout of AttentionParams changes.
-constexpr int kParamsVersion = 2;
+constexpr int kParamsVersion = 3;
 
 /// Arguments of one attention launch. Tensors are [batch, heads, seq, head_dim]
 /// with the last dimension contiguous; strides are in elements, not bytes, so
@@ -65,7 +65,25 @@ struct AttentionParams {
   /// (one each for the usual (q tiles, heads, batch) grid). Other kernels
   /// ignore it.
   int persistentCtas;
+
+  /// Nonzero when tmaQ, tmaK and tmaV hold TMA tensor maps (CUtensorMap) of
+  /// q, k and v for the kernel's tiles; the sm_90a wgmma kernel then loads
+  /// its tiles with cp.async.bulk.tensor, otherwise (0, or other kernels)
+  /// with per-thread cp.async. Launchers encode them (cuTensorMapEncodeTiled:
+  /// dims {headDim, seq, heads, batch}, box {64, BlockM or BlockN, 1, 1},
+  /// 128-byte swizzle) and leave 0 where encoding fails (strides that are
+  /// not multiples of 16 bytes, unaligned pointers).
+  int tmaLoads;
+  /// Tensor maps are 128 bytes, 64-byte aligned; the kernel reads them in
+  /// place (its parameter is __grid_constant__).
+  alignas(64) unsigned char tmaQ[128];
+  alignas(64) unsigned char tmaK[128];
+  alignas(64) unsigned char tmaV[128];
 };
+
+static_assert(sizeof(AttentionParams) == 640,
+              "AttentionParams layout changed: bump kParamsVersion and update "
+              "the harness mirror (test/gpu/harness/cubin_runner.py)");
 
 } // namespace xfc
 

@@ -3,8 +3,11 @@
 // Flash attention forward for f16/bf16 on sm_90a (Hopper), FlashAttention-3
 // style:
 //   - warpgroup 0 is the producer: after setmaxnreg.dec it copies the Q tile
-//     and each K/V tile into 128-byte-swizzled shared tiles with cp.async,
-//     completing them on mbarriers (cp.async.mbarrier.arrive.noinc); it
+//     and each K/V tile into 128-byte-swizzled shared tiles, completing them
+//     on mbarriers: with TMA (params.tmaLoads: one thread issues
+//     cp.async.bulk.tensor boxes, the barrier counts their bytes) or, where
+//     the launcher has no tensor maps, with the 128 threads' cp.async
+//     (cp.async.mbarrier.arrive.noinc); it
 //     waits on the stage's `empty` mbarrier of K (of V) before reusing it:
 //     a K stage is released as soon as S has been computed from it, a V
 //     stage once P V has, so the next loads start a tile early;
@@ -186,10 +189,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // +4-10% on dense non-causal shapes, but up to 30% slower with causal
   // rows and block-sparse layouts with global rows. So only schedules whose
   // items are balanced (Schedule::BalancedItems) run persistent.
-  constexpr bool Persistent = Schedule::BalancedItems && !ElementMasks &&
-                              !RandomPattern<Traits>::Enabled &&
-                              WindowOf<Traits>::Left < 0 &&
-                              WindowOf<Traits>::Right < 0;
+  //
+  // Three consumers (BlockM 192, 160 registers each) spilled 68 bytes with
+  // the item loop (ptxas 13.0) and are spill-free without it: one item per
+  // CTA.
+  constexpr bool Persistent =
+      Consumers < 3 && Schedule::BalancedItems && !ElementMasks &&
+      !RandomPattern<Traits>::Enabled && WindowOf<Traits>::Left < 0 &&
+      WindowOf<Traits>::Right < 0;
   // Q buffers: block-sparse kernels keep two, so that a persistent CTA
   // loads the next item's Q while it computes the current one (items of a
   // few tiles would otherwise wait for it each time). Dense kernels keep
@@ -296,17 +303,23 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
   const int tid = threadIdx.x;
   const int warpgroup = tid / 128;
+  // TMA loads (the launcher encoded tensor maps): one producer thread
+  // issues every copy and the full barriers wait for one arrival plus the
+  // bytes; otherwise the 128 producer threads copy with cp.async and each
+  // arrives.
+  const bool tma = params.tmaLoads != 0;
+  const unsigned fullArrivals = tma ? 1 : 128;
 
   if (tid == 0) {
 #pragma unroll
     for (int b = 0; b < 2; ++b) {
-      sm90::mbarInit(qFull(b), 128);
+      sm90::mbarInit(qFull(b), fullArrivals);
       sm90::mbarInit(qEmpty(b), 4 * Consumers);
     }
 #pragma unroll
     for (int s = 0; s < Stages; ++s) {
-      sm90::mbarInit(kFull(s), 128);
-      sm90::mbarInit(vFull(s), 128);
+      sm90::mbarInit(kFull(s), fullArrivals);
+      sm90::mbarInit(vFull(s), fullArrivals);
       sm90::mbarInit(kEmpty(s), 4 * Consumers);
       sm90::mbarInit(vEmpty(s), 4 * Consumers);
     }
@@ -317,6 +330,32 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     // ---------------------------------------------------------- producer
     sm90::setMaxRegsDec<ProducerRegs>();
     const int ptid = tid;
+    if (tma) {
+      if (ptid != 0)
+        return;
+      sm90::prefetchTensorMap(params.tmaQ);
+      sm90::prefetchTensorMap(params.tmaK);
+      sm90::prefetchTensorMap(params.tmaV);
+    }
+    // A tile of Rows rows from row0 into dst, completing on `full`: with
+    // TMA one box of 64 columns per 128-byte column block (the map's
+    // 128-byte swizzle is the layout of the wgmma descriptors), with
+    // cp.async the producer threads' 16-byte chunks.
+    auto loadTile = [&](auto rowsTag, const void *map, const Element *base,
+                        long long seqStride, int row0, int rowEnd, int head,
+                        int batch, unsigned dst, unsigned full) {
+      constexpr int Rows = decltype(rowsTag)::value;
+      if (tma) {
+        sm90::mbarArriveExpectTx(full, Rows * HeadDim * 2);
+#pragma unroll
+        for (int c = 0; c < HeadDim / 64; ++c)
+          sm90::tmaLoad4d(dst + c * Rows * 128, map, c * 64, row0, head, batch,
+                          full);
+      } else {
+        sm90CopyTile<Rows, HeadDim>(base, seqStride, row0, rowEnd, dst, ptid);
+        sm90::cpAsyncArriveNoinc(full);
+      }
+    };
     // K/V tiles loaded by this CTA before the current item: the ring's
     // stages and phases run on across items.
     int kvBase = 0;
@@ -350,9 +389,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       const Element *vBase = static_cast<const Element *>(params.v) +
                              batch * params.vBatchStride +
                              head * params.vHeadStride;
-      sm90CopyTile<BlockM, HeadDim>(qBase, params.qSeqStride, mTile * BlockM,
-                                    qLen, qBuffer(qb), ptid);
-      sm90::cpAsyncArriveNoinc(qFull(qb));
+      loadTile(IntConstant<BlockM>{}, params.tmaQ, qBase, params.qSeqStride,
+               mTile * BlockM, qLen, head, batch, qBuffer(qb), qFull(qb));
       // Each tile's index is loaded one tile ahead: a block-sparse table
       // read (an L2 round trip) then never sits between two copies.
       int nextIndex = schedule.tile(0).index;
@@ -365,14 +403,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           nextIndex = schedule.tile(idx + 1).index;
         if (slot >= Stages)
           sm90::mbarWait(kEmpty(stage), parity);
-        sm90CopyTile<BlockN, HeadDim>(kBase, params.kSeqStride, key0, kvLen,
-                                      sK + stage * KvBytes, ptid);
-        sm90::cpAsyncArriveNoinc(kFull(stage));
+        loadTile(IntConstant<BlockN>{}, params.tmaK, kBase, params.kSeqStride,
+                 key0, kvLen, head, batch, sK + stage * KvBytes, kFull(stage));
         if (slot >= Stages)
           sm90::mbarWait(vEmpty(stage), parity);
-        sm90CopyTile<BlockN, HeadDim>(vBase, params.vSeqStride, key0, kvLen,
-                                      sV + stage * KvBytes, ptid);
-        sm90::cpAsyncArriveNoinc(vFull(stage));
+        loadTile(IntConstant<BlockN>{}, params.tmaV, vBase, params.vSeqStride,
+                 key0, kvLen, head, batch, sV + stage * KvBytes, vFull(stage));
       }
       kvBase += numTiles;
       if constexpr (!Persistent)
@@ -625,7 +661,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // turn, release the K stage.
       auto computeS = [&](int stage, unsigned phase, bool lastTurn) {
         sm90::mbarWait(kFull(stage), phase);
-        sm90::fenceProxyAsync();
+        if (!tma)
+          sm90::fenceProxyAsync();
         turnBegin();
         sm90::fenceRegs(s);
         sm90::wgmmaFence();
@@ -639,7 +676,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // P V alone from a stage: wait for V, O += P V, release the V stage.
       auto finishPV = [&](int stage, unsigned phase) {
         sm90::mbarWait(vFull(stage), phase);
-        sm90::fenceProxyAsync();
+        if (!tma)
+          sm90::fenceProxyAsync();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
         sm90::wgmmaFence();
@@ -678,7 +716,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           const KvTile tile = advance(idx);
           sm90::mbarWait(kFull(stage), phaseOf(idx));
           sm90::mbarWait(vFull(prev), phaseOf(idx - 1));
-          sm90::fenceProxyAsync();
+          if (!tma)
+            sm90::fenceProxyAsync();
           turnBegin();
           sm90::fenceRegs(s);
           sm90::fenceRegs(o);
@@ -770,7 +809,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       }
     }
     // This warp has read its staged rows back: once every consumer warp has,
-    // the producer may load the Q of the item after next over them.
+    // the producer may load the Q of the item after next over them (with
+    // TMA, an async-proxy write: the fence orders this thread's generic
+    // accesses of the buffer before it).
+    sm90::fenceProxyAsync();
     __syncwarp();
     if (lane == 0)
       sm90::mbarArrive(qEmpty(qb));

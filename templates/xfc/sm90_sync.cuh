@@ -1,9 +1,9 @@
 //===- sm90_sync.cuh - mbarrier, named-barrier and wgmma helpers (sm_90) --===//
 //
 // Inline-PTX wrappers of the Hopper forward kernel: mbarriers (init, arrive,
-// parity wait, cp.async completion), named barriers, the wgmma fence /
-// commit / wait, shared-memory matrix descriptors, proxy fences and
-// setmaxnreg.
+// parity wait, cp.async and TMA completion), TMA tensor loads, named barriers,
+// the wgmma fence / commit / wait, shared-memory matrix descriptors, proxy
+// fences and setmaxnreg.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +35,33 @@ XFC_DEVICE void cpAsyncArriveNoinc(unsigned bar) {
   asm volatile(
       "cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar)
       : "memory");
+}
+
+/// Arrives on `bar` and raises the bytes its current phase waits for by
+/// `bytes` (the TMA copies that complete on it count them down).
+XFC_DEVICE void mbarArriveExpectTx(unsigned bar, unsigned bytes) {
+  asm volatile(
+      "mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar),
+      "r"(bytes)
+      : "memory");
+}
+
+/// Copies the box at coordinates (c0, c1, c2, c3) of the tensor map at
+/// `map` (a generic address of a __grid_constant__ parameter) into shared
+/// memory at `dst`, completing `bytes` of `bar`'s transaction count. Rows
+/// outside the tensor are zero-filled.
+XFC_DEVICE void tmaLoad4d(unsigned dst, const void *map, int c0, int c1, int c2,
+                          int c3, unsigned bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::"
+      "complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
+      "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
+}
+
+/// Starts fetching a tensor map into the TMA unit's descriptor cache.
+XFC_DEVICE void prefetchTensorMap(const void *map) {
+  asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");
 }
 
 /// Blocks until the phase of `bar` with the given parity has completed.

@@ -38,6 +38,9 @@ template <typename A> struct IsSame<A, A> {
   static constexpr bool value = true;
 };
 
+/// An int as a type, to pass a compile-time size to a generic lambda.
+template <int V> struct IntConstant { static constexpr int value = V; };
+
 /// True for the element types of the tensor-core (mma.sync) path.
 template <typename E>
 constexpr bool isHalfElement = IsSame<E, f16>::value || IsSame<E, bf16>::value;

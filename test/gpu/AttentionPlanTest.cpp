@@ -1218,6 +1218,61 @@ TEST(AttentionPlanGpu, OtherArchIsAClearError) {
       << status.getMessage();
 }
 
+/// Runs `c` through `plan` and returns the whole output buffer's bytes.
+::testing::AssertionResult runForBytes(const AttentionPlan &plan, const Case &c,
+                                       std::vector<char> &raw) {
+  const AttentionTraits &traits = plan.getTraits();
+  CaseData data;
+  ::testing::AssertionResult ok = ::testing::AssertionSuccess();
+  makeCaseData(c, traits, data, ok);
+  if (!ok)
+    return ok;
+  if (Status status = plan.run(data.args); !status)
+    return ::testing::AssertionFailure() << status.getMessage();
+  if (Status status = getGpu().driver->synchronize(nullptr); !status)
+    return ::testing::AssertionFailure() << status.getMessage();
+  std::vector<double> out;
+  return readOutput(c, traits, data, out, raw);
+}
+
+TEST(AttentionPlanGpu, TmaAndCpAsyncLoadsAgree) {
+  REQUIRE_GPU();
+  // On sm_90a the runtime gives the wgmma kernel TMA tensor maps;
+  // XFC_NO_TMA=1 makes it copy with cp.async. Both match the reference, and
+  // each other bit for bit: only the copies differ, not the arithmetic.
+  LayoutSpec layout = exampleLayout();
+  struct Variant {
+    ConfigSpec spec;
+    const LayoutSpec *layout;
+    Case c;
+  };
+  std::vector<Variant> variants(3);
+  variants[0].spec = denseConfig(DType::BF16, 128);
+  variants[0].c.batch = 2, variants[0].c.heads = 3, variants[0].c.qLen = 300,
+  variants[0].c.kvLen = 333;
+  variants[1].spec = denseConfig(DType::BF16, 128, /*causal=*/true);
+  variants[1].c.batch = 2, variants[1].c.heads = 2, variants[1].c.qLen = 200,
+  variants[1].c.kvLen = 200, variants[1].c.seqFirst = true;
+  variants[2].spec = blockSparseConfig(DType::F16, 64, 8, layout, true);
+  variants[2].layout = &layout;
+  variants[2].c.batch = 2, variants[2].c.heads = 8, variants[2].c.qLen = 450,
+  variants[2].c.kvLen = 512;
+  unsigned seed = 400;
+  for (Variant &variant : variants) {
+    ASSERT_PLAN(plan, variant.spec);
+    variant.c.dataSeed = seed++;
+    std::vector<char> withTma, withCpAsync;
+    EXPECT_TRUE(checkCase(*plan, variant.c, variant.layout));
+    ASSERT_TRUE(runForBytes(*plan, variant.c, withTma));
+    ::setenv("XFC_NO_TMA", "1", 1);
+    EXPECT_TRUE(checkCase(*plan, variant.c, variant.layout));
+    ::testing::AssertionResult ran = runForBytes(*plan, variant.c, withCpAsync);
+    ::unsetenv("XFC_NO_TMA");
+    ASSERT_TRUE(ran);
+    EXPECT_TRUE(withTma == withCpAsync) << variant.c.describe();
+  }
+}
+
 TEST(AttentionPlanGpu, StreamsAndThreads) {
   REQUIRE_GPU();
   StatusOr<std::string> dir =

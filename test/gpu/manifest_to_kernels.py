@@ -29,7 +29,7 @@ def kernel_spec(name, kernel):
     assert grid[2] == {"symbol": "batch", "ceil_div": 1}, grid
     assert kernel["block"] == [traits["NumWarps"] * 32, 1, 1], kernel["block"]
     spec = {
-        "name": name, "symbol": kernel["symbol"],
+        "name": name, "symbol": kernel["symbol"], "arch": kernel["arch"],
         "dtype": DTYPES[traits["Element"]], "head_dim": traits["HeadDim"],
         "block_m": block_m, "block_n": traits["BlockN"],
         "num_warps": traits["NumWarps"], "num_stages": traits["NumStages"],

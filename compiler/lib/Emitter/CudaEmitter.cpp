@@ -176,10 +176,14 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
 
   // The CTAs per SM the template is built for as the register budget (one,
   // or two for the one-consumer wgmma kernel): with the thread count alone
-  // ptxas trades registers for occupancy and spills.
+  // ptxas trades registers for occupancy and spills. The parameter is
+  // __grid_constant__ so that the wgmma kernel's TMA reads the tensor maps
+  // in it in place (a by-value parameter whose address is taken is copied
+  // to local memory).
   os << "extern \"C\" __global__ void __launch_bounds__("
      << kernel.getNumThreads() << ", xfc::attentionCtasPerSm<Traits>())\n"
-     << kernel.getSymName() << "(const xfc::AttentionParams params) {\n"
+     << kernel.getSymName()
+     << "(const __grid_constant__ xfc::AttentionParams params) {\n"
      << "  " << spec->entryFunction << "<Traits, Schedule>(params);\n"
      << "}\n";
   return success();

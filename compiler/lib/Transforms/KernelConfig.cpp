@@ -74,17 +74,16 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
       choice.blockM = 64;
       choice.blockN = 64;
     }
-    // Not BlockM 192 at D=64, although three consumer warpgroups (16 warps,
-    // 160 registers each) measured +8-14% at S=2048 and +2-5% at S=512 for
-    // dense non-causal problems without element masks on an H100
-    // (bench/NOTES.md, v2 and v4, "BlockM 192"; -9% causal at S=512). Those
-    // kernels predate persistent launches (3b44d0e): with the persistent
-    // item loop, which the template takes for exactly these problems, the
-    // 192 kernel spills under NVRTC 13.0 for sm_90a (80 bytes; 68 with
-    // WriteLse; none with the loop compiled out), and xfc rejects spills.
-    // With element masks (no item loop) key padding and dropout spill too;
-    // attn_mask alone does not. KernelProblem already carries the masks,
-    // dropout, window and random pattern that choice needs once it fits.
+    // D=64 dense non-causal without per-element masks: BlockM 192 (three
+    // consumer warpgroups, 160 registers each), measured +8-14% at S=2048
+    // and +2-5% at S=512 over 128 on an H100 (bench/NOTES.md, v2 and v4,
+    // "BlockM 192"). Not causal (-9% at S=512), not with key padding or
+    // dropout (their row state spills at 160 registers), nor with the other
+    // element masks. The template runs three consumers one item per CTA
+    // (the persistent item loop spilled them).
+    if (problem.layoutBlockSize == 0 && problem.headDim == 64 &&
+        !problem.causal && !problem.hasElementMasks())
+      choice.blockM = 192;
     choice.warps = 4 * (choice.blockM / 64 + 1);
     choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(

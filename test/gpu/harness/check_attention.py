@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cubin_runner import (CubinKernel, Driver, DriverError, attention_params,  # noqa: E402
-                          CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, CU_FUNC_ATTRIBUTE_NUM_REGS)
+                          CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES, CU_FUNC_ATTRIBUTE_NUM_REGS, tma_tiles)
 
 DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 TOLERANCE = {"f16": 1e-2, "bf16": 1e-2, "fp32": 1e-5}
@@ -218,6 +218,14 @@ class Runner:
         self.persistent_modes = [
             0, self.kernel.resident_ctas(self.spec["num_warps"] * 32, sms), 3]
         self.launches = 0
+        self.tma_launches = 0
+        # The sm_90a wgmma kernel loads with TMA given tensor maps, with
+        # cp.async otherwise: launches alternate between the two (and, with
+        # the persistent modes' period 3, meet every pairing).
+        spec = self.spec
+        arch = spec.get("arch") or ("sm_90a" if spec.get("wgmma") else "")
+        self.kernel.tma = tma_tiles(arch, spec["dtype"], spec["head_dim"], spec["block_m"],
+                                    spec["block_n"], spec["num_warps"])
 
     def heads_for(self, h):
         layout = self.spec["layout"]
@@ -243,11 +251,14 @@ class Runner:
         if lse is not None:
             prm.lse = lse.data_ptr()
         prm.persistentCtas = self.persistent_modes[self.launches % len(self.persistent_modes)]
+        self.kernel.use_tma = self.launches % 2 == 0
         self.launches += 1
         spec = self.spec
         grid = ((q_len + spec["block_m"] - 1) // spec["block_m"], h, b)
         block = (spec["num_warps"] * 32, 1, 1)
         self.kernel.launch(prm, grid, block, torch.cuda.current_stream().cuda_stream)
+        if self.kernel.tma and self.kernel.use_tma and prm.tmaLoads:
+            self.tma_launches += 1
         torch.cuda.synchronize()
 
     def case_inputs(self, b, h, q_len, kv_len, layout, gen, big_logits=False,
@@ -470,6 +481,8 @@ def check_kernel(driver, kernel_dir, quick):
             problems.append("%d bytes of local memory" % result["local_bytes"])
         if problems:
             raise CheckFailure("; ".join(problems))
+        result["launches"] = runner.launches
+        result["tma_launches"] = runner.tma_launches
         result["ok"] = True
     except CheckFailure as e:
         result["error"] = str(e)
@@ -545,6 +558,9 @@ def summarize(results_path, out):
         lines.append("registers: min %d, max %d; kernels with spills/local memory: %d" % (
             min(regs), max(regs),
             sum(1 for r in results if r.get("spill") or r.get("stack") or r.get("local_bytes"))))
+    tma = [r for r in results if r.get("tma_launches")]
+    lines.append("TMA loads: %d kernels, %d of their %d launches (the rest cp.async)" % (
+        len(tma), sum(r["tma_launches"] for r in tma), sum(r["launches"] for r in tma)))
     for r in results:
         if not r["ok"]:
             lines.append("failed: %s: %s" % (r["name"], r.get("error", "").splitlines()[0]))

@@ -14,7 +14,9 @@ CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3
 
 
 class AttentionParams(ctypes.Structure):
-    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 2)."""
+    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 3;
+    the C++ struct aligns the tensor maps to 64 bytes, here explicit padding
+    does)."""
 
     _fields_ = [
         ("q", ctypes.c_void_p), ("k", ctypes.c_void_p),
@@ -39,10 +41,25 @@ class AttentionParams(ctypes.Structure):
         ("keyPaddingBatchStride", ctypes.c_longlong),
         ("lse", ctypes.c_void_p),
         ("persistentCtas", ctypes.c_int),
+        ("tmaLoads", ctypes.c_int),
+        ("_padToTensorMaps", ctypes.c_ubyte * 24),
+        ("tmaQ", ctypes.c_ubyte * 128), ("tmaK", ctypes.c_ubyte * 128),
+        ("tmaV", ctypes.c_ubyte * 128),
     ]
 
 
-assert ctypes.sizeof(AttentionParams) == 232, "AttentionParams layout changed"
+assert ctypes.sizeof(AttentionParams) == 640, "AttentionParams layout changed"
+assert AttentionParams.tmaQ.offset == 256, "tensor maps must be 64-byte aligned"
+
+
+def tma_tiles(arch, dtype, head_dim, block_m, block_n, num_warps):
+    """(bf16, head_dim, block_m, block_n) when the kernel is the sm_90a wgmma
+    one, which loads with TMA given tensor maps; None otherwise (as the
+    runtime's takesTensorMaps decides)."""
+    if (arch == "sm_90a" and dtype in ("fp16", "f16", "bf16") and head_dim in (64, 128)
+            and block_m % 64 == 0 and num_warps == 4 * (block_m // 64 + 1)):
+        return (dtype == "bf16", head_dim, block_m, block_n)
+    return None
 
 
 def attention_params(q, k, v, o, scale):
@@ -91,6 +108,11 @@ class Driver:
         self.lib.cuMemcpyHtoD_v2.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
         self.lib.cuOccupancyMaxActiveBlocksPerMultiprocessor.argtypes = [
             ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+        self.lib.cuTensorMapEncodeTiled.argtypes = [
+            ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
+            ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+            ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
 
     def check(self, result, what):
         if result != 0:
@@ -98,6 +120,40 @@ class Driver:
             self.lib.cuGetErrorString(result, ctypes.byref(msg))
             raise DriverError("%s failed: %d (%s)" % (
                 what, result, msg.value.decode() if msg.value else "?"))
+
+    def encode_tensor_maps(self, prm, tiles):
+        """Fills prm.tmaQ/K/V and sets prm.tmaLoads as the runtime does
+        (runtime/lib/AttentionPlan.cpp encodeTensorMaps); leaves tmaLoads 0
+        where the driver rejects a tensor. tiles: tma_tiles(...)."""
+        bf16, head_dim, block_m, block_n = tiles
+        prm.tmaLoads = 0
+        scratch = ctypes.create_string_buffer(128 + 64)
+        aligned = (ctypes.addressof(scratch) + 63) // 64 * 64
+        for field, data, length, strides3, rows in (
+                ("tmaQ", prm.q, prm.qLen,
+                 (prm.qSeqStride, prm.qHeadStride, prm.qBatchStride), block_m),
+                ("tmaK", prm.k, prm.kvLen,
+                 (prm.kSeqStride, prm.kHeadStride, prm.kBatchStride), block_n),
+                ("tmaV", prm.v, prm.kvLen,
+                 (prm.vSeqStride, prm.vHeadStride, prm.vBatchStride), block_n)):
+            dims = [head_dim, length, prm.heads, prm.batch]
+            strides, packed = [], dims[0] * 2
+            for d in range(3):
+                stride = packed if dims[d + 1] == 1 else strides3[d] * 2
+                if stride < 0:
+                    return
+                strides.append(stride)
+                packed = stride * dims[d + 1]
+            result = self.lib.cuTensorMapEncodeTiled(
+                ctypes.c_void_p(aligned), 9 if bf16 else 6, 4, ctypes.c_void_p(data),
+                (ctypes.c_uint64 * 4)(*dims), (ctypes.c_uint64 * 3)(*strides),
+                (ctypes.c_uint32 * 4)(64, rows, 1, 1), (ctypes.c_uint32 * 4)(1, 1, 1, 1),
+                0, 3, 3, 0)
+            if result != 0:
+                return
+            ctypes.memmove(ctypes.addressof(prm) + getattr(AttentionParams, field).offset,
+                           aligned, 128)
+        prm.tmaLoads = 1
 
     def current_context(self):
         ctx = ctypes.c_void_p()
@@ -121,6 +177,12 @@ class CubinKernel:
             ctypes.byref(self.function), self.module, symbol.encode()),
             "cuModuleGetFunction(%s)" % symbol)
         self.shared_bytes = shared_bytes
+        # tma_tiles(...) of a wgmma kernel: launch() then encodes tensor maps
+        # (as the runtime does) while use_tma is true; with use_tma false the
+        # kernel copies with cp.async (tmaLoads 0), for A/B runs and checks.
+        self.tma = None
+        self.use_tma = True
+        self._tma_key = None
         if shared_bytes > 48 * 1024:
             driver.check(driver.lib.cuFuncSetAttribute(
                 self.function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -167,7 +229,19 @@ class CubinKernel:
         return per_sm.value * sms
 
     def launch(self, params, grid, block, stream):
-        """params: an AttentionParams; stream: a CUstream handle (int)."""
+        """params: an AttentionParams; stream: a CUstream handle (int). For a
+        kernel with `tma` set, fills its tensor maps first (re-encoded only
+        when the tensors in params change)."""
+        if self.tma and self.use_tma:
+            key = (params.q, params.k, params.v, params.qLen, params.kvLen, params.heads,
+                   params.batch) + tuple(getattr(params, x + y) for x in "qkv"
+                                         for y in ("BatchStride", "HeadStride", "SeqStride"))
+            if key != self._tma_key or not params.tmaLoads:
+                self.driver.encode_tensor_maps(params, self.tma)
+                self._tma_key = key
+        else:
+            params.tmaLoads = 0
+            self._tma_key = None
         arg = ctypes.pointer(params)
         args = (ctypes.c_void_p * 1)(ctypes.cast(arg, ctypes.c_void_p))
         self.driver.check(self.driver.lib.cuLaunchKernel(

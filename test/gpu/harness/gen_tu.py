@@ -149,7 +149,8 @@ def make_tu(spec):
     out.append("} // namespace\n\n")
     # minBlocksPerSM = 1: without it ptxas trades a few spills for occupancy.
     out.append('extern "C" __global__ void __launch_bounds__(%d, 1)\n' % (spec["num_warps"] * 32))
-    out.append("%s(const xfc::AttentionParams params) {\n" % spec["symbol"])
+    out.append("%s(const __grid_constant__ xfc::AttentionParams params) {\n"
+               % spec["symbol"])
     out.append("  xfc::attentionForward<Traits, Schedule>(params);\n}\n")
     return "".join(out)
 

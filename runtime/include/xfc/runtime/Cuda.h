@@ -117,6 +117,17 @@ public:
   Status launch(void *function, Dim3 grid, Dim3 block, unsigned sharedBytes,
                 void *stream, void **args) const;
 
+  /// Encodes a tiled TMA tensor map (a 128-byte CUtensorMap at `map`,
+  /// 64-byte aligned) of 16-bit elements: `rank` dims (innermost first),
+  /// rank - 1 byte strides, box sizes; 128-byte swizzle, rows outside the
+  /// tensor read as zeros. Fails where the driver rejects the shape
+  /// (pointer not 16-byte aligned, strides not multiples of 16 bytes) or
+  /// lacks the entry point.
+  Status encodeTensorMap16(void *map, bool bfloat16, int rank,
+                           const void *address, const unsigned long long *dims,
+                           const unsigned long long *strides,
+                           const unsigned *box) const;
+
   /// Device memory, for tests, examples and host programs. A context is made
   /// current first (ensureContext()) when none is.
   StatusOr<void *> allocate(std::size_t bytes) const;
