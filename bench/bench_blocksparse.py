@@ -32,7 +32,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 from cubin_runner import CubinKernel, Driver, attention_params, tma_tiles  # noqa: E402
-from timing import bench, bench_pair  # noqa: E402
+from timing import bench, bench_pair, bench_turns  # noqa: E402
 
 B, H, S, D = 2, 16, 8192, 128
 
@@ -61,13 +61,14 @@ def flops(density):
     return 4.0 * B * H * S * S * D * density
 
 
-def compile_config(xfc, workdir, name, config):
+def compile_config(xfc, workdir, name, config, tile=None):
     path = os.path.join(workdir, name + ".json")
     with open(path, "w") as f:
         json.dump(config, f)
-    out = os.path.join(workdir, name)
+    out = os.path.join(workdir, name + ("-" + tile if tile else ""))
     start = time.perf_counter()
-    subprocess.run([xfc, "compile", path, "--arch", "sm_90a", "-o", out], check=True,
+    subprocess.run([xfc, "compile", path, "--arch", "sm_90a", "-o", out]
+                   + (["--tile", tile] if tile else []), check=True,
                    stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     manifest = json.load(open(os.path.join(out, "manifest.json")))
@@ -113,6 +114,9 @@ def main():
     parser.add_argument("--xfc", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tiles", default="",
+                        help="comma-separated BLOCKMxBLOCKN: also time these tilings "
+                             "(xfc compile --tile) of every block-64 layout, in turns")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -177,7 +181,29 @@ def main():
                 err = ((o.float() - ref.float()).norm() / ref.float().norm()).item()
                 row["xfc_vs_flex_rel_err"] = err
                 loaded_np, launch_np = make_launch(driver, kernel, cubin, q, k, v, o, tma=False)
-                row["xfc_ms"], row["xfc_cp_async_ms"] = bench_pair(launch, launch_np)
+                fns, alts = [launch, launch_np], []
+                for tile in [t for t in args.tiles.split(",") if t and block == 64]:
+                    try:
+                        _, k_alt, cubin_alt, _ = compile_config(args.xfc, workdir, tag, config, tile)
+                    except subprocess.CalledProcessError as e:
+                        row["tile_%s_error" % tile] = str(e)[:200]
+                        continue
+                    o_alt = torch.full_like(q, float("nan"))
+                    loaded_alt, launch_alt = make_launch(driver, k_alt, cubin_alt, q, k, v, o_alt)
+                    launch_alt()
+                    torch.cuda.synchronize()
+                    row["tile_%s_rel_err" % tile] = (
+                        (o_alt.float() - ref.float()).norm() / ref.float().norm()).item()
+                    row["tile_%s_tiles" % tile] = len(k_alt["tables"]["TileCols"])
+                    fns.append(launch_alt)
+                    alts.append((tile, loaded_alt))
+                times = bench_turns(fns)
+                row["xfc_ms"], row["xfc_cp_async_ms"] = times[0], times[1]
+                row["xfc_tiles"] = len(kernel["tables"]["TileCols"])
+                row["xfc_tile"] = "%dx%d" % (kernel["traits"]["BlockM"], kernel["traits"]["BlockN"])
+                for (tile, loaded_alt), ms in zip(alts, times[2:]):
+                    row["tile_%s_ms" % tile] = ms
+                    loaded_alt.unload()
                 loaded.unload()
                 loaded_np.unload()
                 row["flex_ms"] = bench(lambda: flex(q, k, v, block_mask=bm))
@@ -214,6 +240,24 @@ def main():
               "timed in turns with it.",
               "", "Effective TFLOP/s = 4·B·H·S²·D·density / median time. Target (issue 5): "
               "xfc faster than Flex and xfc / (density × dense) ≤ 1.1."]
+    tiles = [t for t in args.tiles.split(",") if t]
+    if tiles:
+        lines += ["", "Other tilings of the block-64 layouts (xfc compile --tile), timed in turns with "
+                  "xfc's choice; ms (tiles in the layout tables, relative error vs Flex):", "",
+                  "| layout | xfc's tiles | xfc ms | " + " | ".join(tiles) + " |",
+                  "|---|---|---|" + "---|" * len(tiles)]
+        for r in result["rows"]:
+            if r["block"] != 64 or "error" in r:
+                continue
+            cells = []
+            for t in tiles:
+                if "tile_%s_ms" % t in r:
+                    cells.append("%.3f (%d, %.0e)" % (r["tile_%s_ms" % t], r["tile_%s_tiles" % t],
+                                                     r["tile_%s_rel_err" % t]))
+                else:
+                    cells.append(r.get("tile_%s_error" % t, "–")[:60])
+            lines.append("| %s | %s (%d) | %.3f | %s |" % (r["layout"], r["xfc_tile"], r["xfc_tiles"],
+                                                       r["xfc_ms"], " | ".join(cells)))
     text = "\n".join(lines) + "\n"
     open(os.path.join(args.out, "bench_blocksparse.md"), "w").write(text)
     print(text)

@@ -8,6 +8,8 @@
 #          matrix       bench/device-run.sh (the config matrix, fp64 checks)
 #          blocksparse  bench/bench_blocksparse.py (issue 5's table)
 #          dense        bench/bench_dense.py (xfc beside cuDNN, FA2, xFormers)
+#          hopper       bench/hopper/run.sh (template variants of the wgmma
+#                       kernel, nvcc-built, checked and timed beside cuDNN)
 #          variants     bench/bench_variants.py (graph variants vs eager;
 #                       VARIANTS_ONLY=NAME runs the cases whose name has NAME)
 # Binaries come from build-device/bin (see docs/runtime.md).
@@ -40,15 +42,19 @@ for step in "$@"; do
   tests) OUT=$results/tests run_step tests 300 bash bench/device-tests.sh ;;
   matrix) OUT=$results/matrix run_step matrix 420 bash bench/device-run.sh ;;
   blocksparse)
+    # BLOCKSPARSE_ARGS: e.g. --tiles 128x64,128x128 (other tilings of block 64).
     run_step blocksparse 330 python3 bench/bench_blocksparse.py --xfc "$XFC" \
-      --out "$results/blocksparse" ;;
+      --out "$results/blocksparse" ${BLOCKSPARSE_ARGS:-} ;;
+  hopper)
+    OUT=$results/hopper run_step hopper 420 env ONLY="${HOPPER_ONLY:-wg_bf16}" \
+      BENCH_TIMEOUT=300 CHECK_TIMEOUT=100 bash bench/hopper/run.sh ;;
   dense)
     run_step dense 300 python3 bench/bench_dense.py --xfc "$XFC" \
       --out "$results/dense" ;;
   variants)
     run_step variants 300 python3 bench/bench_variants.py \
       --out "$results/variants" ${VARIANTS_ONLY:+--only "$VARIANTS_ONLY"} ;;
-  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, variants)" ;;
+  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, variants)" ;;
   esac
 done
 echo "packed $(find "$results" -type f | wc -l) files into results.tgz"

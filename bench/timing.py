@@ -8,6 +8,16 @@ def bench(fn):
     return tt.do_bench(fn, warmup=25, rep=100, return_mode="median")
 
 
+def bench_turns(fns, rounds=3):
+    """Medians of each of fns measured in turns (fn 0, fn 1, ..., fn 0, ...),
+    as bench_pair does for two."""
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for t, fn in zip(times, fns):
+            t.append(bench(fn))
+    return [sorted(t)[rounds // 2] for t in times]
+
+
 def bench_pair(fn_a, fn_b, rounds=3):
     """Medians of fn_a and fn_b measured in turns (a, b, a, b, ...): with one
     after the other, the second gained 0-5% on identical code (clocks and

@@ -20,21 +20,26 @@ def variants(dtype, d):
     # Template arguments: Overlap, QRegs, Reverse, Chains, Knobs (-1: the
     # default; Knobs: bit 0 softmax ordered before the P V wait, bit 1 scale
     # folded into exp2, bit 2 lazy O rescale, bit 3 producer 56 / consumers
-    # 224 registers (the block-sparse split) instead of 40 / 232; default 0).
-    wg = {"wgmma": True}
-    out = [("sm80", {}, None), ("wg", wg, None),
-           # The kernel before v4 (477a566: knobs off, split 56 / 224).
-           ("wg_k8", wg, "-1, -1, -1, 4, 8")]
+    # 224 registers, bit 4 (5) a quarter (half) of the exponentials by
+    # exp2Poly, bit 6 two Q buffers for a dense schedule; default 0).
+    # The set of the TMA run (bench/NOTES.md, v5); earlier sets are in git.
     if dtype != "bf16":
-        return out
-    out += [("wg_k0", wg, "-1, -1, -1, 4, 0"),    # fdf3a91: split 40 / 232
-            ("wg_k7", wg, "-1, -1, -1, 4, 7"),    # all three softmax knobs
-            ("wg_k6", wg, "-1, -1, -1, 4, 6")]    # fold + lazy rescale
+        return []
+    wg = {"wgmma": True}
+    knobs = lambda k: "-1, -1, -1, 4, %d" % k  # noqa: E731
     if d == 64:
-        out.append(("wg_m192", dict(wg, block_m=192), None))
-    else:
-        out.append(("wg_n176", dict(wg, block_n=176), None))
-    return out
+        return [("wg", wg, None),
+                ("wg_m192", dict(wg, block_m=192), None),
+                ("wg_x16", wg, knobs(16)),
+                ("wg_x32", wg, knobs(32)),
+                ("wg_m192_x16", dict(wg, block_m=192), knobs(16)),
+                ("wg_q2", dict(wg, q_buffers=2), knobs(64)),
+                ("wg_q2_x16", dict(wg, q_buffers=2), knobs(80))]
+    return [("wg", wg, None),
+            ("wg_k7", wg, knobs(7)),
+            ("wg_k6", wg, knobs(6)),
+            ("wg_x16", wg, knobs(16)),
+            ("wg_n176", dict(wg, block_n=176), None)]
 
 
 def main():
@@ -47,7 +52,14 @@ def main():
             for causal in (False, True):
                 for tag, over, targs in variants(dtype, d):
                     name = "b_%s_d%d_%s_%s" % (dtype, d, "c" if causal else "n", tag)
+                    over = dict(over)
+                    q_buffers = over.pop("q_buffers", 1)
                     spec = gen_tu.make_spec(name, dtype, d, causal, write_lse=True, **over)
+                    if q_buffers == 2:
+                        # Two Q tiles, as block-sparse kernels have.
+                        spec["shared_bytes"] = gen_tu.shared_bytes(
+                            dtype, spec["block_m"], spec["block_n"], spec["num_stages"], d,
+                            True, True)
                     spec["variant"] = tag
                     path = gen_tu.write_kernel(spec, args.out)
                     if targs is not None:

@@ -138,7 +138,12 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///     max on raw scores) where no additive mask needs the scaled scores;
 ///   bit 2 rescales O only where a row max of the warp moved (a warp vote);
 ///   bit 3 gives dense schedules the block-sparse register split (producer
-///     56, consumers 224) instead of 40 / 232.
+///     56, consumers 224) instead of 40 / 232;
+///   bit 4 computes a quarter of the softmax's exponentials with exp2Poly
+///     (FMA pipe) instead of ex2.approx (MUFU, 16 a clock per SM, as busy
+///     as the tensor cores at HeadDim 64); bit 5 half of them;
+///   bit 6 gives a dense schedule two Q buffers, as block-sparse ones have
+///     (the next item's Q loads while a persistent CTA computes).
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -197,12 +202,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       Consumers < 3 && Schedule::BalancedItems && !ElementMasks &&
       !RandomPattern<Traits>::Enabled && WindowOf<Traits>::Left < 0 &&
       WindowOf<Traits>::Right < 0;
-  // Q buffers: block-sparse kernels keep two, so that a persistent CTA
-  // loads the next item's Q while it computes the current one (items of a
-  // few tiles would otherwise wait for it each time). Dense kernels keep
-  // one: their items are long, and the variable buffer address made the
-  // D=128 consumers (232 registers) spill.
-  constexpr int QBuffers = wgmmaQBuffers(Dense);
   // Register split: the producer keeps few, the consumers take the rest of
   // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
   // With bit 0, S, P, O and the softmax live together (the softmax then
@@ -210,9 +209,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // 13.0, 232 registers).
   // None measured faster on an H100 (v4, bench/NOTES.md): off unless asked.
   constexpr int Knobs = KnobsChoice >= 0 ? KnobsChoice : 0;
+  // Q buffers: block-sparse kernels keep two, so that a persistent CTA
+  // loads the next item's Q while it computes the current one (items of a
+  // few tiles would otherwise wait for it each time). Dense kernels keep
+  // one: their items are long, and the variable buffer address made the
+  // D=128 consumers (232 registers) spill.
+  // Knobs bit 6 gives a dense schedule two (SharedBytes as block-sparse).
+  constexpr int QBuffers = (Knobs & 64) ? 2 : wgmmaQBuffers(Dense);
   constexpr bool OrderWait = (Knobs & 1) != 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
+  // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
+  constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // The producer of a block-sparse schedule walks the layout's tile tables:
   // 40 registers spilled there under NVRTC (bigbird, 16 heads, block 128),
   // so it takes 56; a dense producer fits 40 and its consumers keep 232
@@ -248,8 +256,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                          : (BlockN / 8) % (ChainsChoice / 2) == 0
                              ? ChainsChoice / 2
                              : 1;
-  static_assert(Traits::SharedBytes ==
-                    wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim, Dense),
+  static_assert(Traits::SharedBytes == wgmmaSharedBytes(BlockM, BlockN, Stages,
+                                                        HeadDim, QBuffers == 1),
                 "SharedBytes must be (QBuffers * BlockM + 2 * NumStages * "
                 "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 2 "
                 "for block-sparse schedules and 1 for dense ones "
@@ -619,8 +627,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            float pr =
-                exp2Fast(fmaf(s[4 * n + e], postScale, negOffset[e / 2]));
+            const float arg = fmaf(s[4 * n + e], postScale, negOffset[e / 2]);
+            float pr = PolyPeriod && n % PolyPeriod == PolyPeriod - 1
+                           ? exp2Poly(arg)
+                           : exp2Fast(arg);
             sum[e / 2][n % Chains] += pr;
             if constexpr (Traits::HasDropout) {
               if (!dropout.keep(dropRowKey[e / 2], col0 + n * 8 + (e & 1)))

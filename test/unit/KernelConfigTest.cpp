@@ -200,3 +200,37 @@ TEST(KernelConfig, RejectsUnsupportedArch) {
 }
 
 } // namespace
+
+TEST(KernelConfig, TileOverrideTakesWhatTheTemplateTakes) {
+  KernelProblem sparse = problem(128, 16, 64);
+  llvm::Expected<KernelChoice> choice = selectKernelConfig(sparse);
+  ASSERT_TRUE(static_cast<bool>(choice));
+  EXPECT_EQ(choice->blockM, 64);
+  ASSERT_FALSE(static_cast<bool>(applyTileOverride(sparse, *choice, 128, 64)));
+  EXPECT_EQ(choice->blockM, 128);
+  EXPECT_EQ(choice->blockN, 64);
+  EXPECT_EQ(choice->warps, 12);
+  // Two Q tiles (block-sparse) and two stages of K and V.
+  EXPECT_EQ(choice->sharedBytes, (2 * 128 + 2 * 2 * 64) * 128 * 2 + 1024);
+
+  auto error = [](const KernelProblem &p, int64_t m, int64_t n) {
+    llvm::Expected<KernelChoice> c = selectKernelConfig(p);
+    if (!c)
+      return llvm::toString(c.takeError());
+    return llvm::toString(applyTileOverride(p, *c, m, n));
+  };
+  EXPECT_EQ(error(sparse, 96, 64),
+            "tile 96x64: BlockM must be 64, 128 or 192 (one consumer "
+            "warpgroup per 64 rows)");
+  EXPECT_EQ(error(sparse, 128, 72),
+            "tile 128x72: BlockN must be a multiple of 16 in [64, 256]");
+  EXPECT_EQ(error(problem(128), 192, 128),
+            "tile 192x128: the S and O accumulators would not fit in "
+            "registers");
+  EXPECT_EQ(error(problem(64, 16, 128), 192, 128),
+            "tile 192x128: tiles must be multiples or divisors of the layout "
+            "block 128");
+  EXPECT_EQ(error(problem(64, 32), 128, 64),
+            "tile 128x64: a tile override applies to the sm_90a wgmma kernel "
+            "(16-bit elements, head_dim 64 or 128)");
+}

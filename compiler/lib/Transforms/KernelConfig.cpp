@@ -119,4 +119,47 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
   return choice;
 }
 
+Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
+                        int64_t blockM, int64_t blockN) {
+  auto fail = [&](const Twine &why) {
+    return createStringError(
+        inconvertibleErrorCode(),
+        formatv("tile {0}x{1}: {2}", blockM, blockN, why.str()));
+  };
+  if (!choice.wgmma)
+    return fail("a tile override applies to the sm_90a wgmma kernel (16-bit "
+                "elements, head_dim 64 or 128)");
+  // The template's static_asserts (templates/xfc/flash_fwd_sm90.cuh).
+  if (blockM != 64 && blockM != 128 && blockM != 192)
+    return fail("BlockM must be 64, 128 or 192 (one consumer warpgroup per "
+                "64 rows)");
+  if (blockN % 16 != 0 || blockN < 64 || blockN > 256)
+    return fail("BlockN must be a multiple of 16 in [64, 256]");
+  if (blockN / 2 + problem.headDim / 2 > (blockM == 192 ? 96 : 160))
+    return fail("the S and O accumulators would not fit in registers");
+  if (int64_t block = problem.layoutBlockSize) {
+    auto fits = [&](int64_t tile) {
+      return tile % block == 0 || block % tile == 0;
+    };
+    if (!fits(blockM) || !fits(blockN))
+      return fail(formatv("tiles must be multiples or divisors of the layout "
+                          "block {0}",
+                          block)
+                      .str());
+  }
+  choice.blockM = blockM;
+  choice.blockN = blockN;
+  choice.warps = 4 * (blockM / 64 + 1);
+  choice.sharedBytes =
+      computeSharedBytes(choice.path, blockM, blockN, choice.stages,
+                         problem.headDim, problem.elementBits, /*wgmma=*/true,
+                         /*blockSparse=*/problem.layoutBlockSize > 0);
+  if (choice.sharedBytes > 227 * 1024)
+    return fail(formatv("{0} bytes of shared memory exceed the 227 KiB of "
+                        "an SM",
+                        choice.sharedBytes)
+                    .str());
+  return Error::success();
+}
+
 } // namespace xfc

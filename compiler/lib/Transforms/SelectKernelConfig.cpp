@@ -38,6 +38,21 @@ struct SelectKernelConfigPass
       target = attr.getValue().str();
     }
 
+    // Benchmarks force tiles with the module attribute xfc.tile = "MxN"
+    // (xfc compile --tile).
+    std::optional<std::pair<int64_t, int64_t>> tile;
+    if (auto attr = module->getAttrOfType<StringAttr>("xfc.tile")) {
+      auto [m, n] = attr.getValue().split('x');
+      int64_t blockM, blockN;
+      if (m.getAsInteger(10, blockM) || n.getAsInteger(10, blockN)) {
+        module.emitError("xfc.tile: expected \"BLOCKMxBLOCKN\", e.g. "
+                         "\"128x64\", got \"")
+            << attr.getValue() << "\"";
+        return signalPassFailure();
+      }
+      tile = {blockM, blockN};
+    }
+
     WalkResult result = module.walk([&](AttentionOp op) -> WalkResult {
       if (op.getMask().getLayout())
         return op.emitOpError("expected xfa-specialize-sparsity to run "
@@ -71,6 +86,11 @@ struct SelectKernelConfigPass
       if (!choice)
         return op.emitOpError(llvm::toString(choice.takeError())),
                WalkResult::interrupt();
+      if (tile)
+        if (llvm::Error error =
+                applyTileOverride(problem, *choice, tile->first, tile->second))
+          return op.emitOpError(llvm::toString(std::move(error))),
+                 WalkResult::interrupt();
       MLIRContext *context = op.getContext();
       op.setKernelConfigAttr(KernelConfigAttr::get(
           context, StringAttr::get(context, target),

@@ -83,6 +83,12 @@ static cl::opt<int> seqLen("seq-len", cl::desc("Query sequence length"),
                            cl::sub(compileCommand), cl::cat(compileCategory));
 static cl::opt<int> kvSeqLen("kv-seq-len", cl::desc("Key sequence length"),
                              cl::sub(compileCommand), cl::cat(compileCategory));
+static cl::opt<std::string>
+    tile("tile",
+         cl::desc("Force the sm_90a kernel's tiles, BLOCKMxBLOCKN (e.g. "
+                  "128x64), instead of the configuration pass's choice; for "
+                  "benchmarks"),
+         cl::Hidden, cl::sub(compileCommand), cl::cat(compileCategory));
 static cl::opt<std::string> dtype("dtype", cl::desc("fp16, bf16 or fp32"),
                                   cl::sub(compileCommand),
                                   cl::cat(compileCategory));
@@ -218,6 +224,8 @@ int runCompile(MLIRContext &context) {
     OwningOpRef<ModuleOp> module = buildAttentionModule(context, config->spec);
     if (!module)
       return 1;
+    if (!tile.empty())
+      (*module)->setAttr("xfc.tile", StringAttr::get(&context, tile));
     output.add("attention.xfa.mlir", printModule(*module));
     for (Stage stage : {Stage::XfaSpecialized, Stage::Xfk}) {
       if (*last < stage)

@@ -73,6 +73,14 @@ bool usesWgmmaKernel(const KernelProblem &problem);
 /// Chooses a configuration, or explains why the problem is unsupported.
 llvm::Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem);
 
+/// Replaces the tiles of `choice` (a wgmma configuration for `problem`) by
+/// blockM x blockN, with the warps and shared memory that go with them; for
+/// benchmarks (xfc compile --tile). Explains why when the template cannot
+/// take those tiles.
+llvm::Error applyTileOverride(const KernelProblem &problem,
+                              KernelChoice &choice, int64_t blockM,
+                              int64_t blockN);
+
 } // namespace xfc
 
 #endif // XFC_TRANSFORMS_KERNELCONFIG_H
