@@ -38,8 +38,7 @@ def variants(dtype, d):
     return [("wg", wg, None),
             ("wg_k7", wg, knobs(7)),
             ("wg_k6", wg, knobs(6)),
-            ("wg_x16", wg, knobs(16)),
-            ("wg_n176", dict(wg, block_n=176), None)]
+            ("wg_x16", wg, knobs(16))]
 
 
 def main():
