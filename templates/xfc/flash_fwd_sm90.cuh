@@ -45,15 +45,18 @@ namespace xfc {
 
 /// Dynamic shared memory of the wgmma path: Q, NumStages K and V tiles and
 /// 1024 bytes to align the base to a swizzle atom (the mbarriers are static).
-/// Q tiles of the wgmma kernel: two for block-sparse schedules (see
-/// flashForwardSm90), one for dense ones.
-XFC_HOST_DEVICE constexpr int wgmmaQBuffers(bool dense) {
-  return dense ? 1 : 2;
+/// Q tiles of the wgmma kernel: two (a persistent CTA loads the next item's
+/// Q while it computes the current one; see flashForwardSm90), except for
+/// dense schedules at HeadDim 128, whose consumers spilled with a variable
+/// Q address.
+XFC_HOST_DEVICE constexpr int wgmmaQBuffers(bool dense, int headDim) {
+  return dense && headDim > 64 ? 1 : 2;
 }
 
 XFC_HOST_DEVICE constexpr int
 wgmmaSharedBytes(int blockM, int blockN, int stages, int headDim, bool dense) {
-  return (wgmmaQBuffers(dense) * blockM + 2 * stages * blockN) * headDim * 2 +
+  return (wgmmaQBuffers(dense, headDim) * blockM + 2 * stages * blockN) *
+             headDim * 2 +
          1024;
 }
 
@@ -207,15 +210,20 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // With bit 0, S, P, O and the softmax live together (the softmax then
   // really runs under P V): at HeadDim 128, BlockN 176 that spills (ptxas
   // 13.0, 232 registers).
-  // None measured faster on an H100 (v4, bench/NOTES.md): off unless asked.
-  constexpr int Knobs = KnobsChoice >= 0 ? KnobsChoice : 0;
-  // Q buffers: block-sparse kernels keep two, so that a persistent CTA
-  // loads the next item's Q while it computes the current one (items of a
-  // few tiles would otherwise wait for it each time). Dense kernels keep
-  // one: their items are long, and the variable buffer address made the
-  // D=128 consumers (232 registers) spill.
-  // Knobs bit 6 gives a dense schedule two (SharedBytes as block-sparse).
-  constexpr int QBuffers = (Knobs & 64) ? 2 : wgmmaQBuffers(Dense);
+  // None measured faster with cp.async loads (v4, bench/NOTES.md); with TMA
+  // loads bits 0-2 together gave +2-8% at HeadDim 128 (v5), so -1 picks 7
+  // there for kernels that overlap S and P V and have no per-element masks
+  // (the configuration measured), and 0 elsewhere.
+  constexpr int Knobs = KnobsChoice >= 0 ? KnobsChoice
+                        : HeadDim == 128 && Overlap && !ElementMasks ? 7
+                                                                     : 0;
+  // Q buffers: two, so that a persistent CTA loads the next item's Q while
+  // it computes the current one (items of a few tiles would otherwise wait
+  // for it each time: +18% at 16x16x512x64, bench/NOTES.md v5). Dense
+  // kernels at HeadDim 128 keep one: their items are long, and the variable
+  // buffer address made their consumers (232 registers) spill. Knobs bit 6
+  // gives them two (SharedBytes as block-sparse).
+  constexpr int QBuffers = (Knobs & 64) ? 2 : wgmmaQBuffers(Dense, HeadDim);
   constexpr bool OrderWait = (Knobs & 1) != 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
@@ -259,8 +267,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   static_assert(Traits::SharedBytes == wgmmaSharedBytes(BlockM, BlockN, Stages,
                                                         HeadDim, QBuffers == 1),
                 "SharedBytes must be (QBuffers * BlockM + 2 * NumStages * "
-                "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 2 "
-                "for block-sparse schedules and 1 for dense ones "
+                "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 1 "
+                "for dense schedules at HeadDim 128 and 2 otherwise "
                 "(templates/README.md)");
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)

@@ -4,10 +4,11 @@
 // fp16/bf16 take the tensor-core path; the module's target is used unless
 // the pass option overrides it. sm_90a: the warp-specialized wgmma kernel,
 // a producer warpgroup and two consumer warpgroups (12 warps, 128 query
-// rows), shared memory (128 + 2*2*128) * 64 * 2 + 1024 bytes; sm_80: the
+// rows), shared memory (2*128 + 2*2*128) * 64 * 2 + 1024 bytes (two Q
+// tiles); sm_80: the
 // mma.sync kernel, (64 + 2*2*64) * 64 * 2 bytes.
 // CHECK-LABEL: func.func @dense_bf16
-// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 82944>
+// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 99328>
 // SM80-LABEL: func.func @dense_bf16
 // SM80: #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>
 module attributes {xfc.target = "sm_90a"} {
@@ -81,10 +82,10 @@ func.func @dense_d96_sm90a(%q: tensor<?x8x?x96xf16>) -> tensor<?x8x?x96xf16> {
 // -----
 
 // sm_90a, D=64, dense, not causal, no per-element masks or dropout, fp16
-// and bf16: BlockM 192, three consumer warpgroups (KernelConfig.cpp).
+// and bf16: BlockM 128 (not 192, KernelConfig.cpp), two Q tiles.
 // CHECK-LABEL: func.func @dense_d64_noncausal
-// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 192, block_n = 128, warps = 16, stages = 2, shared_bytes = 91136>
-// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 192, block_n = 128, warps = 16, stages = 2, shared_bytes = 91136>
+// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 99328>
+// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 99328>
 // SM80-LABEL: func.func @dense_d64_noncausal
 // SM80: block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960
 // SM80: block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960
@@ -104,7 +105,7 @@ func.func @dense_d64_noncausal(%q: tensor<?x8x?x64xbf16>, %h: tensor<?x8x?x64xf1
 // key padding and dropout spill): attn_mask, key padding, dropout, a window
 // and a random pattern, each alone.
 // CHECK-LABEL: func.func @d64_element_masks
-// CHECK-COUNT-5: block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 82944>
+// CHECK-COUNT-5: block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 99328>
 // CHECK-NOT: block_m = 192
 module attributes {xfc.target = "sm_90a"} {
 func.func @d64_element_masks(%q: tensor<2x8x16x64xbf16>, %m: tensor<16x16xf32>, %p: tensor<2x16xi1>)

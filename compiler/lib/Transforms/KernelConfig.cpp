@@ -21,11 +21,13 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
                            unsigned elementBits, bool wgmma, bool blockSparse) {
   int64_t elementBytes = elementBits / 8;
   if (path == "mma_sync" && wgmma)
-    // Q tiles (two for block-sparse kernels: a persistent CTA loads the next
-    // item's Q during the current one) plus `stages` K and V tiles, aligned
-    // to 1024 bytes (the 128-byte swizzle atoms) inside the allocation.
-    return ((blockSparse ? 2 : 1) * blockM + 2 * stages * blockN) * headDim *
-               elementBytes +
+    // Q tiles (two, so that a persistent CTA loads the next item's Q during
+    // the current one, except for dense kernels at head_dim 128: their
+    // consumers spilled with it) plus `stages` K and V tiles, aligned to
+    // 1024 bytes (the 128-byte swizzle atoms) inside the allocation.
+    return ((blockSparse || headDim <= 64 ? 2 : 1) * blockM +
+            2 * stages * blockN) *
+               headDim * elementBytes +
            1024;
   if (path == "mma_sync")
     // Q tile plus `stages` K and V tiles.
@@ -74,16 +76,11 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
       choice.blockM = 64;
       choice.blockN = 64;
     }
-    // D=64 dense non-causal without per-element masks: BlockM 192 (three
-    // consumer warpgroups, 160 registers each), measured +8-14% at S=2048
-    // and +2-5% at S=512 over 128 on an H100 (bench/NOTES.md, v2 and v4,
-    // "BlockM 192"). Not causal (-9% at S=512), not with key padding or
-    // dropout (their row state spills at 160 registers), nor with the other
-    // element masks. The template runs three consumers one item per CTA
-    // (the persistent item loop spilled them).
-    if (problem.layoutBlockSize == 0 && problem.headDim == 64 &&
-        !problem.causal && !problem.hasElementMasks())
-      choice.blockM = 192;
+    // Not BlockM 192 at D=64: three consumer warpgroups (160 registers
+    // each) run one item per CTA (the persistent item loop spills them);
+    // against 128 with persistent launches and two Q buffers they measured
+    // +6% at 8x16x2048x64 but -15% at 16x16x512x64, and -9% causal at 512,
+    // on an H100 (bench/NOTES.md, v5). Key padding and dropout spill at 192.
     choice.warps = 4 * (choice.blockM / 64 + 1);
     choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(

@@ -23,9 +23,9 @@ ELEMENTS = {"f16": ("xfc::f16", 2), "bf16": ("xfc::bf16", 2), "fp32": ("float", 
 
 def shared_bytes(dtype, block_m, block_n, stages, head_dim, wgmma=False, sparse=False):
     """The formulas of templates/README.md (the wgmma path has two Q tiles
-    for block-sparse schedules and adds 1024 bytes to align its tiles to
-    128B-swizzle atoms)."""
-    q_tiles = 2 if wgmma and sparse else 1
+    except for dense schedules at head_dim 128, and adds 1024 bytes to align
+    its tiles to 128B-swizzle atoms)."""
+    q_tiles = 2 if wgmma and (sparse or head_dim <= 64) else 1
     tiles = (q_tiles * block_m + 2 * stages * block_n) * head_dim * ELEMENTS[dtype][1]
     return tiles + 1024 if wgmma else tiles
 
@@ -147,8 +147,11 @@ def make_tu(spec):
     else:
         out.append("using Schedule = xfc::DenseSchedule<Traits>;\n\n")
     out.append("} // namespace\n\n")
-    # minBlocksPerSM = 1: without it ptxas trades a few spills for occupancy.
-    out.append('extern "C" __global__ void __launch_bounds__(%d, 1)\n' % (spec["num_warps"] * 32))
+    # As the emitter: the CTAs per SM the template is built for (1, or 2 for
+    # the one-consumer wgmma kernel); without it ptxas trades a few spills
+    # for occupancy.
+    out.append('extern "C" __global__ void __launch_bounds__(%d, '
+               'xfc::attentionCtasPerSm<Traits>())\n' % (spec["num_warps"] * 32))
     out.append("%s(const __grid_constant__ xfc::AttentionParams params) {\n"
                % spec["symbol"])
     out.append("  xfc::attentionForward<Traits, Schedule>(params);\n}\n")
