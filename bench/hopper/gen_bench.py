@@ -21,24 +21,25 @@ def variants(dtype, d):
     # default; Knobs: bit 0 softmax ordered before the P V wait, bit 1 scale
     # folded into exp2, bit 2 lazy O rescale, bit 3 producer 56 / consumers
     # 224 registers, bit 4 (5) a quarter (half) of the exponentials by
-    # exp2Poly, bit 6 two Q buffers for a dense schedule; default 0).
-    # The set of the TMA run (bench/NOTES.md, v5); earlier sets are in git.
+    # exp2Poly, bit 6 two Q buffers for a dense schedule, bit 7 persistent
+    # with unbalanced items (causal)).
+    # The set of the v6 run (bench/NOTES.md); earlier sets are in git. The
+    # default (wg) is xfc's: D=64 two Q tiles and knobs 0, D=128 knobs 7.
     if dtype != "bf16":
         return []
     wg = {"wgmma": True}
     knobs = lambda k: "-1, -1, -1, 4, %d" % k  # noqa: E731
     if d == 64:
         return [("wg", wg, None),
+                ("wg_k7", wg, knobs(7)),
+                ("wg_k6", wg, knobs(6)),
+                ("wg_m64", dict(wg, block_m=64), None),
+                ("wg_m64_k7", dict(wg, block_m=64), knobs(7)),
                 ("wg_m192", dict(wg, block_m=192), None),
-                ("wg_x16", wg, knobs(16)),
-                ("wg_x32", wg, knobs(32)),
-                ("wg_m192_x16", dict(wg, block_m=192), knobs(16)),
-                ("wg_q2", dict(wg, q_buffers=2), knobs(64)),
-                ("wg_q2_x16", dict(wg, q_buffers=2), knobs(80))]
+                ("wg_pc", wg, knobs(128))]
     return [("wg", wg, None),
-            ("wg_k7", wg, knobs(7)),
-            ("wg_k6", wg, knobs(6)),
-            ("wg_x16", wg, knobs(16))]
+            ("wg_k0", wg, knobs(0)),
+            ("wg_pc", wg, knobs(135))]
 
 
 def main():

@@ -146,7 +146,8 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///     (FMA pipe) instead of ex2.approx (MUFU, 16 a clock per SM, as busy
 ///     as the tensor cores at HeadDim 64); bit 5 half of them;
 ///   bit 6 gives a dense schedule two Q buffers, as block-sparse ones have
-///     (the next item's Q loads while a persistent CTA computes).
+///     (the next item's Q loads while a persistent CTA computes);
+///   bit 7 runs persistent even where items differ in work (causal).
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -185,6 +186,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "an H100 (bench/NOTES.md, v3): not supported");
   constexpr bool Reverse =
       ReverseChoice >= 0 ? ReverseChoice != 0 : Traits::Causal;
+  // Register split: the producer keeps few, the consumers take the rest of
+  // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
+  // With bit 0, S, P, O and the softmax live together (the softmax then
+  // really runs under P V): at HeadDim 128, BlockN 176 that spills (ptxas
+  // 13.0, 232 registers).
+  // None measured faster with cp.async loads (v4, bench/NOTES.md); with TMA
+  // loads bits 0-2 together gave +2-8% at HeadDim 128 (v5), so -1 picks 7
+  // there for kernels that overlap S and P V and have no per-element masks
+  // (the configuration measured), and 0 elsewhere.
+  constexpr int Knobs = KnobsChoice >= 0 ? KnobsChoice
+                        : HeadDim == 128 && Overlap && !ElementMasks ? 7
+                                                                     : 0;
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -202,21 +215,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // the item loop (ptxas 13.0) and are spill-free without it: one item per
   // CTA.
   constexpr bool Persistent =
-      Consumers < 3 && Schedule::BalancedItems && !ElementMasks &&
-      !RandomPattern<Traits>::Enabled && WindowOf<Traits>::Left < 0 &&
-      WindowOf<Traits>::Right < 0;
-  // Register split: the producer keeps few, the consumers take the rest of
-  // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
-  // With bit 0, S, P, O and the softmax live together (the softmax then
-  // really runs under P V): at HeadDim 128, BlockN 176 that spills (ptxas
-  // 13.0, 232 registers).
-  // None measured faster with cp.async loads (v4, bench/NOTES.md); with TMA
-  // loads bits 0-2 together gave +2-8% at HeadDim 128 (v5), so -1 picks 7
-  // there for kernels that overlap S and P V and have no per-element masks
-  // (the configuration measured), and 0 elsewhere.
-  constexpr int Knobs = KnobsChoice >= 0 ? KnobsChoice
-                        : HeadDim == 128 && Overlap && !ElementMasks ? 7
-                                                                     : 0;
+      Consumers < 3 && (Schedule::BalancedItems || (Knobs & 128) != 0) &&
+      !ElementMasks && !RandomPattern<Traits>::Enabled &&
+      WindowOf<Traits>::Left < 0 && WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
   // it computes the current one (items of a few tiles would otherwise wait
   // for it each time: +18% at 16x16x512x64, bench/NOTES.md v5). Dense
