@@ -194,10 +194,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // None measured faster with cp.async loads (v4, bench/NOTES.md); with TMA
   // loads bits 0-2 together gave +2-8% at HeadDim 128 (v5), so -1 picks 7
   // there for kernels that overlap S and P V and have no per-element masks
-  // (the configuration measured), and 0 elsewhere.
-  constexpr int Knobs = KnobsChoice >= 0 ? KnobsChoice
-                        : HeadDim == 128 && Overlap && !ElementMasks ? 7
-                                                                     : 0;
+  // (the configuration measured; BlockN 176 spills with it), and 0
+  // elsewhere.
+  constexpr int Knobs =
+      KnobsChoice >= 0 ? KnobsChoice
+      : HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
+                                                                    : 0;
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -297,6 +299,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   auto itemOf = [&](int round) {
     return round * ctaStride + ((round & 1) ? ctaStride - 1 - cta : cta);
   };
+  // Where an item runs. Persistent launches of items that differ in work
+  // (dense causal, Knobs bit 7) take them rank-major, so that the snake
+  // pairs heavy and light ones (placeRankMajor).
+  const bool rankMajor = Dense && !Schedule::BalancedItems && Persistent &&
+                         params.persistentCtas > 0;
+  auto placeOf = [&](int item) {
+    return rankMajor ? placeRankMajor(work, item, Reverse)
+                     : Schedule::place(work, item, Reverse);
+  };
 
   // Two Q buffers, so that a persistent CTA loads the next item's Q while
   // it computes the current one: item i uses buffer i % 2. Per buffer,
@@ -380,7 +391,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       const int item = itemOf(itemCount);
       if (item >= work.count())
         break;
-      const TilePlace place = Schedule::place(work, item, Reverse);
+      const TilePlace place = placeOf(item);
       const int mTile = place.mTile, head = place.head, batch = place.batch;
       const Schedule schedule(params, head, mTile);
       const int numTiles = schedule.numTiles();
@@ -448,7 +459,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     const int item = itemOf(itemCount);
     if (item >= work.count())
       break;
-    const TilePlace place = Schedule::place(work, item, Reverse);
+    const TilePlace place = placeOf(item);
     const int mTile = place.mTile, head = place.head, batch = place.batch;
     const Schedule schedule(params, head, mTile);
     const int numTiles = schedule.numTiles();
