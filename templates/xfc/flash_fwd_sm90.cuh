@@ -299,15 +299,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   auto itemOf = [&](int round) {
     return round * ctaStride + ((round & 1) ? ctaStride - 1 - cta : cta);
   };
-  // Where an item runs. Persistent launches of items that differ in work
-  // (dense causal, Knobs bit 7) take them rank-major, so that the snake
-  // pairs heavy and light ones (placeRankMajor).
-  const bool rankMajor = Dense && !Schedule::BalancedItems && Persistent &&
-                         params.persistentCtas > 0;
-  auto placeOf = [&](int item) {
-    return rankMajor ? placeRankMajor(work, item, Reverse)
-                     : Schedule::place(work, item, Reverse);
-  };
 
   // Two Q buffers, so that a persistent CTA loads the next item's Q while
   // it computes the current one: item i uses buffer i % 2. Per buffer,
@@ -391,7 +382,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       const int item = itemOf(itemCount);
       if (item >= work.count())
         break;
-      const TilePlace place = placeOf(item);
+      const TilePlace place = Schedule::place(work, item, Reverse);
       const int mTile = place.mTile, head = place.head, batch = place.batch;
       const Schedule schedule(params, head, mTile);
       const int numTiles = schedule.numTiles();
@@ -459,7 +450,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     const int item = itemOf(itemCount);
     if (item >= work.count())
       break;
-    const TilePlace place = placeOf(item);
+    const TilePlace place = Schedule::place(work, item, Reverse);
     const int mTile = place.mTile, head = place.head, batch = place.batch;
     const Schedule schedule(params, head, mTile);
     const int numTiles = schedule.numTiles();

@@ -51,20 +51,6 @@ XFC_DEVICE TilePlace placeInLaunchOrder(const WorkItems &work, int item,
           rest / work.heads};
 }
 
-/// Items query tile slowest: every head's longest rows first (with
-/// `reverse`), then the next rank. A persistent launch that splits items
-/// over its CTAs in a snake (CTA c, then P - 1 - c) then pairs heavy items
-/// with light ones on every CTA: causal rows differ in work by up to the
-/// number of query tiles, and in launch order the rank wraps around within
-/// a round of CTAs, so the pairs do not add up.
-XFC_DEVICE TilePlace placeRankMajor(const WorkItems &work, int item,
-                                    bool reverse) {
-  const int pairs = work.heads * work.batch;
-  const int x = item / pairs, pair = item % pairs;
-  return {reverse ? work.mTiles - 1 - x : x, pair % work.heads,
-          pair / work.heads};
-}
-
 /// The CTA's number in the grid, x fastest (the order CTAs start in).
 XFC_DEVICE int linearBlockIndex() {
   return static_cast<int>(blockIdx.x +

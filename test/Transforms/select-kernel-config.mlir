@@ -2,13 +2,13 @@
 // RUN: xfc-opt %s -split-input-file -xfa-select-kernel-config="arch=sm_80" | FileCheck %s --check-prefix=SM80
 
 // fp16/bf16 take the tensor-core path; the module's target is used unless
-// the pass option overrides it. sm_90a: the warp-specialized wgmma kernel,
-// a producer warpgroup and two consumer warpgroups (12 warps, 128 query
-// rows), shared memory (2*128 + 2*2*128) * 64 * 2 + 1024 bytes (two Q
-// tiles); sm_80: the
-// mma.sync kernel, (64 + 2*2*64) * 64 * 2 bytes.
+// the pass option overrides it. sm_90a: the warp-specialized wgmma kernel;
+// causal at D=64, a producer warpgroup and one consumer warpgroup (8 warps,
+// 64 query rows, two CTAs per SM), shared memory (2*64 + 2*2*128) * 64 * 2
+// + 1024 bytes (two Q tiles); sm_80: the mma.sync kernel, (64 + 2*2*64) *
+// 64 * 2 bytes.
 // CHECK-LABEL: func.func @dense_bf16
-// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 99328>
+// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 64, block_n = 128, warps = 8, stages = 2, shared_bytes = 82944>
 // SM80-LABEL: func.func @dense_bf16
 // SM80: #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960>
 module attributes {xfc.target = "sm_90a"} {

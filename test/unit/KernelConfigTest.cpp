@@ -73,10 +73,11 @@ TEST(KernelConfig, Sm90aTakesTheWgmmaKernel) {
   EXPECT_FALSE(fp32->wgmma);
 }
 
-TEST(KernelConfig, Sm90aD64KeepsBlockM128) {
-  // Every D=64 problem takes BlockM 128, 12 warps and two Q tiles,
-  // (2*128 + 2*2*128) * 64 * 2 + 1024 bytes: BlockM 192 lost at short
-  // sequences to persistent launches with two Q buffers (KernelConfig.cpp).
+TEST(KernelConfig, Sm90aD64TilesByCausality) {
+  // D=64 problems take BlockM 128, 12 warps and two Q tiles, (2*128 +
+  // 2*2*128) * 64 * 2 + 1024 bytes (BlockM 192 lost at short sequences to
+  // persistent launches with two Q buffers), except causal ones without
+  // element masks: BlockM 64 (KernelConfig.cpp).
   auto expect128 = [](const KernelProblem &p, const char *what) {
     llvm::Expected<KernelChoice> c = selectKernelConfig(p);
     ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
@@ -100,7 +101,16 @@ TEST(KernelConfig, Sm90aD64KeepsBlockM128) {
 
   KernelProblem causal = problem(64);
   causal.causal = true;
-  expect128(causal, "causal");
+  llvm::Expected<KernelChoice> causalChoice = selectKernelConfig(causal);
+  ASSERT_TRUE(static_cast<bool>(causalChoice));
+  // Causal: one consumer warpgroup, two CTAs per SM.
+  EXPECT_EQ(causalChoice->blockM, 64);
+  EXPECT_EQ(causalChoice->blockN, 128);
+  EXPECT_EQ(causalChoice->warps, 8);
+  EXPECT_EQ(causalChoice->sharedBytes, (2 * 64 + 2 * 2 * 128) * 64 * 2 + 1024);
+  KernelProblem causalMasked = causal;
+  causalMasked.keyPadding = true;
+  expect128(causalMasked, "causal with key padding");
   KernelProblem attnMask = problem(64);
   attnMask.attnMask = true;
   expect128(attnMask, "attn_mask");

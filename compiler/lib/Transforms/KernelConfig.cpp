@@ -76,6 +76,14 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
       choice.blockM = 64;
       choice.blockN = 64;
     }
+    // D=64 causal without per-element masks: BlockM 64 (one consumer
+    // warpgroup, two CTAs per SM, BlockN 128), +10-12% over 128 at
+    // 16x16x512 and 8x16x2048 on an H100 (bench/NOTES.md, v6): causal items
+    // are short and uneven, and a second CTA on the SM hides one's pipeline
+    // fill and epilogue under the other's GEMMs.
+    if (problem.layoutBlockSize == 0 && problem.headDim == 64 &&
+        problem.causal && !problem.hasElementMasks())
+      choice.blockM = 64;
     // Not BlockM 192 at D=64: three consumer warpgroups (160 registers
     // each) run one item per CTA (the persistent item loop spills them);
     // against 128 with persistent launches and two Q buffers they measured
