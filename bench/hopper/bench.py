@@ -110,6 +110,7 @@ def main():
                     if spec.get("wgmma"):
                         kernel.tma = tma_tiles("sm_90a", dtype, d, spec["block_m"],
                                                spec["block_n"], spec["num_warps"])
+                        kernel.use_counter = spec.get("use_counter", True)
                     o = torch.full_like(q, float("nan"))
                     lse = torch.empty(b, h, s, device="cuda") if spec["write_lse"] else None
                     launch = make_launch(kernel, spec, q, k, v, o, lse)

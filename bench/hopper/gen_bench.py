@@ -23,19 +23,18 @@ def variants(dtype, d):
     # 224 registers, bit 4 (5) a quarter (half) of the exponentials by
     # exp2Poly, bit 6 two Q buffers for a dense schedule, bit 7 persistent
     # with unbalanced items (causal)).
-    # The set of the v6b run (bench/NOTES.md); earlier sets are in git. The
-    # default (wg) is xfc's: D=64 two Q tiles and knobs 0, D=128 knobs 7.
+    # The set of the v7 run (bench/NOTES.md); earlier sets are in git. The
+    # default (wg) is xfc's kernel; "static" launches the same cubin without
+    # a work counter (static split; causal: one item per CTA).
     if dtype != "bf16":
         return []
     wg = {"wgmma": True}
-    knobs = lambda k: "-1, -1, -1, 4, %d" % k  # noqa: E731
+    static = {"wgmma": True, "use_counter": False}
     if d == 64:
-        return [("wg", wg, None),
-                ("wg_pc", wg, knobs(128)),
+        return [("wg", wg, None), ("wg_static", static, None),
                 ("wg_m64", dict(wg, block_m=64), None),
-                ("wg_m64_pc", dict(wg, block_m=64), knobs(128))]
-    return [("wg", wg, None),
-            ("wg_pc", wg, knobs(135))]
+                ("wg_m64_static", dict(static, block_m=64), None)]
+    return [("wg", wg, None), ("wg_static", static, None)]
 
 
 def main():
@@ -50,6 +49,7 @@ def main():
                     name = "b_%s_d%d_%s_%s" % (dtype, d, "c" if causal else "n", tag)
                     over = dict(over)
                     q_buffers = over.pop("q_buffers", 1)
+                    use_counter = over.pop("use_counter", True)
                     spec = gen_tu.make_spec(name, dtype, d, causal, write_lse=True, **over)
                     if q_buffers == 2:
                         # Two Q tiles, as block-sparse kernels have.
@@ -57,6 +57,7 @@ def main():
                             dtype, spec["block_m"], spec["block_n"], spec["num_stages"], d,
                             True, True)
                     spec["variant"] = tag
+                    spec["use_counter"] = use_counter
                     path = gen_tu.write_kernel(spec, args.out)
                     if targs is not None:
                         src = open(os.path.join(path, "kernel.cu")).read()

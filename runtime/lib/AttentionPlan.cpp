@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <mutex>
 
 namespace xfc::runtime {
@@ -188,7 +189,35 @@ struct LoadedKernel {
   /// CTAs of the kernel that fit on the device at once: the stride of a
   /// persistent launch (AttentionParams::persistentCtas).
   int residentCtas = 0;
+  /// AttentionParams::workCounter of the launches on each stream (a pair
+  /// of ints, zeroed when allocated; each launch leaves it zero): launches
+  /// on one stream run one after the other, so they can share one.
+  mutable std::mutex counterMutex;
+  mutable std::map<void *, DeviceBuffer> workCounters;
+
+  /// The work counter of launches on `stream`, allocated on first use.
+  StatusOr<int *> getWorkCounter(void *stream) const;
 };
+
+StatusOr<int *> LoadedKernel::getWorkCounter(void *stream) const {
+  std::lock_guard<std::mutex> lock(counterMutex);
+  auto it = workCounters.find(stream);
+  if (it == workCounters.end()) {
+    StatusOr<DeviceBuffer> buffer = DeviceBuffer::allocate(2 * sizeof(int));
+    if (!buffer)
+      return buffer.getStatus();
+    if (Status status = buffer->fill(0); !status)
+      return status;
+    // The fill runs on the legacy stream; `stream` may not wait for it.
+    StatusOr<const CudaDriver *> driver = getDriver();
+    if (!driver)
+      return driver.getStatus();
+    if (Status status = (*driver)->synchronize(nullptr); !status)
+      return status;
+    it = workCounters.emplace(stream, std::move(*buffer)).first;
+  }
+  return static_cast<int *>(it->second.data());
+}
 
 struct AttentionPlan::Impl {
   Manifest manifest;
@@ -727,8 +756,15 @@ Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
   // Kernels that take persistent launches keep only the CTAs that fit at
   // once, each walking work items; the others ignore it.
   launchParams.persistentCtas = (*loadedKernel)->residentCtas;
-  if (takesTensorMaps(kernel))
+  if (takesTensorMaps(kernel)) {
     encodeTensorMaps(**driver, impl->traits(), launchParams);
+    // The wgmma kernel's persistent launches take items from a counter.
+    StatusOr<int *> counter = (*loadedKernel)->getWorkCounter(stream);
+    if (!counter)
+      return Status::error("kernel " + kernel.symbol + ": work counter: " +
+                           counter.getStatus().getMessage());
+    launchParams.workCounter = *counter;
+  }
   void *kernelArgs[] = {&launchParams};
   Dim3 gridDim{(*grid)[0], (*grid)[1], (*grid)[2]};
   Dim3 blockDim{static_cast<unsigned>(kernel.block[0]),

@@ -14,7 +14,7 @@
 namespace xfc {
 
 /// Bumped whenever the layout of AttentionParams changes.
-constexpr int kParamsVersion = 3;
+constexpr int kParamsVersion = 4;
 
 /// Arguments of one attention launch. Tensors are [batch, heads, seq, head_dim]
 /// with the last dimension contiguous; strides are in elements, not bytes, so
@@ -79,9 +79,18 @@ struct AttentionParams {
   alignas(64) unsigned char tmaQ[128];
   alignas(64) unsigned char tmaK[128];
   alignas(64) unsigned char tmaV[128];
+
+  /// Optional (kernels with persistent launches: the sm_90a wgmma kernel):
+  /// two ints in device memory, zero before the launch, that a persistent
+  /// launch hands out work items with (atomicAdd), so that CTAs take the
+  /// next item as they finish one; the last CTA zeroes them again. One
+  /// pair must not serve two launches at once (e.g. per stream). Null: the
+  /// items are split statically, and only balanced ones (dense non-causal,
+  /// block-sparse without heavy rows) run persistent.
+  int *workCounter;
 };
 
-static_assert(sizeof(AttentionParams) == 640,
+static_assert(sizeof(AttentionParams) == 704,
               "AttentionParams layout changed: bump kParamsVersion and update "
               "the harness mirror (test/gpu/harness/cubin_runner.py)");
 

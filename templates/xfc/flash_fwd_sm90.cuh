@@ -140,14 +140,15 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 1 folds the softmax scale into exp2's argument (one FFMA per score,
 ///     max on raw scores) where no additive mask needs the scaled scores;
 ///   bit 2 rescales O only where a row max of the warp moved (a warp vote);
-///   bit 3 gives dense schedules the block-sparse register split (producer
-///     56, consumers 224) instead of 40 / 232;
+///   bit 3 (was: the block-sparse register split for dense schedules) is
+///     unused;
 ///   bit 4 computes a quarter of the softmax's exponentials with exp2Poly
 ///     (FMA pipe) instead of ex2.approx (MUFU, 16 a clock per SM, as busy
 ///     as the tensor cores at HeadDim 64); bit 5 half of them;
 ///   bit 6 gives a dense schedule two Q buffers, as block-sparse ones have
 ///     (the next item's Q loads while a persistent CTA computes);
-///   bit 7 runs persistent even where items differ in work (causal).
+///   bit 7 splits items that differ in work (causal) statically over a
+///     persistent launch without a work counter.
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -186,16 +187,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "an H100 (bench/NOTES.md, v3): not supported");
   constexpr bool Reverse =
       ReverseChoice >= 0 ? ReverseChoice != 0 : Traits::Causal;
-  // Register split: the producer keeps few, the consumers take the rest of
-  // the 64K (launch bounds give 65536 / threads rounded down to 8 at entry).
-  // With bit 0, S, P, O and the softmax live together (the softmax then
-  // really runs under P V): at HeadDim 128, BlockN 176 that spills (ptxas
-  // 13.0, 232 registers).
-  // None measured faster with cp.async loads (v4, bench/NOTES.md); with TMA
-  // loads bits 0-2 together gave +2-8% at HeadDim 128 (v5), so -1 picks 7
-  // there for kernels that overlap S and P V and have no per-element masks
-  // (the configuration measured; BlockN 176 spills with it), and 0
-  // elsewhere.
+  // Knobs: with bit 0, S, P, O and the softmax live together (the softmax
+  // then really runs under P V): at HeadDim 128, BlockN 176 that spills
+  // (ptxas 13.0, 232 registers). None measured faster with cp.async loads (v4,
+  // bench/NOTES.md); with TMA loads bits 0-2 together gave +2-8% at HeadDim 128
+  // (v5), so -1 picks 7 there for kernels that overlap S and P V and have no
+  // per-element masks (the configuration measured; BlockN 176 spills with it),
+  // and 0 elsewhere.
   constexpr int Knobs =
       KnobsChoice >= 0 ? KnobsChoice
       : HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
@@ -207,18 +205,19 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // masks), so those kernels take one work item per CTA whatever the
   // launcher asks.
   //
-  // Items are split over the CTAs statically, which balances only items
-  // of similar work: measured (bench/results/2026-11-27-persistent-v1)
-  // +4-10% on dense non-causal shapes, but up to 30% slower with causal
-  // rows and block-sparse layouts with global rows. So only schedules whose
-  // items are balanced (Schedule::BalancedItems) run persistent.
+  // Without params.workCounter items are split over the CTAs statically,
+  // which balances only items of similar work: measured
+  // (bench/results/2026-11-27-persistent-v1) +4-10% on dense non-causal
+  // shapes, but up to 30% slower with causal rows and block-sparse layouts
+  // with global rows. So then only schedules whose items are balanced
+  // (Schedule::BalancedItems) run persistent; with a counter every CTA
+  // takes the next item when it is done with one, and all run persistent.
   //
   // Three consumers (BlockM 192, 160 registers each) spilled 68 bytes with
   // the item loop (ptxas 13.0) and are spill-free without it: one item per
   // CTA.
   constexpr bool Persistent =
-      Consumers < 3 && (Schedule::BalancedItems || (Knobs & 128) != 0) &&
-      !ElementMasks && !RandomPattern<Traits>::Enabled &&
+      Consumers < 3 && !ElementMasks && !RandomPattern<Traits>::Enabled &&
       WindowOf<Traits>::Left < 0 && WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
   // it computes the current one (items of a few tiles would otherwise wait
@@ -232,17 +231,29 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   constexpr bool LazyRescale = (Knobs & 4) != 0;
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
-  // The producer of a block-sparse schedule walks the layout's tile tables:
-  // 40 registers spilled there under NVRTC (bigbird, 16 heads, block 128),
-  // so it takes 56; a dense producer fits 40 and its consumers keep 232
-  // (224 spilled at BlockN 176).
-  // One consumer: two CTAs share the SM (attentionCtasPerSm), 128
-  // registers per thread at entry, so producer + consumer = 256.
-  constexpr bool WideProducer = !Dense || (Knobs & 8) != 0;
-  constexpr int ProducerRegs = Consumers == 3 ? 32 : WideProducer ? 56 : 40;
-  constexpr int ConsumerRegs = Consumers == 3   ? 160
-                               : Consumers == 2 ? (WideProducer ? 224 : 232)
-                                                : 256 - ProducerRegs;
+  // Register split: the producer keeps few, the consumers take the rest of
+  // what the CTA starts with (launch bounds: 65536 / threads, rounded down
+  // to 8). The producer needs room beyond its copies where it walks a
+  // block-sparse layout's tile tables (40 spilled under NVRTC: bigbird, 16
+  // heads, block 128) and more where it takes items from a work counter
+  // (persistent kernels: 56 spilled at HeadDim 128, causal and
+  // block-sparse). Two consumers: producer 72 / consumers 216 for
+  // persistent kernels, 56 / 224 for other block-sparse ones, 40 / 232 for
+  // other dense ones (windows at HeadDim 128 spill at 216). One consumer:
+  // two CTAs share the SM (attentionCtasPerSm), 128 registers per thread at
+  // entry, so producer + consumer = 256.
+  constexpr int EntryRegs =
+      65536 / attentionCtasPerSm<Traits>() / (128 * (Consumers + 1)) / 8 * 8;
+  constexpr int ProducerRegs = Consumers == 3   ? 32
+                               : Consumers == 1 ? 56
+                               : Persistent     ? 72
+                               : Dense          ? 40
+                                                : 56;
+  constexpr int ConsumerRegs =
+      (EntryRegs * (Consumers + 1) - ProducerRegs) / Consumers / 8 * 8;
+  static_assert(ProducerRegs + Consumers * ConsumerRegs <=
+                    EntryRegs * (Consumers + 1),
+                "the register split exceeds what the CTA starts with");
   static_assert(attentionCtasPerSm<Traits>() == (Consumers == 1 ? 2 : 1),
                 "the register split assumes two CTAs per SM for one consumer");
 
@@ -285,9 +296,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // with that stride; the others leave at once.
   const WorkItems work{ceilDiv(qLen, BlockM), params.heads, params.batch};
   const int numCtas = static_cast<int>(gridDim.x * gridDim.y * gridDim.z);
-  const int ctaStride = Persistent && params.persistentCtas > 0
-                            ? mini(params.persistentCtas, numCtas)
-                            : numCtas;
+  // Dynamic: items come from params.workCounter (first item: the CTA's
+  // number; then ctaStride + the counter's next value).
+  const bool dynamic =
+      Persistent && params.persistentCtas > 0 && params.workCounter != nullptr;
+  const int ctaStride =
+      Persistent && params.persistentCtas > 0 &&
+              (Schedule::BalancedItems || dynamic || (Knobs & 128) != 0)
+          ? mini(params.persistentCtas, numCtas)
+          : numCtas;
   const int cta = linearBlockIndex();
   if (cta >= ctaStride)
     return;
@@ -305,6 +322,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // qFull and qEmpty (the consumers are done with the Q tile and the
   // output staged in its place); K/V full and empty per stage.
   __shared__ alignas(8) unsigned long long barriers[4 + 4 * Stages];
+  // Dynamic: the item of each Q buffer's current use, written by the
+  // producer before it arrives on qFull.
+  __shared__ int itemSlot[2];
+  // Dynamic with cp.async: the next item, from the producer thread that
+  // took it to the other 127.
+  __shared__ int fetchedItem;
   // Written, never read: orders the softmax before `wgmma.wait_group 0`.
   __shared__ float waitSink[OrderWait ? 128 * Consumers : 1];
   const unsigned bar0 = smemAddress(&barriers[0]);
@@ -379,19 +402,51 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     // stages and phases run on across items.
     int kvBase = 0;
     for (int itemCount = 0;; ++itemCount) {
-      const int item = itemOf(itemCount);
-      if (item >= work.count())
-        break;
-      const TilePlace place = Schedule::place(work, item, Reverse);
-      const int mTile = place.mTile, head = place.head, batch = place.batch;
-      const Schedule schedule(params, head, mTile);
-      const int numTiles = schedule.numTiles();
+      int item = itemOf(itemCount);
+      if (dynamic && itemCount > 0) {
+        // One thread takes the next item; with cp.async the producer's
+        // threads share it through shared memory (named barrier 15).
+        if (ptid == 0)
+          item = ctaStride + atomicAdd(params.workCounter, 1);
+        if (!tma) {
+          if (ptid == 0)
+            fetchedItem = item;
+          sm90::namedBarSync(15, 128);
+          item = fetchedItem;
+          sm90::namedBarSync(15, 128);
+        }
+      }
       // The item's Q buffer also staged the output of the item two
       // before: its Q waits for that epilogue (long done when the CTA
       // keeps up), so it loads while the consumers work on the item before.
       const int qb = itemCount % QBuffers;
+      if (item >= work.count() && !dynamic)
+        break;
       if (itemCount >= QBuffers)
         sm90::mbarWait(qEmpty(qb), ((itemCount / QBuffers) - 1) & 1);
+      if (dynamic && ptid == 0) {
+        itemSlot[qb] = item;
+        // Ordered before this thread's arrival on qFull (the consumers
+        // read the slot once that phase completes).
+        __threadfence_block();
+      }
+      if (item >= work.count()) {
+        // Dynamic: tell the consumers there is no more work; the last CTA
+        // to finish zeroes the counter for the next launch.
+        sm90::mbarArrive(qFull(qb));
+        if (ptid == 0) {
+          __threadfence();
+          if (atomicAdd(params.workCounter + 1, 1) == ctaStride - 1) {
+            atomicExch(params.workCounter, 0);
+            atomicExch(params.workCounter + 1, 0);
+          }
+        }
+        break;
+      }
+      const TilePlace place = Schedule::place(work, item, Reverse);
+      const int mTile = place.mTile, head = place.head, batch = place.batch;
+      const Schedule schedule(params, head, mTile);
+      const int numTiles = schedule.numTiles();
       if (numTiles == 0) {
         // Nothing to load; the consumers still write the item's zeros.
         sm90::mbarArrive(qFull(qb));
@@ -447,7 +502,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const int rowInTile = wg * 64 + warp * 16 + g;
   int kvBase = 0;
   for (int itemCount = 0;; ++itemCount) {
-    const int item = itemOf(itemCount);
+    // This item's Q buffer (see the producer) and its use count's phase.
+    const int qb = itemCount % QBuffers;
+    int item = itemOf(itemCount);
+    if (dynamic) {
+      sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
+      item = itemSlot[qb];
+    }
     if (item >= work.count())
       break;
     const TilePlace place = Schedule::place(work, item, Reverse);
@@ -460,10 +521,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     auto phaseOf = [&](int idx) {
       return static_cast<unsigned>((kvBase + idx) / Stages) & 1u;
     };
-    // This item's Q buffer (see the producer) and its use count's phase.
-    const int qb = itemCount % QBuffers;
     const unsigned sQ = qBuffer(qb);
-    sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
+    if (!dynamic)
+      sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
 
     RowMasks<Traits> masks[2];
     masks[0].init(params, batch, head, row0);

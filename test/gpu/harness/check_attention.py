@@ -219,6 +219,7 @@ class Runner:
             0, self.kernel.resident_ctas(self.spec["num_warps"] * 32, sms), 3]
         self.launches = 0
         self.tma_launches = 0
+        self.counter_launches = 0
         # The sm_90a wgmma kernel loads with TMA given tensor maps, with
         # cp.async otherwise: launches alternate between the two (and, with
         # the persistent modes' period 3, meet every pairing).
@@ -252,6 +253,11 @@ class Runner:
             prm.lse = lse.data_ptr()
         prm.persistentCtas = self.persistent_modes[self.launches % len(self.persistent_modes)]
         self.kernel.use_tma = self.launches % 2 == 0
+        # Work counter (dynamic items) on two launches of four: with the
+        # periods 2 and 3 above, every pairing over 12 launches.
+        self.kernel.use_counter = self.launches % 4 < 2
+        if self.kernel.tma and self.kernel.use_counter and prm.persistentCtas:
+            self.counter_launches += 1
         self.launches += 1
         spec = self.spec
         grid = ((q_len + spec["block_m"] - 1) // spec["block_m"], h, b)
@@ -483,6 +489,7 @@ def check_kernel(driver, kernel_dir, quick):
             raise CheckFailure("; ".join(problems))
         result["launches"] = runner.launches
         result["tma_launches"] = runner.tma_launches
+        result["counter_launches"] = runner.counter_launches
         result["ok"] = True
     except CheckFailure as e:
         result["error"] = str(e)
@@ -561,6 +568,8 @@ def summarize(results_path, out):
     tma = [r for r in results if r.get("tma_launches")]
     lines.append("TMA loads: %d kernels, %d of their %d launches (the rest cp.async)" % (
         len(tma), sum(r["tma_launches"] for r in tma), sum(r["launches"] for r in tma)))
+    lines.append("work counter (dynamic items): %d persistent launches" % sum(
+        r.get("counter_launches", 0) for r in results))
     for r in results:
         if not r["ok"]:
             lines.append("failed: %s: %s" % (r["name"], r.get("error", "").splitlines()[0]))

@@ -14,7 +14,7 @@ CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3
 
 
 class AttentionParams(ctypes.Structure):
-    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 3;
+    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 4;
     the C++ struct aligns the tensor maps to 64 bytes, here explicit padding
     does)."""
 
@@ -45,10 +45,12 @@ class AttentionParams(ctypes.Structure):
         ("_padToTensorMaps", ctypes.c_ubyte * 24),
         ("tmaQ", ctypes.c_ubyte * 128), ("tmaK", ctypes.c_ubyte * 128),
         ("tmaV", ctypes.c_ubyte * 128),
+        ("workCounter", ctypes.c_void_p),
+        ("_padTo64", ctypes.c_ubyte * 56),
     ]
 
 
-assert ctypes.sizeof(AttentionParams) == 640, "AttentionParams layout changed"
+assert ctypes.sizeof(AttentionParams) == 704, "AttentionParams layout changed"
 assert AttentionParams.tmaQ.offset == 256, "tensor maps must be 64-byte aligned"
 
 
@@ -108,6 +110,9 @@ class Driver:
         self.lib.cuMemcpyHtoD_v2.argtypes = [ctypes.c_uint64, ctypes.c_void_p, ctypes.c_size_t]
         self.lib.cuOccupancyMaxActiveBlocksPerMultiprocessor.argtypes = [
             ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+        self.lib.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
+        self.lib.cuMemFree_v2.argtypes = [ctypes.c_uint64]
+        self.lib.cuMemsetD8_v2.argtypes = [ctypes.c_uint64, ctypes.c_ubyte, ctypes.c_size_t]
         self.lib.cuTensorMapEncodeTiled.argtypes = [
             ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p,
             ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
@@ -183,6 +188,12 @@ class CubinKernel:
         self.tma = None
         self.use_tma = True
         self._tma_key = None
+        # For a wgmma kernel (tma set): persistent launches take items from
+        # a work counter (AttentionParams.workCounter), as the runtime gives
+        # them, while use_counter is true; false leaves it null (the static
+        # split).
+        self.use_counter = True
+        self._counter = 0
         if shared_bytes > 48 * 1024:
             driver.check(driver.lib.cuFuncSetAttribute(
                 self.function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -242,13 +253,29 @@ class CubinKernel:
         else:
             params.tmaLoads = 0
             self._tma_key = None
+        params.workCounter = self.work_counter() if self.tma and self.use_counter else None
         arg = ctypes.pointer(params)
         args = (ctypes.c_void_p * 1)(ctypes.cast(arg, ctypes.c_void_p))
         self.driver.check(self.driver.lib.cuLaunchKernel(
             self.function, grid[0], grid[1], grid[2], block[0], block[1], block[2],
             self.shared_bytes, ctypes.c_void_p(stream), args, None), "cuLaunchKernel")
 
+    def work_counter(self):
+        """Two zeroed ints of device memory, allocated once (each launch
+        leaves them zero)."""
+        if not self._counter:
+            pointer = ctypes.c_uint64()
+            self.driver.check(self.driver.lib.cuMemAlloc_v2(ctypes.byref(pointer), 8),
+                              "cuMemAlloc")
+            self.driver.check(self.driver.lib.cuMemsetD8_v2(pointer.value, 0, 8), "cuMemsetD8")
+            self.driver.check(self.driver.lib.cuCtxSynchronize(), "cuCtxSynchronize")
+            self._counter = pointer.value
+        return self._counter
+
     def unload(self):
+        if self._counter:
+            self.driver.lib.cuMemFree_v2(self._counter)
+            self._counter = 0
         if self.module:
             self.driver.lib.cuModuleUnload(self.module)
             self.module = ctypes.c_void_p()
