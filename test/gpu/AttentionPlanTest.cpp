@@ -625,14 +625,13 @@ void makeCaseData(const Case &c, const AttentionTraits &traits, CaseData &data,
   return ::testing::AssertionSuccess();
 }
 
-/// Runs `c` through `plan` and compares with the reference. Returns the
-/// relative error through `error`.
-::testing::AssertionResult checkCase(const AttentionPlan &plan, const Case &c,
-                                     const LayoutSpec *layout,
-                                     void *stream = nullptr,
-                                     double *error = nullptr) {
+/// Makes `c`'s data, runs it through `plan` on `stream` and reads the
+/// output back (`raw`: the whole buffer).
+::testing::AssertionResult runCase(const AttentionPlan &plan, const Case &c,
+                                   void *stream, CaseData &data,
+                                   std::vector<double> &out,
+                                   std::vector<char> &raw) {
   const AttentionTraits &traits = plan.getTraits();
-  CaseData data;
   ::testing::AssertionResult ok = ::testing::AssertionSuccess();
   makeCaseData(c, traits, data, ok);
   if (!ok)
@@ -643,11 +642,22 @@ void makeCaseData(const Case &c, const AttentionTraits &traits, CaseData &data,
   if (Status status = getGpu().driver->synchronize(stream); !status)
     return ::testing::AssertionFailure()
            << c.describe() << ": " << status.getMessage();
+  return readOutput(c, traits, data, out, raw);
+}
+
+/// Runs `c` through `plan` and compares with the reference. Returns the
+/// relative error through `error`.
+::testing::AssertionResult checkCase(const AttentionPlan &plan, const Case &c,
+                                     const LayoutSpec *layout,
+                                     void *stream = nullptr,
+                                     double *error = nullptr) {
+  const AttentionTraits &traits = plan.getTraits();
+  CaseData data;
   std::vector<double> out;
   std::vector<char> raw;
-  if (::testing::AssertionResult read = readOutput(c, traits, data, out, raw);
-      !read)
-    return read;
+  if (::testing::AssertionResult ran = runCase(plan, c, stream, data, out, raw);
+      !ran)
+    return ran;
 
   double scale = 1.0 / std::sqrt(static_cast<double>(traits.headDim));
   std::vector<char> rowSeesKey;
@@ -1221,18 +1231,9 @@ TEST(AttentionPlanGpu, OtherArchIsAClearError) {
 /// Runs `c` through `plan` and returns the whole output buffer's bytes.
 ::testing::AssertionResult runForBytes(const AttentionPlan &plan, const Case &c,
                                        std::vector<char> &raw) {
-  const AttentionTraits &traits = plan.getTraits();
   CaseData data;
-  ::testing::AssertionResult ok = ::testing::AssertionSuccess();
-  makeCaseData(c, traits, data, ok);
-  if (!ok)
-    return ok;
-  if (Status status = plan.run(data.args); !status)
-    return ::testing::AssertionFailure() << status.getMessage();
-  if (Status status = getGpu().driver->synchronize(nullptr); !status)
-    return ::testing::AssertionFailure() << status.getMessage();
   std::vector<double> out;
-  return readOutput(c, traits, data, out, raw);
+  return runCase(plan, c, nullptr, data, out, raw);
 }
 
 TEST(AttentionPlanGpu, TmaAndCpAsyncLoadsAgree) {

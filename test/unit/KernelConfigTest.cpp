@@ -111,29 +111,24 @@ TEST(KernelConfig, Sm90aD64TilesByCausality) {
   KernelProblem causalMasked = causal;
   causalMasked.keyPadding = true;
   expect128(causalMasked, "causal with key padding");
-  KernelProblem attnMask = problem(64);
-  attnMask.attnMask = true;
-  expect128(attnMask, "attn_mask");
-  KernelProblem keyPadding = problem(64);
-  keyPadding.keyPadding = true;
-  expect128(keyPadding, "key padding");
-  KernelProblem dropout = problem(64);
-  dropout.dropout = true;
-  expect128(dropout, "dropout");
-  KernelProblem window = problem(64);
-  window.window = true;
-  expect128(window, "window");
-  KernelProblem random = problem(64);
-  random.randomPattern = true;
-  expect128(random, "random pattern");
-  KernelProblem global = problem(64, 16, 128);
-  global.globalTokens = true;
-  expect128(global, "global tokens");
   // Causality has its own field; the others hide or drop single elements.
   EXPECT_FALSE(causal.hasElementMasks());
-  for (const KernelProblem *p :
-       {&attnMask, &keyPadding, &dropout, &window, &random, &global})
-    EXPECT_TRUE(p->hasElementMasks());
+  for (auto [member, name] : {std::pair{&KernelProblem::attnMask, "attn_mask"},
+                              {&KernelProblem::keyPadding, "key padding"},
+                              {&KernelProblem::dropout, "dropout"},
+                              {&KernelProblem::window, "window"},
+                              {&KernelProblem::randomPattern, "random"},
+                              {&KernelProblem::globalTokens, "global"}}) {
+    // Global tokens come with block-sparse layouts.
+    KernelProblem masked = member == &KernelProblem::globalTokens
+                               ? problem(64, 16, 128)
+                               : problem(64);
+    masked.*member = true;
+    EXPECT_TRUE(masked.hasElementMasks()) << name;
+    expect128(masked, name);
+    masked.causal = true;
+    expect128(masked, name);
+  }
   expect128(problem(128), "D=128");
   for (int64_t block : {128, 256})
     expect128(problem(64, 16, block), "block-sparse");
