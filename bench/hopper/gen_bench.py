@@ -23,18 +23,19 @@ def variants(dtype, d):
     # 224 registers, bit 4 (5) a quarter (half) of the exponentials by
     # exp2Poly, bit 6 two Q buffers for a dense schedule, bit 7 persistent
     # with unbalanced items (causal)).
-    # The set of the v7 run (bench/NOTES.md); earlier sets are in git. The
-    # default (wg) is xfc's kernel; "static" launches the same cubin without
-    # a work counter (static split; causal: one item per CTA).
+    # The set for the next run (v8, bench/NOTES.md "Next"); earlier sets are
+    # in git. wg is xfc's kernel; k8 leaves the work-counter path out of
+    # balanced (non-causal) kernels, restoring their v6 register split;
+    # m64 is BlockM 64 (one consumer, two CTAs per SM).
     if dtype != "bf16":
         return []
     wg = {"wgmma": True}
-    static = {"wgmma": True, "use_counter": False}
+    knobs = lambda k: "-1, -1, -1, 4, %d" % k  # noqa: E731
     if d == 64:
-        return [("wg", wg, None), ("wg_static", static, None),
+        return [("wg", wg, None), ("wg_k8", wg, knobs(8)),
                 ("wg_m64", dict(wg, block_m=64), None),
-                ("wg_m64_static", dict(static, block_m=64), None)]
-    return [("wg", wg, None), ("wg_static", static, None)]
+                ("wg_m64_k8", dict(wg, block_m=64), knobs(8))]
+    return [("wg", wg, None), ("wg_k15", wg, knobs(15))]
 
 
 def main():

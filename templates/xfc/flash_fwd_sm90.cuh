@@ -140,8 +140,10 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 1 folds the softmax scale into exp2's argument (one FFMA per score,
 ///     max on raw scores) where no additive mask needs the scaled scores;
 ///   bit 2 rescales O only where a row max of the warp moved (a warp vote);
-///   bit 3 (was: the block-sparse register split for dense schedules) is
-///     unused;
+///   bit 3 leaves the work-counter path out of kernels whose items are
+///     balanced (they gain nothing from it, v7), giving their producer the
+///     40 (dense) or 56 registers it had before the counter and the
+///     consumers the rest; a launch's counter is then ignored;
 ///   bit 4 computes a quarter of the softmax's exponentials with exp2Poly
 ///     (FMA pipe) instead of ex2.approx (MUFU, 16 a clock per SM, as busy
 ///     as the tensor cores at HeadDim 64); bit 5 half of them;
@@ -242,11 +244,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // other dense ones (windows at HeadDim 128 spill at 216). One consumer:
   // two CTAs share the SM (attentionCtasPerSm), 128 registers per thread at
   // entry, so producer + consumer = 256.
+  // Whether the kernel takes items from params.workCounter (Knobs bit 3).
+  constexpr bool CounterPath =
+      Persistent && !((Knobs & 8) != 0 && Schedule::BalancedItems);
   constexpr int EntryRegs =
       65536 / attentionCtasPerSm<Traits>() / (128 * (Consumers + 1)) / 8 * 8;
   constexpr int ProducerRegs = Consumers == 3   ? 32
                                : Consumers == 1 ? 56
-                               : Persistent     ? 72
+                               : CounterPath    ? 72
                                : Dense          ? 40
                                                 : 56;
   constexpr int ConsumerRegs =
@@ -299,7 +304,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // Dynamic: items come from params.workCounter (first item: the CTA's
   // number; then ctaStride + the counter's next value).
   const bool dynamic =
-      Persistent && params.persistentCtas > 0 && params.workCounter != nullptr;
+      CounterPath && params.persistentCtas > 0 && params.workCounter != nullptr;
   const int ctaStride =
       Persistent && params.persistentCtas > 0 &&
               (Schedule::BalancedItems || dynamic || (Knobs & 128) != 0)
