@@ -19,7 +19,11 @@
 //     robin), so one warpgroup's softmax runs under the others' GEMMs; with
 //     `Overlap`, a
 //     consumer also issues S(j) before P(j-1) V(j-1) and computes softmax(j)
-//     while that product runs.
+//     while that product runs;
+//   - persistent launches (params.persistentCtas) keep the CTAs that fit,
+//     each walking work items (query tile, head, batch entry): the next one
+//     from params.workCounter (the producer takes it and hands it to the
+//     consumers in shared memory) or, without a counter, a static split.
 // The interface, traits and semantics are those of flashForwardSm80 (see
 // templates/README.md); the path is chosen by the warp count:
 // NumWarps == 4 * (BlockM / 64 + 1).
