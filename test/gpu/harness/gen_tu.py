@@ -252,16 +252,21 @@ def matrix(kind):
                                    dropout=True, key_padding=True, wgmma=True))
         specs.append(make_spec("wg_%s_d64_c_nolse" % dtype, dtype, 64, True,
                                write_lse=False, wgmma=True))
-        specs.append(make_spec("wg_%s_d128_n_m64" % dtype, dtype, 128, False,
-                               block_m=64, wgmma=True))
+        # One consumer at HeadDim 128 takes BlockN 64 (xfc's tiles under
+        # 64-blocks; S and O of a 64 x 128 tile spill its 200 registers).
+        specs.append(make_spec("wg_%s_d128_n_m64_n64" % dtype, dtype, 128, False,
+                               block_m=64, block_n=64, wgmma=True))
         specs.append(make_spec("wg_%s_d64_c_n64_s3" % dtype, dtype, 64, True,
                                block_n=64, num_stages=3, wgmma=True))
         specs.append(make_spec("wg_%s_d64_n_n192" % dtype, dtype, 64, False,
                                block_n=192, wgmma=True))
         specs.append(make_spec("wg_%s_d128_c_s1" % dtype, dtype, 128, True,
                                num_stages=1, wgmma=True))
-        specs.append(make_spec("wg_%s_d128_c_n176" % dtype, dtype, 128, True,
-                               block_n=176, wgmma=True))
+        # BlockN 176 (not a power of two) at HeadDim 128 fits one item per
+        # CTA (key padding: 232 registers); persistent kernels (216, the work
+        # counter) spill above BlockN 128.
+        specs.append(make_spec("wg_%s_d128_c_n176_kp" % dtype, dtype, 128, True,
+                               block_n=176, key_padding=True, wgmma=True))
         win = make_spec("wg_%s_d128_c_win" % dtype, dtype, 128, True, wgmma=True)
         win["window_left"] = 200
         specs.append(win)
