@@ -31,7 +31,7 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
-from cubin_runner import CubinKernel, Driver, attention_params, tma_tiles  # noqa: E402
+from cubin_runner import Driver, attention_params, load_manifest_kernel  # noqa: E402
 from timing import bench, bench_pair, bench_turns  # noqa: E402
 
 B, H, S, D = 2, 16, 8192, 128
@@ -89,16 +89,7 @@ def grid_of(kernel):
 
 
 def make_launch(driver, kernel_info, cubin, q, k, v, o, persistent=True, tma=True):
-    kernel = CubinKernel(driver, cubin, kernel_info["symbol"], kernel_info["shared_bytes"])
-    # As the runtime launches it: TMA loads (tensor maps) on the wgmma kernel;
-    # tma=False gives the same cubin with cp.async loads.
-    traits = kernel_info["traits"]
-    kernel.tma = tma_tiles(kernel_info["arch"], traits["Element"], traits["HeadDim"],
-                           traits["BlockM"], traits["BlockN"], traits["NumWarps"])
-    kernel.use_tma = tma
-    # Large layouts: the tables are filled into the module at load time.
-    if kernel_info.get("tables_at_load"):
-        kernel.fill_tables(kernel_info["symbol"], kernel_info["tables"])
+    kernel = load_manifest_kernel(driver, kernel_info, cubin, tma)
     prm = attention_params(q, k, v, o, 1.0 / math.sqrt(D))
     grid, block = grid_of(kernel_info), tuple(kernel_info["block"])
     # As the runtime launches it: persistent where the kernel supports it.

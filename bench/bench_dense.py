@@ -29,7 +29,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
-from cubin_runner import CubinKernel, Driver, attention_params, tma_tiles  # noqa: E402
+from cubin_runner import Driver, attention_params, load_manifest_kernel  # noqa: E402
 from timing import bench, bench_pair  # noqa: E402
 
 SHAPES = [(16, 16, 512, 64), (8, 16, 2048, 64), (8, 16, 2048, 128),
@@ -63,14 +63,8 @@ def compile_kernel(xfc, workdir, dtype, d, causal, cache_dir):
 
 
 def make_launch(kernel_info, cubin, driver, q, k, v, o, causal, persistent=True, tma=True):
-    kernel = CubinKernel(driver, cubin, kernel_info["symbol"], kernel_info["shared_bytes"])
+    kernel = load_manifest_kernel(driver, kernel_info, cubin, tma)
     b, h, s, d = q.shape
-    # As the runtime launches it: TMA loads (tensor maps) on the wgmma kernel;
-    # tma=False gives the same cubin with cp.async loads.
-    traits = kernel_info["traits"]
-    kernel.tma = tma_tiles(kernel_info["arch"], traits["Element"], traits["HeadDim"],
-                           traits["BlockM"], traits["BlockN"], traits["NumWarps"])
-    kernel.use_tma = tma
     prm = attention_params(q, k, v, o, 1.0 / math.sqrt(d))
     block_m = kernel_info["traits"]["BlockM"]
     grid = ((s + block_m - 1) // block_m, h, b)

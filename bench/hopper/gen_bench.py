@@ -19,10 +19,12 @@ def variants(dtype, d):
     # (tag, make_spec overrides, template arguments after Schedule or None).
     # Template arguments: Overlap, QRegs, Reverse, Chains, Knobs (-1: the
     # default; Knobs: bit 0 softmax ordered before the P V wait, bit 1 scale
-    # folded into exp2, bit 2 lazy O rescale, bit 3 producer 56 / consumers
-    # 224 registers, bit 4 (5) a quarter (half) of the exponentials by
-    # exp2Poly, bit 6 two Q buffers for a dense schedule, bit 7 persistent
-    # with unbalanced items (causal)).
+    # folded into exp2, bit 2 lazy O rescale, bit 3 no work-counter path in
+    # balanced kernels, bit 4 (5) a quarter (half) of the exponentials by
+    # exp2Poly, bit 6 two Q buffers for a dense HeadDim 128 schedule (its
+    # SharedBytes then as block-sparse: gen_tu.shared_bytes(..., sparse=True)),
+    # bit 7 a static persistent split of unbalanced items (causal); see
+    # templates/xfc/flash_fwd_sm90.cuh).
     # The set for the next run (v8, bench/NOTES.md "Next"); earlier sets are
     # in git. wg is xfc's kernel; k8 leaves the work-counter path out of
     # balanced (non-causal) kernels, restoring their v6 register split;
@@ -49,14 +51,8 @@ def main():
                 for tag, over, targs in variants(dtype, d):
                     name = "b_%s_d%d_%s_%s" % (dtype, d, "c" if causal else "n", tag)
                     over = dict(over)
-                    q_buffers = over.pop("q_buffers", 1)
                     use_counter = over.pop("use_counter", True)
                     spec = gen_tu.make_spec(name, dtype, d, causal, write_lse=True, **over)
-                    if q_buffers == 2:
-                        # Two Q tiles, as block-sparse kernels have.
-                        spec["shared_bytes"] = gen_tu.shared_bytes(
-                            dtype, spec["block_m"], spec["block_n"], spec["num_stages"], d,
-                            True, True)
                     spec["variant"] = tag
                     spec["use_counter"] = use_counter
                     path = gen_tu.write_kernel(spec, args.out)

@@ -36,6 +36,12 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
   return (blockM + 2 * stages * blockN) * headDim * 4;
 }
 
+namespace {
+/// Warps of the wgmma kernel: a producer warpgroup plus one consumer
+/// warpgroup per 64 query rows (the templates pick the path by this count).
+int64_t getWgmmaWarps(int64_t blockM) { return 4 * (blockM / 64 + 1); }
+} // namespace
+
 bool usesWgmmaKernel(const KernelProblem &problem) {
   return problem.arch == "sm_90a" && problem.elementBits == 16 &&
          (problem.headDim == 64 || problem.headDim == 128);
@@ -89,7 +95,7 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // against 128 with persistent launches and two Q buffers they measured
     // +6% at 8x16x2048x64 but -15% at 16x16x512x64, and -9% causal at 512,
     // on an H100 (bench/NOTES.md, v5). Key padding and dropout spill at 192.
-    choice.warps = 4 * (choice.blockM / 64 + 1);
+    choice.warps = getWgmmaWarps(choice.blockM);
     choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(
         choice.path, choice.blockM, choice.blockN, choice.stages,
@@ -154,7 +160,7 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
   }
   choice.blockM = blockM;
   choice.blockN = blockN;
-  choice.warps = 4 * (blockM / 64 + 1);
+  choice.warps = getWgmmaWarps(blockM);
   choice.sharedBytes =
       computeSharedBytes(choice.path, blockM, blockN, choice.stages,
                          problem.headDim, problem.elementBits, /*wgmma=*/true,

@@ -82,6 +82,22 @@ def attention_params(q, k, v, o, scale):
     return prm
 
 
+def load_manifest_kernel(driver, kernel_info, cubin, tma=True):
+    """A CubinKernel of one manifest kernel (`kernels[i]` of manifest.json),
+    set up as the runtime launches it: layout tables filled when the manifest
+    says `tables_at_load`, and for the sm_90a wgmma kernel TMA loads (tensor
+    maps; tma=False gives the same cubin with cp.async loads) and a work
+    counter."""
+    kernel = CubinKernel(driver, cubin, kernel_info["symbol"], kernel_info["shared_bytes"])
+    if kernel_info.get("tables_at_load"):
+        kernel.fill_tables(kernel_info["symbol"], kernel_info["tables"])
+    traits = kernel_info["traits"]
+    kernel.tma = tma_tiles(kernel_info["arch"], traits["Element"], traits["HeadDim"],
+                           traits["BlockM"], traits["BlockN"], traits["NumWarps"])
+    kernel.use_tma = tma
+    return kernel
+
+
 class DriverError(RuntimeError):
     pass
 
