@@ -47,7 +47,7 @@ for step in "$@"; do
     run_step blocksparse 330 python3 bench/bench_blocksparse.py --xfc "$XFC" \
       --out "$results/blocksparse" ${BLOCKSPARSE_ARGS:-} ;;
   hopper)
-    OUT=$results/hopper run_step hopper 420 env ONLY="${HOPPER_ONLY:-wg_bf16}" \
+    OUT=$results/hopper run_step hopper ${HOPPER_LIMIT:-420} env ONLY="${HOPPER_ONLY:-wg_bf16}" \
       BENCH_TIMEOUT=300 CHECK_TIMEOUT=100 bash bench/hopper/run.sh ;;
   dense)
     run_step dense 300 python3 bench/bench_dense.py --xfc "$XFC" \

@@ -36,7 +36,8 @@ def variants(dtype, d):
     if d == 64:
         return [("wg", wg, None), ("wg_k8", wg, knobs(8)),
                 ("wg_m64", dict(wg, block_m=64), None),
-                ("wg_m64_k8", dict(wg, block_m=64), knobs(8))]
+                ("wg_m64_k8", dict(wg, block_m=64), knobs(8)),
+                ("wg_m192", dict(wg, block_m=192), None)]
     return [("wg", wg, None), ("wg_k15", wg, knobs(15))]
 
 

@@ -64,6 +64,7 @@ if [ -n "${PROFILE:-}" ]; then
     --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
     --section ComputeWorkloadAnalysis --section Occupancy \
     --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" \
+    --metrics "regex:sm__(inst_executed_pipe|pipe)_.*\.avg\.pct_of_peak_sustained_active" \
     python3 bench/hopper/profile_one.py $dirs > "$OUT/ncu.txt" 2>&1
   log "ncu exit $?"
 fi
