@@ -25,20 +25,20 @@ def variants(dtype, d):
     # SharedBytes then as block-sparse: gen_tu.shared_bytes(..., sparse=True)),
     # bit 7 a static persistent split of unbalanced items (causal); see
     # templates/xfc/flash_fwd_sm90.cuh).
-    # The set for the next run (v8, bench/NOTES.md "Next"); earlier sets are
-    # in git. wg is xfc's kernel; k8 leaves the work-counter path out of
-    # balanced (non-causal) kernels, restoring their v6 register split;
-    # m64 is BlockM 64 (one consumer, two CTAs per SM).
+    # The set for the next run (v9: softmax knobs, chains and a third K/V
+    # stage beside the k8 default of v8; earlier sets are in git). kN: Knobs
+    # N; cN: ChainsChoice N; sN: NumStages N; mN: BlockM N.
     if dtype != "bf16":
         return []
     wg = {"wgmma": True}
-    knobs = lambda k: "-1, -1, -1, 4, %d" % k  # noqa: E731
+    targs = lambda k, chains=4: "-1, -1, -1, %d, %d" % (chains, k)  # noqa: E731
     if d == 64:
-        return [("wg", wg, None), ("wg_k8", wg, knobs(8)),
-                ("wg_m64", dict(wg, block_m=64), None),
-                ("wg_m64_k8", dict(wg, block_m=64), knobs(8)),
+        return [("wg_k8", wg, targs(8)), ("wg_k10", wg, targs(10)),
+                ("wg_k14", wg, targs(14)), ("wg_k8_c8", wg, targs(8, 8)),
+                ("wg_k8_s3", dict(wg, num_stages=3), targs(8)),
+                ("wg_m192_s3", dict(wg, block_m=192, num_stages=3), None),
                 ("wg_m192", dict(wg, block_m=192), None)]
-    return [("wg", wg, None), ("wg_k15", wg, knobs(15))]
+    return [("wg_k15", wg, targs(15)), ("wg_k15_s3", dict(wg, num_stages=3), targs(15))]
 
 
 def main():

@@ -56,15 +56,22 @@ tail -5 "$OUT/check.txt" | tee -a "$OUT/run.log"
 timeout ${BENCH_TIMEOUT:-120} python3 bench/hopper/bench.py --kernels "$W/bench" --out "$OUT" ${BENCH_ARGS:-} >> "$OUT/run.log" 2>&1
 log "bench exit $?"
 
-# Nsight Compute on a few bench kernels (8x16x2048), the second launch.
+# Nsight Compute on a few bench kernels (8x16x2048), the second launch;
+# PROFILE_CUDNN="B,H,S,D ..." profiles cuDNN's kernel on those shapes too.
+NCU_METRICS="regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio|sm__(inst_executed_pipe|pipe)_.*\.avg\.pct_of_peak_sustained_active"
+NCU_SECTIONS="--section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section Occupancy --section LaunchStats"
+if [ -n "${PROFILE_CUDNN:-}" ]; then
+  timeout ${PROFILE_TIMEOUT:-90} ncu --target-processes all -k regex:'fmha|sdpa|attn|flash|cudnn' -s 2 -c ${PROFILE_COUNT:-3} \
+    $NCU_SECTIONS --metrics "$NCU_METRICS" \
+    python3 bench/hopper/profile_cudnn.py $PROFILE_CUDNN > "$OUT/ncu-cudnn.txt" 2>&1
+  log "ncu cudnn exit $?"
+fi
 if [ -n "${PROFILE:-}" ]; then
   dirs=""
   for p in $PROFILE; do dirs="$dirs $W/bench/$p"; done
   timeout ${PROFILE_TIMEOUT:-90} ncu --target-processes all -k regex:xfc_attn -c ${PROFILE_COUNT:-3} \
-    --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis \
-    --section ComputeWorkloadAnalysis --section Occupancy \
-    --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" \
-    --metrics "regex:sm__(inst_executed_pipe|pipe)_.*\.avg\.pct_of_peak_sustained_active" \
+    $NCU_SECTIONS \
+    --metrics "$NCU_METRICS" \
     python3 bench/hopper/profile_one.py $dirs > "$OUT/ncu.txt" 2>&1
   log "ncu exit $?"
 fi
