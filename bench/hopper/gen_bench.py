@@ -25,22 +25,22 @@ def variants(dtype, d):
     # SharedBytes then as block-sparse: gen_tu.shared_bytes(..., sparse=True)),
     # bit 7 a static persistent split of unbalanced items (causal); see
     # templates/xfc/flash_fwd_sm90.cuh).
-    # The set for the next run (v10: the folded scale, Knobs bit 1, with and
-    # without the others, at BlockM 64/128/192; earlier sets are in git). kN: Knobs
+    # The set for the next run (v11: BlockM 192 persistent (Knobs bit 8)
+    # without intra-warpgroup overlap (oN: OverlapChoice N); earlier sets are in git). kN: Knobs
     # N; cN: ChainsChoice N; sN: NumStages N; mN: BlockM N.
     if dtype != "bf16":
         return []
     wg = {"wgmma": True}
     targs = lambda k, chains=4: "-1, -1, -1, %d, %d" % (chains, k)  # noqa: E731
     if d == 64:
-        return [("wg_k8", wg, targs(8)), ("wg_k10", wg, targs(10)),
-                ("wg_k2", wg, targs(2)), ("wg_k11", wg, targs(11)),
-                ("wg_m64_k2", dict(wg, block_m=64), targs(2)),
+        full = lambda o, k: "%d, -1, -1, 4, %d" % (o, k)  # noqa: E731
+        m192 = dict(wg, block_m=192)
+        return [("wg_k10", wg, targs(10)),
                 ("wg_m64_k10", dict(wg, block_m=64), targs(10)),
-                ("wg_m64", dict(wg, block_m=64), None),
-                ("wg_m192_k2", dict(wg, block_m=192), targs(2))]
-    return [("wg_k15", wg, targs(15)), ("wg_k11", wg, targs(11)),
-            ("wg_k10", wg, targs(10))]
+                ("wg_m192_k2", m192, targs(2)),
+                ("wg_m192_o0_k10", m192, full(0, 10)),
+                ("wg_m192_o0_k266", m192, full(0, 266))]
+    return [("wg_k15", wg, targs(15))]
 
 
 def main():

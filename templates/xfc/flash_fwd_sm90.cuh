@@ -223,7 +223,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // the item loop (ptxas 13.0) and are spill-free without it: one item per
   // CTA.
   constexpr bool Persistent =
-      Consumers < 3 && !ElementMasks && !RandomPattern<Traits>::Enabled &&
+      (Consumers < 3 || (Knobs & 256) != 0) && !ElementMasks &&
+      !RandomPattern<Traits>::Enabled &&
       WindowOf<Traits>::Left < 0 && WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
   // it computes the current one (items of a few tiles would otherwise wait
