@@ -107,7 +107,9 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tiles", default="",
                         help="comma-separated BLOCKMxBLOCKN: also time these tilings "
-                             "(xfc compile --tile) of every block-64 layout, in turns")
+                             "(xfc compile --tile) of every layout of --tile-block, in turns")
+    parser.add_argument("--tile-block", type=int, default=64,
+                        help="the layout block size whose rows --tiles retiles (64 or 128)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -173,7 +175,7 @@ def main():
                 row["xfc_vs_flex_rel_err"] = err
                 loaded_np, launch_np = make_launch(driver, kernel, cubin, q, k, v, o, tma=False)
                 fns, alts = [launch, launch_np], []
-                for tile in [t for t in args.tiles.split(",") if t and block == 64]:
+                for tile in [t for t in args.tiles.split(",") if t and block == args.tile_block]:
                     try:
                         _, k_alt, cubin_alt, _ = compile_config(args.xfc, workdir, tag, config, tile)
                     except subprocess.CalledProcessError as e:
@@ -233,12 +235,13 @@ def main():
               "xfc faster than Flex and xfc / (density × dense) ≤ 1.1."]
     tiles = [t for t in args.tiles.split(",") if t]
     if tiles:
-        lines += ["", "Other tilings of the block-64 layouts (xfc compile --tile), timed in turns with "
+        lines += ["", "Other tilings of the block-%d layouts (xfc compile --tile), timed in turns with "
+                  % args.tile_block +
                   "xfc's choice; ms (tiles in the layout tables, relative error vs Flex):", "",
                   "| layout | xfc's tiles | xfc ms | " + " | ".join(tiles) + " |",
                   "|---|---|---|" + "---|" * len(tiles)]
         for r in result["rows"]:
-            if r["block"] != 64 or "error" in r:
+            if r["block"] != args.tile_block or "error" in r:
                 continue
             cells = []
             for t in tiles:

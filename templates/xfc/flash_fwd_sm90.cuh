@@ -133,7 +133,8 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 /// (a power of two; fewer where BlockN / 8 needs it); 1 is one sequential
 /// chain.
 ///
-/// Knobs (bit mask, -1: 0; for bench/hopper comparisons):
+/// Knobs (bit mask; -1 picks the measured defaults below; other values are
+/// for bench/hopper comparisons):
 ///   bit 0 keeps the softmax ahead of the wait for P V (Overlap): ptxas
 ///     13.0 otherwise hoists `wgmma.wait_group 0` (it carries no register
 ///     operands) up to the last memory operation before it, so the row max,
@@ -154,7 +155,11 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 6 gives a dense schedule two Q buffers, as block-sparse ones have
 ///     (the next item's Q loads while a persistent CTA computes);
 ///   bit 7 splits items that differ in work (causal) statically over a
-///     persistent launch without a work counter.
+///     persistent launch without a work counter;
+///   bit 8 lets three consumers (BlockM 192) run persistent: spill-free
+///     (ptxas 13.0) only without Overlap and without the counter path
+///     (bit 3, balanced items); measured below BlockM 64 at short
+///     sequences (v11), so not a default.
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -198,12 +203,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // (ptxas 13.0, 232 registers). None measured faster with cp.async loads (v4,
   // bench/NOTES.md); with TMA loads bits 0-2 together gave +2-8% at HeadDim 128
   // (v5), so -1 picks 7 there for kernels that overlap S and P V and have no
-  // per-element masks (the configuration measured; BlockN 176 spills with it),
-  // and 0 elsewhere.
+  // per-element masks (the configuration measured; BlockN 176 spills with it).
+  // At HeadDim 64 the folded scale alone (bit 1) gave +2-7%, and bits 0 and 2
+  // cost 2-6% (v10): 2 there, without per-element masks. Dense schedules
+  // leave the work counter out of balanced kernels (bit 3: +2-4% non-causal,
+  // v8); block-sparse ones keep it (their items differ in tile count).
   constexpr int Knobs =
-      KnobsChoice >= 0 ? KnobsChoice
-      : HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
-                                                                    : 0;
+      KnobsChoice >= 0
+          ? KnobsChoice
+          : (HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
+             : HeadDim == 64 && !ElementMasks                            ? 2
+                                                                         : 0) |
+                (Dense ? 8 : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -221,11 +232,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   //
   // Three consumers (BlockM 192, 160 registers each) spilled 68 bytes with
   // the item loop (ptxas 13.0) and are spill-free without it: one item per
-  // CTA.
+  // CTA, unless Knobs bit 8.
   constexpr bool Persistent =
       (Consumers < 3 || (Knobs & 256) != 0) && !ElementMasks &&
-      !RandomPattern<Traits>::Enabled &&
-      WindowOf<Traits>::Left < 0 && WindowOf<Traits>::Right < 0;
+      !RandomPattern<Traits>::Enabled && WindowOf<Traits>::Left < 0 &&
+      WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
   // it computes the current one (items of a few tiles would otherwise wait
   // for it each time: +18% at 16x16x512x64, bench/NOTES.md v5). Dense

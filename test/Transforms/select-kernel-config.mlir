@@ -82,10 +82,11 @@ func.func @dense_d96_sm90a(%q: tensor<?x8x?x96xf16>) -> tensor<?x8x?x96xf16> {
 // -----
 
 // sm_90a, D=64, dense, not causal, no per-element masks or dropout, fp16
-// and bf16: BlockM 128 (not 192, KernelConfig.cpp), two Q tiles.
+// and bf16: BlockM 64 (one consumer, two CTAs per SM; not 192,
+// KernelConfig.cpp), two Q tiles.
 // CHECK-LABEL: func.func @dense_d64_noncausal
-// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 99328>
-// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 99328>
+// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 64, block_n = 128, warps = 8, stages = 2, shared_bytes = 82944>
+// CHECK: kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 64, block_n = 128, warps = 8, stages = 2, shared_bytes = 82944>
 // SM80-LABEL: func.func @dense_d64_noncausal
 // SM80: block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960
 // SM80: block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 40960

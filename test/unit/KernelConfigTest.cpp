@@ -44,7 +44,8 @@ TEST(KernelConfig, Sm90aTakesTheWgmmaKernel) {
         << llvm::toString(choice.takeError());
     EXPECT_EQ(choice->path, "mma_sync");
     EXPECT_TRUE(choice->wgmma);
-    EXPECT_EQ(choice->blockM, 128);
+    // D=64 without element masks: 64 query rows, two CTAs per SM.
+    EXPECT_EQ(choice->blockM, headDim == 64 ? 64 : 128);
     EXPECT_EQ(choice->blockN, 128);
     // A producer warpgroup plus one consumer warpgroup per 64 query rows.
     EXPECT_EQ(choice->warps, 4 * (choice->blockM / 64 + 1));
@@ -73,11 +74,11 @@ TEST(KernelConfig, Sm90aTakesTheWgmmaKernel) {
   EXPECT_FALSE(fp32->wgmma);
 }
 
-TEST(KernelConfig, Sm90aD64TilesByCausality) {
-  // D=64 problems take BlockM 128, 12 warps and two Q tiles, (2*128 +
-  // 2*2*128) * 64 * 2 + 1024 bytes (BlockM 192 lost at short sequences to
-  // persistent launches with two Q buffers), except causal ones without
-  // element masks: BlockM 64 (KernelConfig.cpp).
+TEST(KernelConfig, Sm90aD64TilesByMasks) {
+  // D=64 dense problems without element masks take BlockM 64: one consumer
+  // warpgroup, two CTAs per SM, causal or not (KernelConfig.cpp); with
+  // element masks BlockM 128, 12 warps and two Q tiles, (2*128 +
+  // 2*2*128) * 64 * 2 + 1024 bytes.
   auto expect128 = [](const KernelProblem &p, const char *what) {
     llvm::Expected<KernelChoice> c = selectKernelConfig(p);
     ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
@@ -92,22 +93,22 @@ TEST(KernelConfig, Sm90aD64TilesByCausality) {
                                  p.layoutBlockSize > 0))
         << what;
   };
-  KernelProblem plain = problem(64);
-  EXPECT_FALSE(plain.hasElementMasks());
-  expect128(plain, "dense non-causal, no masks");
-  llvm::Expected<KernelChoice> plainChoice = selectKernelConfig(plain);
-  ASSERT_TRUE(static_cast<bool>(plainChoice));
-  EXPECT_EQ(plainChoice->sharedBytes, 99328);
-
+  for (bool isCausal : {false, true}) {
+    KernelProblem plain = problem(64);
+    plain.causal = isCausal;
+    EXPECT_FALSE(plain.hasElementMasks());
+    llvm::Expected<KernelChoice> choice = selectKernelConfig(plain);
+    ASSERT_TRUE(static_cast<bool>(choice));
+    EXPECT_EQ(choice->blockM, 64) << isCausal;
+    EXPECT_EQ(choice->blockN, 128) << isCausal;
+    EXPECT_EQ(choice->warps, 8) << isCausal;
+    EXPECT_EQ(choice->sharedBytes, (2 * 64 + 2 * 2 * 128) * 64 * 2 + 1024);
+  }
   KernelProblem causal = problem(64);
   causal.causal = true;
-  llvm::Expected<KernelChoice> causalChoice = selectKernelConfig(causal);
-  ASSERT_TRUE(static_cast<bool>(causalChoice));
-  // Causal: one consumer warpgroup, two CTAs per SM.
-  EXPECT_EQ(causalChoice->blockM, 64);
-  EXPECT_EQ(causalChoice->blockN, 128);
-  EXPECT_EQ(causalChoice->warps, 8);
-  EXPECT_EQ(causalChoice->sharedBytes, (2 * 64 + 2 * 2 * 128) * 64 * 2 + 1024);
+  KernelProblem plainMasked = problem(64);
+  plainMasked.dropout = true;
+  expect128(plainMasked, "dense with dropout");
   KernelProblem causalMasked = causal;
   causalMasked.keyPadding = true;
   expect128(causalMasked, "causal with key padding");

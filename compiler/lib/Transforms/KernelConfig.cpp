@@ -82,19 +82,22 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
       choice.blockM = 64;
       choice.blockN = 64;
     }
-    // D=64 causal without per-element masks: BlockM 64 (one consumer
-    // warpgroup, two CTAs per SM, BlockN 128), +10-12% over 128 at
+    // D=64 dense without per-element masks: BlockM 64 (one consumer
+    // warpgroup, two CTAs per SM, BlockN 128). Causal: +10-12% over 128 at
     // 16x16x512 and 8x16x2048 on an H100 (bench/NOTES.md, v6): causal items
     // are short and uneven, and a second CTA on the SM hides one's pipeline
-    // fill and epilogue under the other's GEMMs.
+    // fill and epilogue under the other's GEMMs. Not causal (v10-v11, with
+    // the folded softmax scale): +5% at 16x16x512, -3% at 8x16x2048 against
+    // 128, whose two consumers share one turn-taking CTA.
     if (problem.layoutBlockSize == 0 && problem.headDim == 64 &&
-        problem.causal && !problem.hasElementMasks())
+        !problem.hasElementMasks())
       choice.blockM = 64;
     // Not BlockM 192 at D=64: three consumer warpgroups (160 registers
-    // each) run one item per CTA (the persistent item loop spills them);
-    // against 128 with persistent launches and two Q buffers they measured
-    // +6% at 8x16x2048x64 but -15% at 16x16x512x64, and -9% causal at 512,
-    // on an H100 (bench/NOTES.md, v5). Key padding and dropout spill at 192.
+    // each) spill in the persistent item loop unless they give up the
+    // intra-warpgroup overlap and the work counter; measured on an H100
+    // (bench/NOTES.md, v11) one item per CTA is +7% at 8x16x2048x64 but
+    // -18% at 16x16x512x64 against BlockM 64, persistent without overlap
+    // +7% and -6%. Key padding and dropout spill at 192.
     choice.warps = getWgmmaWarps(choice.blockM);
     choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(
