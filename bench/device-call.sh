@@ -11,6 +11,8 @@
 #          hopper       bench/hopper/run.sh (template variants of the wgmma
 #                       kernel, nvcc-built, checked and timed beside cuDNN)
 #          jit          bench/bench_jit.py (JIT compile: cold, disk, memory)
+#          profile      bench/profile-blocksparse.sh (Nsight Compute on
+#                       block-sparse kernels, source-level stall samples)
 #          variants     bench/bench_variants.py (graph variants vs eager;
 #                       VARIANTS_ONLY=NAME runs the cases whose name has NAME)
 # Binaries come from build-device/bin (see docs/runtime.md).
@@ -52,13 +54,16 @@ for step in "$@"; do
   dense)
     run_step dense 300 python3 bench/bench_dense.py --xfc "$XFC" \
       --out "$results/dense" ;;
+  profile)
+    # PROFILE_LAYOUTS: "NAME@BLOCK;..." of bench_blocksparse.py's layouts.
+    run_step profile 300 bash bench/profile-blocksparse.sh "$results/profile" ;;
   jit)
     run_step jit 120 python3 bench/bench_jit.py --bin build-device/bin/xfc-jit-bench \
       --out "$results/jit" ;;
   variants)
     run_step variants 300 python3 bench/bench_variants.py \
       --out "$results/variants" ${VARIANTS_ONLY:+--only "$VARIANTS_ONLY"} ;;
-  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants)" ;;
+  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants, profile)" ;;
   esac
 done
 echo "packed $(find "$results" -type f | wc -l) files into results.tgz"

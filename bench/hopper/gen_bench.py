@@ -7,7 +7,9 @@ and causality, the sm80 mma.sync kernel as xfc configures it today (64/64,
 """
 
 import argparse
+import json
 import os
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -25,22 +27,19 @@ def variants(dtype, d):
     # SharedBytes then as block-sparse: gen_tu.shared_bytes(..., sparse=True)),
     # bit 7 a static persistent split of unbalanced items (causal); see
     # templates/xfc/flash_fwd_sm90.cuh).
-    # The set for the next run (v11: BlockM 192 persistent (Knobs bit 8)
-    # without intra-warpgroup overlap (oN: OverlapChoice N); earlier sets are in git). kN: Knobs
+    # The set for the next run (v12: two Q buffers for dense D=128, Knobs
+    # bit 6, beside xfc's defaults; earlier sets are in git). kN: Knobs
     # N; cN: ChainsChoice N; sN: NumStages N; mN: BlockM N.
     if dtype != "bf16":
         return []
     wg = {"wgmma": True}
     targs = lambda k, chains=4: "-1, -1, -1, %d, %d" % (chains, k)  # noqa: E731
     if d == 64:
-        full = lambda o, k: "%d, -1, -1, 4, %d" % (o, k)  # noqa: E731
-        m192 = dict(wg, block_m=192)
-        return [("wg_k10", wg, targs(10)),
-                ("wg_m64_k10", dict(wg, block_m=64), targs(10)),
-                ("wg_m192_k2", m192, targs(2)),
-                ("wg_m192_o0_k10", m192, full(0, 10)),
-                ("wg_m192_o0_k266", m192, full(0, 266))]
-    return [("wg_k15", wg, targs(15))]
+        # xfc's D=64 choice: BlockM 64.
+        return [("wg", dict(wg, block_m=64), None)]
+    # Bit 6 (two Q buffers) with the counter path (bits 0-2 and 6, not 3):
+    # spill-free at 216 registers, while bits 0-3 and 6 spill at 232.
+    return [("wg", wg, None), ("wg_k7", wg, targs(7)), ("wg_k71", wg, targs(71))]
 
 
 def main():
@@ -63,6 +62,14 @@ def main():
                         src = open(os.path.join(path, "kernel.cu")).read()
                         src = src.replace("xfc::attentionForward<Traits, Schedule>",
                                           "xfc::flashForwardSm90<Traits, Schedule, %s>" % targs)
+                        if int(targs.split(",")[-1]) & 64:
+                            # Two Q tiles: the shared memory of a block-sparse schedule.
+                            sb = gen_tu.shared_bytes(dtype, spec["block_m"], spec["block_n"],
+                                                     spec["num_stages"], d, True, sparse=True)
+                            src = re.sub(r"SharedBytes = \d+", "SharedBytes = %d" % sb, src)
+                            spec["shared_bytes"] = sb
+                            with open(os.path.join(path, "kernel.json"), "w") as f:
+                                json.dump(spec, f)
                         open(os.path.join(path, "kernel.cu"), "w").write(src)
                     n += 1
     print("%d bench kernels in %s" % (n, args.out))
