@@ -50,17 +50,15 @@ namespace xfc {
 /// Dynamic shared memory of the wgmma path: Q, NumStages K and V tiles and
 /// 1024 bytes to align the base to a swizzle atom (the mbarriers are static).
 /// Q tiles of the wgmma kernel: two (a persistent CTA loads the next item's
-/// Q while it computes the current one; see flashForwardSm90), except for
-/// dense schedules at HeadDim 128, whose consumers spilled with a variable
-/// Q address.
-XFC_HOST_DEVICE constexpr int wgmmaQBuffers(bool dense, int headDim) {
-  return dense && headDim > 64 ? 1 : 2;
+/// Q while it computes the current one; see flashForwardSm90), one for
+/// BlockN over 128 (no xfc configuration: two would not fit at HeadDim 128).
+XFC_HOST_DEVICE constexpr int wgmmaQBuffers(int blockN) {
+  return blockN <= 128 ? 2 : 1;
 }
 
-XFC_HOST_DEVICE constexpr int
-wgmmaSharedBytes(int blockM, int blockN, int stages, int headDim, bool dense) {
-  return (wgmmaQBuffers(dense, headDim) * blockM + 2 * stages * blockN) *
-             headDim * 2 +
+XFC_HOST_DEVICE constexpr int wgmmaSharedBytes(int blockM, int blockN,
+                                               int stages, int headDim) {
+  return (wgmmaQBuffers(blockN) * blockM + 2 * stages * blockN) * headDim * 2 +
          1024;
 }
 
@@ -152,8 +150,8 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 4 computes a quarter of the softmax's exponentials with exp2Poly
 ///     (FMA pipe) instead of ex2.approx (MUFU, 16 a clock per SM, as busy
 ///     as the tensor cores at HeadDim 64); bit 5 half of them;
-///   bit 6 gives a dense schedule two Q buffers, as block-sparse ones have
-///     (the next item's Q loads while a persistent CTA computes);
+///   bit 6 is unused (it gave dense HeadDim 128 schedules the two Q
+///     buffers every kernel up to BlockN 128 now has, v12);
 ///   bit 7 splits items that differ in work (causal) statically over a
 ///     persistent launch without a work counter;
 ///   bit 8 lets three consumers (BlockM 192) run persistent: spill-free
@@ -205,16 +203,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // (v5), so -1 picks 7 there for kernels that overlap S and P V and have no
   // per-element masks (the configuration measured; BlockN 176 spills with it).
   // At HeadDim 64 the folded scale alone (bit 1) gave +2-7%, and bits 0 and 2
-  // cost 2-6% (v10): 2 there, without per-element masks. Dense schedules
-  // leave the work counter out of balanced kernels (bit 3: +2-4% non-causal,
-  // v8); block-sparse ones keep it (their items differ in tile count).
+  // cost 2-6% (v10): 2 there, without per-element masks. Dense schedules at
+  // HeadDim 64 leave the work counter out of balanced kernels (bit 3: +2-4%
+  // non-causal, v8); at HeadDim 128 two Q buffers gained more (v12) and
+  // spill without it; block-sparse ones keep it (their items differ in
+  // tile count).
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
           : (HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
              : HeadDim == 64 && !ElementMasks                            ? 2
                                                                          : 0) |
-                (Dense ? 8 : 0);
+                (Dense && HeadDim == 64 ? 8 : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -239,11 +239,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
   // it computes the current one (items of a few tiles would otherwise wait
-  // for it each time: +18% at 16x16x512x64, bench/NOTES.md v5). Dense
-  // kernels at HeadDim 128 keep one: their items are long, and the variable
-  // buffer address made their consumers (232 registers) spill. Knobs bit 6
-  // gives them two (SharedBytes as block-sparse).
-  constexpr int QBuffers = (Knobs & 64) ? 2 : wgmmaQBuffers(Dense, HeadDim);
+  // for it each time: +18% at 16x16x512x64, bench/NOTES.md v5; dense D=128
+  // +0.5-3.5%, v12). Dense kernels at HeadDim 128 then keep the counter
+  // path (216 registers a consumer): with the static split's item
+  // arithmetic instead they spill at 232 (ptxas 13.0).
+  constexpr int QBuffers = wgmmaQBuffers(BlockN);
   constexpr bool OrderWait = (Knobs & 1) != 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
@@ -299,12 +299,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                          : (BlockN / 8) % (ChainsChoice / 2) == 0
                              ? ChainsChoice / 2
                              : 1;
-  static_assert(Traits::SharedBytes == wgmmaSharedBytes(BlockM, BlockN, Stages,
-                                                        HeadDim, QBuffers == 1),
+  static_assert(Traits::SharedBytes ==
+                    wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
                 "SharedBytes must be (QBuffers * BlockM + 2 * NumStages * "
-                "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 1 "
-                "for dense schedules at HeadDim 128 and 2 otherwise "
-                "(templates/README.md)");
+                "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 2 "
+                "up to BlockN 128 and 1 above (templates/README.md)");
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(sizeof(Traits) == 0,

@@ -27,14 +27,13 @@
 
 namespace xfc {
 
-/// Dynamic shared memory of attentionForward for the given traits and a
-/// dense (or block-sparse) schedule: the number the compiler must put in
-/// Traits::SharedBytes.
-template <typename Traits, bool Dense = true>
+/// Dynamic shared memory of attentionForward for the given traits: the
+/// number the compiler must put in Traits::SharedBytes.
+template <typename Traits>
 XFC_HOST_DEVICE constexpr int attentionSharedBytes() {
   if constexpr (usesWgmmaPath<Traits>())
     return wgmmaSharedBytes(Traits::BlockM, Traits::BlockN, Traits::NumStages,
-                            Traits::HeadDim, Dense);
+                            Traits::HeadDim);
   else if constexpr (isHalfElement<typename Traits::Element>)
     return flashSharedBytes(Traits::BlockM, Traits::BlockN, Traits::NumStages,
                             Traits::HeadDim);

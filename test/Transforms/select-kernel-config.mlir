@@ -21,10 +21,10 @@ func.func @dense_bf16(%q: tensor<?x8x?x64xbf16>) -> tensor<?x8x?x64xbf16> {
 
 // -----
 
-// Head dim 128: (128 + 4*128) * 128 * 2 + 1024 bytes (161 KiB) on sm_90a,
-// (64 + 4*64) * 128 * 2 = 80 KiB on sm_80.
+// Head dim 128: (2*128 + 4*128) * 128 * 2 + 1024 bytes (193 KiB, two Q
+// tiles) on sm_90a, (64 + 4*64) * 128 * 2 = 80 KiB on sm_80.
 // CHECK-LABEL: func.func @dense_d128
-// CHECK: path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 164864
+// CHECK: path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 197632
 // SM80-LABEL: func.func @dense_d128
 // SM80: path = "mma_sync", block_m = 64, block_n = 64, warps = 4, stages = 2, shared_bytes = 81920
 module attributes {xfc.target = "sm_90a"} {

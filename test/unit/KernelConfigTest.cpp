@@ -50,8 +50,8 @@ TEST(KernelConfig, Sm90aTakesTheWgmmaKernel) {
     // A producer warpgroup plus one consumer warpgroup per 64 query rows.
     EXPECT_EQ(choice->warps, 4 * (choice->blockM / 64 + 1));
     EXPECT_EQ(choice->stages, 2);
-    // Two Q tiles at D=64 (persistent launches load the next one early).
-    const int64_t qTiles = headDim == 64 ? 2 : 1;
+    // Two Q tiles (persistent launches load the next one early).
+    const int64_t qTiles = 2;
     EXPECT_EQ(choice->sharedBytes,
               (qTiles * choice->blockM + 2 * choice->stages * choice->blockN) *
                       headDim * 2 +
@@ -89,8 +89,7 @@ TEST(KernelConfig, Sm90aD64TilesByMasks) {
     EXPECT_EQ(c->warps, 12) << what;
     EXPECT_EQ(c->stages, 2) << what;
     EXPECT_EQ(c->sharedBytes,
-              computeSharedBytes("mma_sync", 128, 128, 2, p.headDim, 16, true,
-                                 p.layoutBlockSize > 0))
+              computeSharedBytes("mma_sync", 128, 128, 2, p.headDim, 16, true))
         << what;
   };
   for (bool isCausal : {false, true}) {

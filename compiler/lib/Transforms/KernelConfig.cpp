@@ -18,16 +18,15 @@ ArrayRef<StringRef> getSupportedArchs() {
 
 int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
                            int64_t stages, int64_t headDim,
-                           unsigned elementBits, bool wgmma, bool blockSparse) {
+                           unsigned elementBits, bool wgmma) {
   int64_t elementBytes = elementBits / 8;
   if (path == "mma_sync" && wgmma)
     // Q tiles (two, so that a persistent CTA loads the next item's Q during
-    // the current one, except for dense kernels at head_dim 128: their
-    // consumers spilled with it) plus `stages` K and V tiles, aligned to
-    // 1024 bytes (the 128-byte swizzle atoms) inside the allocation.
-    return ((blockSparse || headDim <= 64 ? 2 : 1) * blockM +
-            2 * stages * blockN) *
-               headDim * elementBytes +
+    // the current one; one above BlockN 128, where two would not fit at
+    // head_dim 128) plus `stages` K and V tiles, aligned to 1024 bytes (the
+    // 128-byte swizzle atoms) inside the allocation.
+    return ((blockN <= 128 ? 2 : 1) * blockM + 2 * stages * blockN) * headDim *
+               elementBytes +
            1024;
   if (path == "mma_sync")
     // Q tile plus `stages` K and V tiles.
@@ -102,8 +101,7 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(
         choice.path, choice.blockM, choice.blockN, choice.stages,
-        problem.headDim, problem.elementBits, /*wgmma=*/true,
-        /*blockSparse=*/problem.layoutBlockSize > 0);
+        problem.headDim, problem.elementBits, /*wgmma=*/true);
     return choice;
   }
   if (problem.elementBits == 32) {
@@ -166,8 +164,7 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
   choice.warps = getWgmmaWarps(blockM);
   choice.sharedBytes =
       computeSharedBytes(choice.path, blockM, blockN, choice.stages,
-                         problem.headDim, problem.elementBits, /*wgmma=*/true,
-                         /*blockSparse=*/problem.layoutBlockSize > 0);
+                         problem.headDim, problem.elementBits, /*wgmma=*/true);
   if (choice.sharedBytes > 227 * 1024)
     return fail(formatv("{0} bytes of shared memory exceed the 227 KiB of "
                         "an SM",
