@@ -7,9 +7,7 @@ and causality, the sm80 mma.sync kernel as xfc configures it today (64/64,
 """
 
 import argparse
-import json
 import os
-import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -27,19 +25,24 @@ def variants(dtype, d):
     # SharedBytes then as block-sparse: gen_tu.shared_bytes(..., sparse=True)),
     # bit 7 a static persistent split of unbalanced items (causal); see
     # templates/xfc/flash_fwd_sm90.cuh).
-    # The set for the next run (v12: two Q buffers for dense D=128, Knobs
-    # bit 6, beside xfc's defaults; earlier sets are in git). kN: Knobs
+    # The set for the next run (earlier sets are in git). kN: Knobs
     # N; cN: ChainsChoice N; sN: NumStages N; mN: BlockM N.
     if dtype != "bf16":
         return []
     wg = {"wgmma": True}
     targs = lambda k, chains=4: "-1, -1, -1, %d, %d" % (chains, k)  # noqa: E731
+    # v13: the producer hands the next item over early (after the current
+    # one's second K/V tile), with its schedule in shared memory, and a
+    # leaner epilogue; "old" is the kernel before (templates of the
+    # previous commit, copied to build-device/templates-v12 and carried);
+    # k+512 (Knobs bit 9) the new kernel handing items over late.
+    old = {"include_dir": "build-device/templates-v12"}
     if d == 64:
-        # xfc's D=64 choice: BlockM 64.
-        return [("wg", dict(wg, block_m=64), None)]
-    # Bit 6 (two Q buffers) with the counter path (bits 0-2 and 6, not 3):
-    # spill-free at 216 registers, while bits 0-3 and 6 spill at 232.
-    return [("wg", wg, None), ("wg_k7", wg, targs(7)), ("wg_k71", wg, targs(71))]
+        m64 = dict(wg, block_m=64)
+        return [("wg", m64, None), ("wg_old", dict(m64, **old), None),
+                ("wg_late", m64, targs(2 | 8 | 512))]
+    return [("wg", wg, None), ("wg_old", dict(wg, **old), None),
+            ("wg_late", wg, targs(7 | 512))]
 
 
 def main():
@@ -54,22 +57,17 @@ def main():
                     name = "b_%s_d%d_%s_%s" % (dtype, d, "c" if causal else "n", tag)
                     over = dict(over)
                     use_counter = over.pop("use_counter", True)
+                    include_dir = over.pop("include_dir", None)
                     spec = gen_tu.make_spec(name, dtype, d, causal, write_lse=True, **over)
                     spec["variant"] = tag
                     spec["use_counter"] = use_counter
                     path = gen_tu.write_kernel(spec, args.out)
+                    if include_dir:
+                        open(os.path.join(path, "include_dir"), "w").write(include_dir)
                     if targs is not None:
                         src = open(os.path.join(path, "kernel.cu")).read()
                         src = src.replace("xfc::attentionForward<Traits, Schedule>",
                                           "xfc::flashForwardSm90<Traits, Schedule, %s>" % targs)
-                        if int(targs.split(",")[-1]) & 64:
-                            # Two Q tiles: the shared memory of a block-sparse schedule.
-                            sb = gen_tu.shared_bytes(dtype, spec["block_m"], spec["block_n"],
-                                                     spec["num_stages"], d, True, sparse=True)
-                            src = re.sub(r"SharedBytes = \d+", "SharedBytes = %d" % sb, src)
-                            spec["shared_bytes"] = sb
-                            with open(os.path.join(path, "kernel.json"), "w") as f:
-                                json.dump(spec, f)
                         open(os.path.join(path, "kernel.cu"), "w").write(src)
                     n += 1
     print("%d bench kernels in %s" % (n, args.out))

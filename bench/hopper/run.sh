@@ -21,7 +21,11 @@ python3 test/gpu/harness/gen_tu.py --out "$W/check" --only "$ONLY" >> "$OUT/run.
 [ -n "${CHECK_REGEX:-}" ] && for d in "$W"/check/*/; do basename "$d" | grep -qE "$CHECK_REGEX" || rm -rf "$d"; done
 python3 bench/hopper/gen_bench.py --out "$W/bench" >> "$OUT/run.log"
 compile_one() {
-  nvcc -cubin -gencode=arch=compute_90a,code=sm_90a -I "$ROOT/templates" -Xptxas -v \
+  # A kernel dir may name another template tree (include_dir, relative to
+  # the repository root): an A/B against an earlier version of the kernel.
+  local inc="$ROOT/templates"
+  [ -f "$1/include_dir" ] && inc="$ROOT/$(cat "$1/include_dir")"
+  nvcc -cubin -gencode=arch=compute_90a,code=sm_90a -I "$inc" -Xptxas -v \
     "$1/kernel.cu" -o "$1/kernel.cubin" > "$1/ptxas.log" 2>&1 || { rm -f "$1/kernel.cubin"; echo "COMPILE FAILED $1"; }
 }
 export -f compile_one; export ROOT

@@ -86,6 +86,14 @@ template <typename Traits> XFC_HOST_DEVICE constexpr int attentionCtasPerSm() {
 
 namespace xfc {
 
+/// What the producer hands the consumers with each Q buffer use: the work
+/// item (past the last: stop), its place and its first K/V tile.
+struct Sm90ItemSlot {
+  int item;
+  TilePlace place;
+  KvTile first;
+};
+
 /// Copies rows [row0, row0 + Rows) of a [seq, HeadDim] matrix into a
 /// 128B-swizzled tile with the 128 producer threads; rows >= rowEnd are
 /// zero-filled so that masked keys hold finite values.
@@ -157,7 +165,9 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 8 lets three consumers (BlockM 192) run persistent: spill-free
 ///     (ptxas 13.0) only without Overlap and without the counter path
 ///     (bit 3, balanced items); measured below BlockM 64 at short
-///     sequences (v11), so not a default.
+///     sequences (v11), so not a default;
+///   bit 9 publishes the next item after the current one's last K/V loads
+///     (as before v13) instead of after its second.
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -255,21 +265,24 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // block-sparse layout's tile tables (40 spilled under NVRTC: bigbird, 16
   // heads, block 128) and more where it takes items from a work counter
   // (persistent kernels: 56 spilled at HeadDim 128, causal and
-  // block-sparse). Two consumers: producer 72 / consumers 216 for
-  // persistent kernels, 56 / 224 for other block-sparse ones, 40 / 232 for
-  // other dense ones (windows at HeadDim 128 spill at 216). One consumer:
-  // two CTAs share the SM (attentionCtasPerSm), 128 registers per thread at
-  // entry, so producer + consumer = 256.
+  // block-sparse) and more again where it hands the next item to the
+  // consumers while still loading the current one (v13: 72 spilled). Two
+  // consumers: producer 80 / consumers 208 for kernels with the counter
+  // path, 56 / 224 for other persistent ones and block-sparse ones, 40 /
+  // 232 for other dense ones (one item per CTA: windows at HeadDim 128
+  // spill at 216). One consumer: two CTAs share the SM
+  // (attentionCtasPerSm), 128 registers per thread at entry, so producer +
+  // consumer = 256.
   // Whether the kernel takes items from params.workCounter (Knobs bit 3).
   constexpr bool CounterPath =
       Persistent && !((Knobs & 8) != 0 && Schedule::BalancedItems);
   constexpr int EntryRegs =
       65536 / attentionCtasPerSm<Traits>() / (128 * (Consumers + 1)) / 8 * 8;
-  constexpr int ProducerRegs = Consumers == 3   ? 32
-                               : Consumers == 1 ? 56
-                               : CounterPath    ? 72
-                               : Dense          ? 40
-                                                : 56;
+  constexpr int ProducerRegs = Consumers == 3         ? 32
+                               : Consumers == 1       ? 56
+                               : CounterPath          ? 80
+                               : Dense && !Persistent ? 40
+                                                      : 56;
   constexpr int ConsumerRegs =
       (EntryRegs * (Consumers + 1) - ProducerRegs) / Consumers / 8 * 8;
   static_assert(ProducerRegs + Consumers * ConsumerRegs <=
@@ -342,9 +355,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // qFull and qEmpty (the consumers are done with the Q tile and the
   // output staged in its place); K/V full and empty per stage.
   __shared__ alignas(8) unsigned long long barriers[4 + 4 * Stages];
-  // Dynamic: the item of each Q buffer's current use, written by the
-  // producer before it arrives on qFull.
-  __shared__ int itemSlot[2];
+  // Each Q buffer's current item, its place, first tile and schedule,
+  // written by the producer before it arrives on the buffer's qFull: the
+  // consumers read them after their wait instead of the counter and the
+  // layout tables.
+  __shared__ Sm90ItemSlot itemSlot[2];
+  __shared__ alignas(16) unsigned char scheduleSlot[2][sizeof(Schedule)];
   // Dynamic with cp.async: the next item, from the producer thread that
   // took it to the other 127.
   __shared__ int fetchedItem;
@@ -403,7 +419,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     // TMA one box of 64 columns per 128-byte column block (the map's
     // 128-byte swizzle is the layout of the wgmma descriptors), with
     // cp.async the producer threads' 16-byte chunks.
-    auto loadTile = [&](auto rowsTag, const void *map, const Element *base,
+    // The cp.async path computes the tensor's address only where it copies:
+    // the TMA path keeps no pointers live (the producer's registers are few).
+    auto loadTile = [&](auto rowsTag, const void *map, const void *tensor,
+                        long long batchStride, long long headStride,
                         long long seqStride, int row0, int rowEnd, int head,
                         int batch, unsigned dst, unsigned full) {
       constexpr int Rows = decltype(rowsTag)::value;
@@ -414,18 +433,19 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::tmaLoad4d(dst + c * Rows * 128, map, c * 64, row0, head, batch,
                           full);
       } else {
+        const Element *base = static_cast<const Element *>(tensor) +
+                              batch * batchStride + head * headStride;
         sm90CopyTile<Rows, HeadDim>(base, seqStride, row0, rowEnd, dst, ptid);
         sm90::cpAsyncArriveNoinc(full);
       }
     };
-    // K/V tiles loaded by this CTA before the current item: the ring's
-    // stages and phases run on across items.
-    int kvBase = 0;
-    for (int itemCount = 0;; ++itemCount) {
-      int item = itemOf(itemCount);
-      if (dynamic && itemCount > 0) {
-        // One thread takes the next item; with cp.async the producer's
-        // threads share it through shared memory (named barrier 15).
+    // The CTA's count-th item: the CTA's own number first, then the next
+    // from the counter (one thread takes it; with cp.async the producer's
+    // threads share it through shared memory, named barrier 15) or the
+    // static split.
+    auto claim = [&](int count) {
+      int item = itemOf(count);
+      if (dynamic && count > 0) {
         if (ptid == 0)
           item = ctaStride + atomicAdd(params.workCounter, 1);
         if (!tma) {
@@ -436,58 +456,82 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::namedBarSync(15, 128);
         }
       }
-      // The item's Q buffer also staged the output of the item two
-      // before: its Q waits for that epilogue (long done when the CTA
-      // keeps up), so it loads while the consumers work on the item before.
-      const int qb = itemCount % QBuffers;
-      if (item >= work.count() && !dynamic)
-        break;
-      if (itemCount >= QBuffers)
-        sm90::mbarWait(qEmpty(qb), ((itemCount / QBuffers) - 1) & 1);
-      if (dynamic && ptid == 0) {
-        itemSlot[qb] = item;
-        // Ordered before this thread's arrival on qFull (the consumers
-        // read the slot once that phase completes).
-        __threadfence_block();
-      }
+      return item;
+    };
+    // Hands the CTA's count-th item to the consumers in Q buffer count %
+    // QBuffers: waits until they are done with the buffer's previous item
+    // (its Q tile also staged that item's output), writes the slot and
+    // loads Q. An item past the last tells them to stop (dynamic: the last
+    // CTA to get there zeroes the counter for the next launch); one
+    // without tiles has no Q to load, the consumers write its zeros.
+    auto publish = [&](int count, int item) {
+      const int qb = count % QBuffers;
+      if (count >= QBuffers)
+        sm90::mbarWait(qEmpty(qb), ((count / QBuffers) - 1) & 1);
       if (item >= work.count()) {
-        // Dynamic: tell the consumers there is no more work; the last CTA
-        // to finish zeroes the counter for the next launch.
-        sm90::mbarArrive(qFull(qb));
         if (ptid == 0) {
+          itemSlot[qb].item = item;
+          // Ordered before this thread's arrival on qFull.
+          __threadfence_block();
+        }
+        sm90::mbarArrive(qFull(qb));
+        if (dynamic && ptid == 0) {
           __threadfence();
           if (atomicAdd(params.workCounter + 1, 1) == ctaStride - 1) {
             atomicExch(params.workCounter, 0);
             atomicExch(params.workCounter + 1, 0);
           }
         }
-        break;
+        return;
       }
       const TilePlace place = Schedule::place(work, item, Reverse);
-      const int mTile = place.mTile, head = place.head, batch = place.batch;
-      const Schedule schedule(params, head, mTile);
+      const Schedule schedule(params, place.head, place.mTile);
       const int numTiles = schedule.numTiles();
-      if (numTiles == 0) {
-        // Nothing to load; the consumers still write the item's zeros.
-        sm90::mbarArrive(qFull(qb));
-        if constexpr (!Persistent)
-          break;
-        continue;
+      if (ptid == 0) {
+        itemSlot[qb].item = item;
+        itemSlot[qb].place = place;
+        itemSlot[qb].first = numTiles > 0 ? schedule.tile(0) : KvTile{0, false};
+        // Word by word: NVRTC has no memcpy; schedules are trivially
+        // copyable.
+        static_assert(sizeof(Schedule) % 4 == 0 && alignof(Schedule) <= 16,
+                      "a schedule is copied into its slot in 4-byte words");
+#pragma unroll
+        for (int w = 0; w < static_cast<int>(sizeof(Schedule) / 4); ++w)
+          reinterpret_cast<int *>(scheduleSlot[qb])[w] =
+              reinterpret_cast<const int *>(&schedule)[w];
+        __threadfence_block();
       }
-      const Element *qBase = static_cast<const Element *>(params.q) +
-                             batch * params.qBatchStride +
-                             head * params.qHeadStride;
-      const Element *kBase = static_cast<const Element *>(params.k) +
-                             batch * params.kBatchStride +
-                             head * params.kHeadStride;
-      const Element *vBase = static_cast<const Element *>(params.v) +
-                             batch * params.vBatchStride +
-                             head * params.vHeadStride;
-      loadTile(IntConstant<BlockM>{}, params.tmaQ, qBase, params.qSeqStride,
-               mTile * BlockM, qLen, head, batch, qBuffer(qb), qFull(qb));
+      if (numTiles == 0) {
+        sm90::mbarArrive(qFull(qb));
+        return;
+      }
+      loadTile(IntConstant<BlockM>{}, params.tmaQ, params.q,
+               params.qBatchStride, params.qHeadStride, params.qSeqStride,
+               place.mTile * BlockM, qLen, place.head, place.batch, qBuffer(qb),
+               qFull(qb));
+    };
+    // The next item is published once the current one's second K/V tile is
+    // loaded (its first, for single-tile items): the consumers are then
+    // finishing the item before, which frees the Q buffer, so its Q and
+    // first tiles load while they compute the current item instead of
+    // after its last loads (items of few tiles waited for them, v13). With
+    // one Q buffer (or Knobs bit 9) it is published after the last loads.
+    constexpr bool EarlyPublish = QBuffers == 2 && (Knobs & 512) == 0;
+    // K/V tiles loaded by this CTA before the current item: the ring's
+    // stages and phases run on across items.
+    int kvBase = 0;
+    int item = claim(0);
+    publish(0, item);
+    for (int itemCount = 0; item < work.count(); ++itemCount) {
+      const TilePlace place = Schedule::place(work, item, Reverse);
+      const int head = place.head, batch = place.batch;
+      const Schedule schedule(params, head, place.mTile);
+      const int numTiles = schedule.numTiles();
+      int next = 0;
+      bool published = false;
       // Each tile's index is loaded one tile ahead: a block-sparse table
       // read (an L2 round trip) then never sits between two copies.
-      int nextIndex = schedule.tile(0).index;
+      int nextIndex = numTiles > 0 ? schedule.tile(0).index : 0;
       for (int idx = 0; idx < numTiles; ++idx) {
         const int slot = kvBase + idx;
         const int stage = slot % Stages;
@@ -497,16 +541,28 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           nextIndex = schedule.tile(idx + 1).index;
         if (slot >= Stages)
           sm90::mbarWait(kEmpty(stage), parity);
-        loadTile(IntConstant<BlockN>{}, params.tmaK, kBase, params.kSeqStride,
+        loadTile(IntConstant<BlockN>{}, params.tmaK, params.k,
+                 params.kBatchStride, params.kHeadStride, params.kSeqStride,
                  key0, kvLen, head, batch, sK + stage * KvBytes, kFull(stage));
         if (slot >= Stages)
           sm90::mbarWait(vEmpty(stage), parity);
-        loadTile(IntConstant<BlockN>{}, params.tmaV, vBase, params.vSeqStride,
+        loadTile(IntConstant<BlockN>{}, params.tmaV, params.v,
+                 params.vBatchStride, params.vHeadStride, params.vSeqStride,
                  key0, kvLen, head, batch, sV + stage * KvBytes, vFull(stage));
+        if (Persistent && EarlyPublish && idx == mini(1, numTiles - 1)) {
+          next = claim(itemCount + 1);
+          publish(itemCount + 1, next);
+          published = true;
+        }
       }
       kvBase += numTiles;
       if constexpr (!Persistent)
         break;
+      if (!published) {
+        next = claim(itemCount + 1);
+        publish(itemCount + 1, next);
+      }
+      item = next;
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     return;
@@ -522,18 +578,16 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const int rowInTile = wg * 64 + warp * 16 + g;
   int kvBase = 0;
   for (int itemCount = 0;; ++itemCount) {
-    // This item's Q buffer (see the producer) and its use count's phase.
+    // This item's Q buffer (see the producer) and its use count's phase;
+    // the item, its place and schedule come with the buffer.
     const int qb = itemCount % QBuffers;
-    int item = itemOf(itemCount);
-    if (dynamic) {
-      sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
-      item = itemSlot[qb];
-    }
-    if (item >= work.count())
+    sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
+    if (itemSlot[qb].item >= work.count())
       break;
-    const TilePlace place = Schedule::place(work, item, Reverse);
+    const TilePlace place = itemSlot[qb].place;
     const int mTile = place.mTile, head = place.head, batch = place.batch;
-    const Schedule schedule(params, head, mTile);
+    const Schedule schedule =
+        *reinterpret_cast<const Schedule *>(scheduleSlot[qb]);
     const int numTiles = schedule.numTiles();
     const int row0 = mTile * BlockM + rowInTile;
     // Stage and phase of the item's idx-th K/V tile in the CTA's ring.
@@ -542,8 +596,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       return static_cast<unsigned>((kvBase + idx) / Stages) & 1u;
     };
     const unsigned sQ = qBuffer(qb);
-    if (!dynamic)
-      sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
 
     RowMasks<Traits> masks[2];
     masks[0].init(params, batch, head, row0);
@@ -792,7 +844,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // The next tile's schedule entry is loaded an iteration ahead, before
       // the barrier waits: its table reads are in flight while the GEMMs run
       // instead of stalling the softmax.
-      KvTile nextTile = schedule.tile(0);
+      KvTile nextTile = itemSlot[qb].first;
       auto advance = [&](int idx) {
         KvTile tile = nextTile;
         if (idx + 1 < numTiles)
@@ -889,25 +941,37 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       }
     __syncwarp();
 
-    Element *oBase = static_cast<Element *>(params.o) +
-                     batch * params.oBatchStride + head * params.oHeadStride;
-    constexpr int WarpChunks = 16 * RowChunks;
+    // Each lane writes one 16-byte chunk column c of rows r0, r0 +
+    // RowsPerPass, ...: the address moves by a fixed stride, and a warp
+    // whose 16 rows are all below qLen (every one but the last tile's)
+    // stores without a predicate per chunk (v13: the epilogue's address
+    // arithmetic and branches were 12% of the samples at density 0.05).
+    constexpr int RowsPerPass = 32 / RowChunks;
     const int warpRow0 = wg * 64 + warp * 16;
+    const int c = lane % RowChunks, r0 = lane / RowChunks;
+    const int firstRow = mTile * BlockM + warpRow0;
+    Element *out = static_cast<Element *>(params.o) +
+                   batch * params.oBatchStride + head * params.oHeadStride +
+                   (firstRow + r0) * params.oSeqStride + c * 8;
+    const long long passStride = RowsPerPass * params.oSeqStride;
+    auto storePass = [&](int pass) {
+      const int r = r0 + pass * RowsPerPass;
+      Chunk16 chunk;
+      asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                   : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z), "=r"(chunk.w)
+                   : "r"(sQ + stageOffset(warpRow0 + r, c))
+                   : "memory");
+      *reinterpret_cast<Chunk16 *>(out + pass * passStride) = chunk;
+    };
+    if (firstRow + 16 <= qLen) {
 #pragma unroll
-    for (int it = 0; it < WarpChunks / 32; ++it) {
-      int idx = lane + it * 32;
-      int r = idx / RowChunks, c = idx % RowChunks;
-      int row = mTile * BlockM + warpRow0 + r;
-      if (row < qLen) {
-        Chunk16 chunk;
-        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                     : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z),
-                       "=r"(chunk.w)
-                     : "r"(sQ + stageOffset(warpRow0 + r, c))
-                     : "memory");
-        *reinterpret_cast<Chunk16 *>(oBase + row * params.oSeqStride + c * 8) =
-            chunk;
-      }
+      for (int pass = 0; pass < 16 / RowsPerPass; ++pass)
+        storePass(pass);
+    } else {
+#pragma unroll
+      for (int pass = 0; pass < 16 / RowsPerPass; ++pass)
+        if (firstRow + r0 + pass * RowsPerPass < qLen)
+          storePass(pass);
     }
     // This warp has read its staged rows back: once every consumer warp has,
     // the producer may load the Q of the item after next over them (with
