@@ -50,15 +50,21 @@ namespace xfc {
 /// Dynamic shared memory of the wgmma path: Q, NumStages K and V tiles and
 /// 1024 bytes to align the base to a swizzle atom (the mbarriers are static).
 /// Q tiles of the wgmma kernel: two (a persistent CTA loads the next item's
-/// Q while it computes the current one; see flashForwardSm90), one for
-/// BlockN over 128 (no xfc configuration: two would not fit at HeadDim 128).
-XFC_HOST_DEVICE constexpr int wgmmaQBuffers(int blockN) {
-  return blockN <= 128 ? 2 : 1;
+/// Q while it computes the current one; see flashForwardSm90) where they fit
+/// in the 227 KiB a CTA may have, else one (no xfc configuration: BlockN
+/// 176 or three stages at HeadDim 128).
+XFC_HOST_DEVICE constexpr int wgmmaQBuffers(int blockM, int blockN, int stages,
+                                            int headDim) {
+  return (2 * blockM + 2 * stages * blockN) * headDim * 2 + 1024 <= 227 * 1024
+             ? 2
+             : 1;
 }
 
 XFC_HOST_DEVICE constexpr int wgmmaSharedBytes(int blockM, int blockN,
                                                int stages, int headDim) {
-  return (wgmmaQBuffers(blockN) * blockM + 2 * stages * blockN) * headDim * 2 +
+  return (wgmmaQBuffers(blockM, blockN, stages, headDim) * blockM +
+          2 * stages * blockN) *
+             headDim * 2 +
          1024;
 }
 
@@ -166,8 +172,10 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///     (ptxas 13.0) only without Overlap and without the counter path
 ///     (bit 3, balanced items); measured below BlockM 64 at short
 ///     sequences (v11), so not a default;
-///   bit 9 publishes the next item after the current one's last K/V loads
-///     (as before v13) instead of after its second.
+///   bit 9 hands the next item over after the current one's second K/V
+///     tile instead of after its last: measured 1-7% slower on causal and
+///     D=64 rows (the CTA claims its next item too early), 0-1% faster on
+///     D=128 non-causal ones (v13).
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -253,7 +261,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // +0.5-3.5%, v12). Dense kernels at HeadDim 128 then keep the counter
   // path (216 registers a consumer): with the static split's item
   // arithmetic instead they spill at 232 (ptxas 13.0).
-  constexpr int QBuffers = wgmmaQBuffers(BlockN);
+  constexpr int QBuffers = wgmmaQBuffers(BlockM, BlockN, Stages, HeadDim);
   constexpr bool OrderWait = (Knobs & 1) != 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
@@ -265,8 +273,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // block-sparse layout's tile tables (40 spilled under NVRTC: bigbird, 16
   // heads, block 128) and more where it takes items from a work counter
   // (persistent kernels: 56 spilled at HeadDim 128, causal and
-  // block-sparse) and more again where it hands the next item to the
-  // consumers while still loading the current one (v13: 72 spilled). Two
+  // block-sparse) and more again with the hand-over of an item's place,
+  // first tile and schedule (v13: 72 spilled with Knobs bit 9; 80 is the
+  // split measured). Two
   // consumers: producer 80 / consumers 208 for kernels with the counter
   // path, 56 / 224 for other persistent ones and block-sparse ones, 40 /
   // 232 for other dense ones (one item per CTA: windows at HeadDim 128
@@ -316,7 +325,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                     wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
                 "SharedBytes must be (QBuffers * BlockM + 2 * NumStages * "
                 "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 2 "
-                "up to BlockN 128 and 1 above (templates/README.md)");
+                "where that fits in 227 KiB and 1 otherwise "
+                "(templates/README.md)");
 
 #if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(sizeof(Traits) == 0,
@@ -510,13 +520,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                place.mTile * BlockM, qLen, place.head, place.batch, qBuffer(qb),
                qFull(qb));
     };
-    // The next item is published once the current one's second K/V tile is
-    // loaded (its first, for single-tile items): the consumers are then
-    // finishing the item before, which frees the Q buffer, so its Q and
-    // first tiles load while they compute the current item instead of
-    // after its last loads (items of few tiles waited for them, v13). With
-    // one Q buffer (or Knobs bit 9) it is published after the last loads.
-    constexpr bool EarlyPublish = QBuffers == 2 && (Knobs & 512) == 0;
+    // The next item is handed over once the current one's last K/V loads
+    // are issued, Stages tiles ahead of the consumers (Knobs bit 9: after
+    // its second tile, which claimed items too early, v13). Handing over
+    // early needs two Q buffers: the previous item frees the buffer.
+    constexpr bool EarlyPublish = QBuffers == 2 && (Knobs & 512) != 0;
     // K/V tiles loaded by this CTA before the current item: the ring's
     // stages and phases run on across items.
     int kvBase = 0;

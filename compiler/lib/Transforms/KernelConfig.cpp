@@ -20,14 +20,17 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
                            int64_t stages, int64_t headDim,
                            unsigned elementBits, bool wgmma) {
   int64_t elementBytes = elementBits / 8;
-  if (path == "mma_sync" && wgmma)
+  if (path == "mma_sync" && wgmma) {
     // Q tiles (two, so that a persistent CTA loads the next item's Q during
-    // the current one; one above BlockN 128, where two would not fit at
-    // head_dim 128) plus `stages` K and V tiles, aligned to 1024 bytes (the
-    // 128-byte swizzle atoms) inside the allocation.
-    return ((blockN <= 128 ? 2 : 1) * blockM + 2 * stages * blockN) * headDim *
-               elementBytes +
-           1024;
+    // the current one, where they fit in 227 KiB, else one) plus `stages` K
+    // and V tiles, aligned to 1024 bytes (the 128-byte swizzle atoms)
+    // inside the allocation.
+    auto bytes = [&](int64_t qTiles) {
+      return (qTiles * blockM + 2 * stages * blockN) * headDim * elementBytes +
+             1024;
+    };
+    return bytes(2) <= 227 * 1024 ? bytes(2) : bytes(1);
+  }
   if (path == "mma_sync")
     // Q tile plus `stages` K and V tiles.
     return (blockM + 2 * stages * blockN) * headDim * elementBytes;

@@ -23,11 +23,13 @@ ELEMENTS = {"f16": ("xfc::f16", 2), "bf16": ("xfc::bf16", 2), "fp32": ("float", 
 
 def shared_bytes(dtype, block_m, block_n, stages, head_dim, wgmma=False, sparse=False):
     """The formulas of templates/README.md (the wgmma path has two Q tiles
-    up to BlockN 128 and one above, and adds 1024 bytes to align its tiles
-    to 128B-swizzle atoms). `sparse` does not change them."""
-    q_tiles = 2 if wgmma and block_n <= 128 else 1
-    tiles = (q_tiles * block_m + 2 * stages * block_n) * head_dim * ELEMENTS[dtype][1]
-    return tiles + 1024 if wgmma else tiles
+    where they fit in 227 KiB, else one, and adds 1024 bytes to align its
+    tiles to 128B-swizzle atoms). `sparse` does not change them."""
+    def tiles(q_tiles):
+        return (q_tiles * block_m + 2 * stages * block_n) * head_dim * ELEMENTS[dtype][1]
+    if not wgmma:
+        return tiles(1)
+    return tiles(2) + 1024 if tiles(2) + 1024 <= 227 * 1024 else tiles(1) + 1024
 
 
 def ceil_div(a, b):

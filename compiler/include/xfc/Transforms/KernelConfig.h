@@ -60,7 +60,8 @@ struct KernelChoice {
 /// Dynamic shared memory the templates need, the formula documented in
 /// templates/README.md (the emitted code static_asserts the same number).
 /// `wgmma`: the sm_90a kernel, whose tiles take 1024 more bytes (alignment
-/// of the 128-byte swizzle atoms) and a second Q tile up to blockN 128.
+/// of the 128-byte swizzle atoms) and a second Q tile where it fits in 227
+/// KiB.
 int64_t computeSharedBytes(llvm::StringRef path, int64_t blockM, int64_t blockN,
                            int64_t stages, int64_t headDim,
                            unsigned elementBits, bool wgmma = false);
