@@ -31,18 +31,14 @@ def variants(dtype, d):
         return []
     wg = {"wgmma": True}
     targs = lambda k, chains=4: "-1, -1, -1, %d, %d" % (chains, k)  # noqa: E731
-    # v13: the producer hands the next item over early (after the current
-    # one's second K/V tile), with its schedule in shared memory, and a
-    # leaner epilogue; "old" is the kernel before (templates of the
-    # previous commit, copied to build-device/templates-v12 and carried);
-    # k+512 (Knobs bit 9) the new kernel handing items over late.
-    old = {"include_dir": "build-device/templates-v12"}
+    # v14 (D=64 after v13): xfc's BlockM 64 against BlockM 128 (two
+    # consumers), BlockM 192 (three, one item per CTA) and the early item
+    # hand-over (Knobs bit 9).
     if d == 64:
-        m64 = dict(wg, block_m=64)
-        return [("wg", m64, None), ("wg_old", dict(m64, **old), None),
-                ("wg_late", m64, targs(2 | 8 | 512))]
-    return [("wg", wg, None), ("wg_old", dict(wg, **old), None),
-            ("wg_late", wg, targs(7 | 512))]
+        return [("wg", dict(wg, block_m=64), None),
+                ("wg_m64_early", dict(wg, block_m=64), targs(2 | 8 | 512)),
+                ("wg_m128", wg, None), ("wg_m192", dict(wg, block_m=192), None)]
+    return []
 
 
 def main():
