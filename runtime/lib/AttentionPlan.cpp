@@ -144,10 +144,9 @@ Status checkSameSizes(const TensorView &view, const std::string &name,
 /// them), checking each array's size against the manifest.
 Status uploadTables(const CudaDriver &driver, const CudaModule &module,
                     const ManifestKernel &kernel) {
-  static constexpr std::pair<const char *, std::size_t> kArrays[] = {
-      {"TileRowPtr", 4}, {"TileCols", 4},  {"TilePartial", 1},
-      {"TileOrder", 4},  {"BlockBits", 1}, {"GlobalBits", 1}};
-  for (auto [name, elementBytes] : kArrays) {
+  for (const LayoutArrayTable &table : kLayoutArrayTables) {
+    const std::string name = table.name;
+    const std::size_t elementBytes = table.elementBytes;
     auto it = kernel.tables.find(name);
     if (it == kernel.tables.end())
       continue;

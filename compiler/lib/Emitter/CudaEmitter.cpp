@@ -1,6 +1,7 @@
 //===- CudaEmitter.cpp - xfk kernels to CUDA translation units ------------===//
 
 #include "xfc/Emitter/CudaEmitter.h"
+#include "xfc/runtime/Manifest.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/STLExtras.h"
@@ -68,13 +69,6 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
     return tablesAtLoad ? (kernel.getSymName() + "_" + name).str()
                         : ("k" + name).str();
   };
-  static constexpr std::pair<StringRef, StringRef> kArrayTables[] = {
-      {"int", "TileRowPtr"},
-      {"int", "TileCols"},
-      {"unsigned char", "TilePartial"},
-      {"int", "TileOrder"},
-      {"unsigned char", "BlockBits"},
-      {"unsigned char", "GlobalBits"}};
   auto tableSize = [&](StringRef name) -> int64_t {
     Attribute table = tables.get(name);
     if (auto i32 = dyn_cast<DenseI32ArrayAttr>(table))
@@ -83,10 +77,10 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
   };
   if (tablesAtLoad) {
     os << "extern \"C\" {\n";
-    for (auto [type, name] : kArrayTables)
-      if (tables.get(name))
-        os << "__device__ " << type << " " << tableSymbol(name) << "["
-           << std::max<int64_t>(1, tableSize(name)) << "];\n";
+    for (const runtime::LayoutArrayTable &table : runtime::kLayoutArrayTables)
+      if (tables.get(table.name))
+        os << "__device__ " << table.cType << " " << tableSymbol(table.name)
+           << "[" << std::max<int64_t>(1, tableSize(table.name)) << "];\n";
     os << "}\n\n";
   }
   os << "namespace {\n\n";

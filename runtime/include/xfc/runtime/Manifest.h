@@ -110,6 +110,23 @@ struct BlockLayout {
   }
 };
 
+/// A layout table that is an array in the kernel (the others are scalars):
+/// its name in the manifest and the kernel source, and its C element type
+/// and size. The emitter declares these arrays, `tables_at_load` modules
+/// name them `<symbol>_<name>`, and the loader fills them.
+struct LayoutArrayTable {
+  const char *name;
+  const char *cType;
+  std::size_t elementBytes;
+};
+inline constexpr LayoutArrayTable kLayoutArrayTables[] = {
+    {"TileRowPtr", "int", 4},
+    {"TileCols", "int", 4},
+    {"TilePartial", "unsigned char", 1},
+    {"TileOrder", "int", 4},
+    {"BlockBits", "unsigned char", 1},
+    {"GlobalBits", "unsigned char", 1}};
+
 /// One entry of "kernels".
 struct ManifestKernel {
   std::string symbol;
