@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Launches each given kernel dir (kernel.cubin + kernel.json) once on random
-B x H x S inputs: a target for `ncu -k regex:xfc_attn`.
+B x H x S inputs, as bench.py does (persistent, TMA loads and the work
+counter on wgmma kernels): a target for `ncu -k regex:xfc_attn`.
 
   profile_one.py [--shape B,H,S] DIR...
 """
@@ -16,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "test", "gpu", "harness"))
 from bench import make_launch  # noqa: E402
-from cubin_runner import CubinKernel, Driver  # noqa: E402
+from cubin_runner import CubinKernel, Driver, tma_tiles  # noqa: E402
 
 
 def main():
@@ -31,6 +32,11 @@ def main():
         spec = json.load(open(os.path.join(d, "kernel.json")))
         cubin = open(os.path.join(d, "kernel.cubin"), "rb").read()
         kernel = CubinKernel(driver, cubin, spec["symbol"], spec["shared_bytes"])
+        if spec.get("wgmma"):
+            # As bench.py and the runtime launch it: TMA loads, work counter.
+            kernel.tma = tma_tiles("sm_90a", spec["dtype"], spec["head_dim"], spec["block_m"],
+                                   spec["block_n"], spec["num_warps"])
+            kernel.use_counter = spec.get("use_counter", True)
         dt = torch.bfloat16 if spec["dtype"] == "bf16" else torch.float16
         q, k, v = (torch.randn(b, h, s, spec["head_dim"], device="cuda", dtype=dt) for _ in range(3))
         o = torch.empty_like(q)
