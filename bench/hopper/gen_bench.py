@@ -21,10 +21,10 @@ def variants(dtype, d):
     # default; Knobs: bit 0 softmax ordered before the P V wait, bit 1 scale
     # folded into exp2, bit 2 lazy O rescale, bit 3 no work-counter path in
     # balanced kernels, bit 4 (5) a quarter (half) of the exponentials by
-    # exp2Poly, bit 6 two Q buffers for a dense HeadDim 128 schedule (its
-    # SharedBytes then as block-sparse: gen_tu.shared_bytes(..., sparse=True)),
-    # bit 7 a static persistent split of unbalanced items (causal); see
-    # templates/xfc/flash_fwd_sm90.cuh).
+    # exp2Poly, bit 6 unused, bit 7 a static persistent split of unbalanced
+    # items (causal), bit 8 three consumers persistent, bit 9 the next item
+    # handed over early; see templates/xfc/flash_fwd_sm90.cuh). A spec's
+    # include_dir names another template tree (A/B against an older kernel).
     # The set for the next run (earlier sets are in git). kN: Knobs
     # N; cN: ChainsChoice N; sN: NumStages N; mN: BlockM N.
     if dtype != "bf16":
