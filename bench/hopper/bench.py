@@ -45,6 +45,17 @@ def bench(fn):
     return tt.do_bench(fn, warmup=25, rep=150, return_mode="median")
 
 
+def load_kernel(driver, spec):
+    """The spec's cubin as the runtime launches it: wgmma kernels with TMA
+    loads (tensor maps) and the work counter."""
+    kernel = CubinKernel(driver, spec["cubin"], spec["symbol"], spec["shared_bytes"])
+    if spec.get("wgmma"):
+        kernel.tma = tma_tiles("sm_90a", spec["dtype"], spec["head_dim"], spec["block_m"],
+                               spec["block_n"], spec["num_warps"])
+        kernel.use_counter = spec.get("use_counter", True)
+    return kernel
+
+
 def make_launch(kernel, spec, q, k, v, o, lse):
     b, h, s, d = q.shape
     prm = attention_params(q, k, v, o, 1.0 / math.sqrt(d))
@@ -106,11 +117,7 @@ def main():
                 for spec in specs:
                     if spec["dtype"] != dtype or spec["head_dim"] != d or spec["causal"] != causal:
                         continue
-                    kernel = CubinKernel(driver, spec["cubin"], spec["symbol"], spec["shared_bytes"])
-                    if spec.get("wgmma"):
-                        kernel.tma = tma_tiles("sm_90a", dtype, d, spec["block_m"],
-                                               spec["block_n"], spec["num_warps"])
-                        kernel.use_counter = spec.get("use_counter", True)
+                    kernel = load_kernel(driver, spec)
                     o = torch.full_like(q, float("nan"))
                     lse = torch.empty(b, h, s, device="cuda") if spec["write_lse"] else None
                     launch = make_launch(kernel, spec, q, k, v, o, lse)

@@ -16,8 +16,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "test", "gpu", "harness"))
-from bench import make_launch  # noqa: E402
-from cubin_runner import CubinKernel, Driver, tma_tiles  # noqa: E402
+from bench import load_kernel, make_launch  # noqa: E402
+from cubin_runner import Driver  # noqa: E402
 
 
 def main():
@@ -30,13 +30,8 @@ def main():
     driver = Driver()
     for d in args.dirs:
         spec = json.load(open(os.path.join(d, "kernel.json")))
-        cubin = open(os.path.join(d, "kernel.cubin"), "rb").read()
-        kernel = CubinKernel(driver, cubin, spec["symbol"], spec["shared_bytes"])
-        if spec.get("wgmma"):
-            # As bench.py and the runtime launch it: TMA loads, work counter.
-            kernel.tma = tma_tiles("sm_90a", spec["dtype"], spec["head_dim"], spec["block_m"],
-                                   spec["block_n"], spec["num_warps"])
-            kernel.use_counter = spec.get("use_counter", True)
+        spec["cubin"] = open(os.path.join(d, "kernel.cubin"), "rb").read()
+        kernel = load_kernel(driver, spec)
         dt = torch.bfloat16 if spec["dtype"] == "bf16" else torch.float16
         q, k, v = (torch.randn(b, h, s, spec["head_dim"], device="cuda", dtype=dt) for _ in range(3))
         o = torch.empty_like(q)

@@ -21,10 +21,10 @@ import sys
 ELEMENTS = {"f16": ("xfc::f16", 2), "bf16": ("xfc::bf16", 2), "fp32": ("float", 4)}
 
 
-def shared_bytes(dtype, block_m, block_n, stages, head_dim, wgmma=False, sparse=False):
+def shared_bytes(dtype, block_m, block_n, stages, head_dim, wgmma=False):
     """The formulas of templates/README.md (the wgmma path has two Q tiles
     where they fit in 227 KiB, else one, and adds 1024 bytes to align its
-    tiles to 128B-swizzle atoms). `sparse` does not change them."""
+    tiles to 128B-swizzle atoms)."""
     def tiles(q_tiles):
         return (q_tiles * block_m + 2 * stages * block_n) * head_dim * ELEMENTS[dtype][1]
     if not wgmma:
@@ -189,8 +189,7 @@ def make_spec(name, dtype, head_dim, causal, layout_block=0, layout_heads=1,
         "num_warps": warps, "num_stages": stages, "causal": causal,
         "has_attn_mask": attn_mask, "has_key_padding": key_padding,
         "has_dropout": dropout, "write_lse": write_lse,
-        "shared_bytes": shared_bytes(dtype, bm, bn, stages, head_dim, wgmma,
-                                     sparse=bool(layout_block)),
+        "shared_bytes": shared_bytes(dtype, bm, bn, stages, head_dim, wgmma),
         "layout": None, "wgmma": wgmma,
     }
     if layout_block:
