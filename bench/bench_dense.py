@@ -33,7 +33,8 @@ from cubin_runner import Driver, attention_params, load_manifest_kernel  # noqa:
 from timing import bench, bench_pair  # noqa: E402
 
 SHAPES = [(16, 16, 512, 64), (8, 16, 2048, 64), (8, 16, 2048, 128),
-          (2, 16, 8192, 128), (1, 16, 16384, 128)]
+          (2, 16, 8192, 128), (1, 16, 16384, 128), (4, 16, 4096, 256),
+          (2, 16, 8192, 256)]
 PEERS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash(FA2)": SDPBackend.FLASH_ATTENTION,
          "efficient(xformers)": SDPBackend.EFFICIENT_ATTENTION}
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}

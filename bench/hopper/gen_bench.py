@@ -34,10 +34,13 @@ def variants(dtype, d):
     # v14 (D=64 after v13): xfc's BlockM 64 against BlockM 128 (two
     # consumers), BlockM 192 (three, one item per CTA) and the early item
     # hand-over (Knobs bit 9).
-    if d == 64:
-        return [("wg", dict(wg, block_m=64), None),
-                ("wg_m64_early", dict(wg, block_m=64), targs(2 | 8 | 512)),
-                ("wg_m128", wg, None), ("wg_m192", dict(wg, block_m=192), None)]
+    # v15 (HeadDim 256, new): xfc's default (Knobs 6, one item per CTA)
+    # against Knobs 7 (spills 4 bytes causal), 2 and 0, no S/PV overlap,
+    # and persistent (bit 10) with bits 0-3.
+    if d == 256:
+        return [("wg", wg, None), ("wg_k7", wg, targs(7)), ("wg_k2", wg, targs(2)),
+                ("wg_k0", wg, targs(0)), ("wg_ov0", wg, "0, -1, -1, 4, 0"),
+                ("wg_persist", wg, targs(1024 | 15))]
     return []
 
 
@@ -47,7 +50,7 @@ def main():
     args = ap.parse_args()
     n = 0
     for dtype in ("bf16", "f16"):
-        for d in (64, 128):
+        for d in (64, 128, 256):
             for causal in (False, True):
                 for tag, over, targs in variants(dtype, d):
                     name = "b_%s_d%d_%s_%s" % (dtype, d, "c" if causal else "n", tag)

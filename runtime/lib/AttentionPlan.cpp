@@ -36,7 +36,8 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
   const AttentionTraits &traits = *kernel.attention;
   return kernel.arch == "sm_90a" &&
          (traits.element == DType::F16 || traits.element == DType::BF16) &&
-         (traits.headDim == 64 || traits.headDim == 128) &&
+         (traits.headDim == 64 || traits.headDim == 128 ||
+          traits.headDim == 256) &&
          traits.blockM % 64 == 0 &&
          traits.numWarps == 4 * (traits.blockM / 64 + 1);
 }

@@ -40,8 +40,8 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
   static_assert(isHalfElement<Element>,
                 "the mma.sync path takes xfc::f16 or xfc::bf16 elements");
   static_assert(HeadDim == 32 || HeadDim == 64 || HeadDim == 96 ||
-                    HeadDim == 128,
-                "HeadDim must be 32, 64, 96 or 128");
+                    HeadDim == 128 || HeadDim == 256,
+                "HeadDim must be 32, 64, 96, 128 or 256");
   static_assert(BlockM == 64 || BlockM == 128,
                 "BlockM must be 64 or 128 on the mma.sync path");
   static_assert(Traits::NumWarps * 16 == BlockM,
@@ -51,6 +51,13 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
   static_assert(BlockN <= 64 || HeadDim <= 64,
                 "BlockN = 128 needs HeadDim <= 64 (S and O accumulators "
                 "would not fit in registers)");
+  // Q fragments stay in registers up to HeadDim 128; at 256 the O
+  // accumulators alone take 128 registers, so S reads Q from shared memory
+  // one k-step at a time (as K).
+  constexpr bool QInRegs = HeadDim <= 128;
+  static_assert(QInRegs || BlockN <= 32,
+                "HeadDim 256 takes BlockN <= 32 (S, O and the Q and K "
+                "fragments would not fit in registers)");
   static_assert(Stages >= 1 && Stages <= 4, "NumStages must be 1 to 4");
   static_assert(Traits::SharedBytes ==
                     flashSharedBytes(BlockM, BlockN, Stages, HeadDim),
@@ -129,16 +136,17 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
       cpAsyncWait<0>();
     __syncthreads();
 
-    // Q fragments (A operand) for all HeadDim / 16 k-steps.
-    unsigned qFrag[HeadDim / 16][4];
-    {
-      // x4 matrices 0-3: rows +0/+8/+0/+8, chunks +0/+0/+1/+1.
-      const unsigned base =
-          Tile::rowBase(sQ, warp * 16 + (lane % 8) + ((lane / 8) & 1) * 8) ^
-          ((lane / 16) * 16);
+    // Q fragments (A operand) for all HeadDim / 16 k-steps, or (not
+    // QInRegs) the lane's address of them; x4 matrices 0-3: rows
+    // +0/+8/+0/+8, chunks +0/+0/+1/+1.
+    const unsigned qLaneBase =
+        Tile::rowBase(sQ, warp * 16 + (lane % 8) + ((lane / 8) & 1) * 8) ^
+        ((lane / 16) * 16);
+    unsigned qFrag[QInRegs ? HeadDim / 16 : 1][4];
+    if constexpr (QInRegs) {
 #pragma unroll
       for (int kk = 0; kk < HeadDim / 16; ++kk)
-        ldmatrixX4(qFrag[kk], Tile::at(base, 2 * kk));
+        ldmatrixX4(qFrag[kk], Tile::at(qLaneBase, 2 * kk));
     }
 
     Dropout dropout(params, batch, head);
@@ -172,19 +180,35 @@ XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
       {
         const unsigned base = kLaneBase + stageOffset;
 #pragma unroll
-        for (int kk = 0; kk < HeadDim / 16; ++kk)
+        for (int kk = 0; kk < HeadDim / 16; ++kk) {
+          unsigned qStep[4];
+          if constexpr (!QInRegs)
+            ldmatrixX4(qStep, Tile::at(qLaneBase, 2 * kk));
+          const unsigned(&a)[4] = QInRegs ? qFrag[QInRegs ? kk : 0] : qStep;
 #pragma unroll
           for (int np = 0; np < NTiles / 2; ++np) {
             unsigned b[4];
             ldmatrixX4(b, Tile::at(base, 2 * kk, np * 16));
-            mma16816<Element>(s[2 * np], qFrag[kk], b[0], b[1]);
-            mma16816<Element>(s[2 * np + 1], qFrag[kk], b[2], b[3]);
+            mma16816<Element>(s[2 * np], a, b[0], b[1]);
+            mma16816<Element>(s[2 * np + 1], a, b[2], b[3]);
           }
+        }
       }
 
       // Scale and additive masks in the log2 domain; the structural
       // predicate only inside partial tiles.
       const int col0 = tile.index * BlockN + 2 * t;
+      // HeadDim 256: the per-row mask pointers and dropout keys are formed
+      // again each tile rather than held beside the 128 O registers (with
+      // attn_mask they spilled 12-40 bytes, ptxas 13.0).
+      if constexpr (!QInRegs) {
+        masks[0].init(params, batch, head, row0);
+        masks[1].init(params, batch, head, row0 + 8);
+        if constexpr (Traits::HasDropout) {
+          dropRowKey[0] = dropout.rowKey(row0);
+          dropRowKey[1] = dropout.rowKey(row0 + 8);
+        }
+      }
 #pragma unroll
       for (int n = 0; n < NTiles; ++n)
 #pragma unroll

@@ -102,25 +102,33 @@ struct Sm90ItemSlot {
 
 /// Copies rows [row0, row0 + Rows) of a [seq, HeadDim] matrix into a
 /// 128B-swizzled tile with the 128 producer threads; rows >= rowEnd are
-/// zero-filled so that masked keys hold finite values.
+/// zero-filled so that masked keys hold finite values. A pass copies
+/// RowsPerPass rows of PassChunks chunks, at least 8 rows so that a thread's
+/// row keeps its swizzle (r % 8) from pass to pass: HeadDim 256 (32 chunks a
+/// row) takes two column halves of 16 chunks.
 template <int Rows, int HeadDim, typename E>
 XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
                              int rowEnd, unsigned dst, int ptid) {
   constexpr int RowChunks = HeadDim / 8;
-  constexpr int RowsPerPass = 128 / RowChunks;
+  constexpr int PassChunks = RowChunks < 16 ? RowChunks : 16;
+  constexpr int RowsPerPass = 128 / PassChunks;
   static_assert(RowsPerPass % 8 == 0 && Rows % RowsPerPass == 0,
                 "tile rows must be a multiple of the rows one pass copies");
-  const int r = ptid / RowChunks, c = ptid % RowChunks;
-  const unsigned dstBase =
-      dst + (c / 8) * Rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
-  const E *src = base + static_cast<long long>(row0 + r) * seqStride + c * 8;
+  const int r = ptid / PassChunks;
   const long long step = RowsPerPass * seqStride;
-  // Partly unrolled: the producer runs on few registers.
+#pragma unroll
+  for (int half = 0; half < RowChunks / PassChunks; ++half) {
+    const int c = half * PassChunks + ptid % PassChunks;
+    const unsigned dstBase =
+        dst + (c / 8) * Rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
+    const E *src = base + static_cast<long long>(row0 + r) * seqStride + c * 8;
+    // Partly unrolled: the producer runs on few registers.
 #pragma unroll 4
-  for (int pass = 0; pass < Rows / RowsPerPass; ++pass) {
-    bool valid = row0 + r + pass * RowsPerPass < rowEnd;
-    cpAsync16(dstBase + pass * RowsPerPass * 128, valid ? src : base, valid);
-    src += step;
+    for (int pass = 0; pass < Rows / RowsPerPass; ++pass) {
+      bool valid = row0 + r + pass * RowsPerPass < rowEnd;
+      cpAsync16(dstBase + pass * RowsPerPass * 128, valid ? src : base, valid);
+      src += step;
+    }
   }
 }
 
@@ -175,7 +183,10 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 9 hands the next item over after the current one's second K/V
 ///     tile instead of after its last: measured 1-7% slower on causal and
 ///     D=64 rows (the CTA claims its next item too early), 0-1% faster on
-///     D=128 non-causal ones (v13).
+///     D=128 non-causal ones (v13);
+///   bit 10 lets HeadDim 256 kernels run persistent (with one Q buffer and
+///     long items they gain little; spill-free, ptxas 13.0, only for dense
+///     non-causal kernels with bits 0-3).
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -196,12 +207,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // has not released yet: no overlap. Element masks at HeadDim 128 (or
   // with three consumers) keep the sequential order: their per-row state
   // does not fit beside S, P and O. Block-sparse schedules overlap (their
-  // partial tiles' predicate fits, ptxas 13.0, no spill).
+  // partial tiles' predicate fits, ptxas 13.0, no spill), except at HeadDim
+  // 256 (O alone is 128 registers): there block-sparse schedules, random
+  // patterns and windows spilled 4-34 bytes (ptxas 13.0).
   constexpr int Overlap =
       Stages == 1          ? 0
       : OverlapChoice >= 0 ? OverlapChoice
       : (ElementMasks && (HeadDim > 64 || Consumers == 3)) ||
-              (!Dense && Consumers == 3)
+              (!Dense && Consumers == 3) ||
+              (HeadDim == 256 &&
+               (!Dense || RandomPattern<Traits>::Enabled ||
+                WindowOf<Traits>::Left >= 0 || WindowOf<Traits>::Right >= 0))
           ? 0
           : 1;
   // Accumulator and fragment registers with Q kept: S, P, O and Q.
@@ -225,11 +241,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // HeadDim 64 leave the work counter out of balanced kernels (bit 3: +2-4%
   // non-causal, v8); at HeadDim 128 two Q buffers gained more (v12) and
   // spill without it; block-sparse ones keep it (their items differ in
-  // tile count).
+  // tile count). HeadDim 256 takes 6: with bit 0 as well causal kernels
+  // that write the LSE spill 4 bytes (ptxas 13.0).
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
           : (HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
+             : HeadDim == 256 && Overlap && !ElementMasks                ? 6
              : HeadDim == 64 && !ElementMasks                            ? 2
                                                                          : 0) |
                 (Dense && HeadDim == 64 ? 8 : 0);
@@ -252,7 +270,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // the item loop (ptxas 13.0) and are spill-free without it: one item per
   // CTA, unless Knobs bit 8.
   constexpr bool Persistent =
-      (Consumers < 3 || (Knobs & 256) != 0) && !ElementMasks &&
+      (Consumers < 3 || (Knobs & 256) != 0) &&
+      (HeadDim <= 128 || (Knobs & 1024) != 0) && !ElementMasks &&
       !RandomPattern<Traits>::Enabled && WindowOf<Traits>::Left < 0 &&
       WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
@@ -304,8 +323,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "the wgmma path takes xfc::f16 or xfc::bf16 elements");
   static_assert(usesWgmmaPath<Traits>(),
                 "the wgmma path needs NumWarps == 4 * (BlockM / 64 + 1)");
-  static_assert(HeadDim == 64 || HeadDim == 128,
-                "the wgmma path supports HeadDim 64 and 128");
+  static_assert(HeadDim == 64 || HeadDim == 128 || HeadDim == 256,
+                "the wgmma path supports HeadDim 64, 128 and 256");
   static_assert(BlockM == 64 || BlockM == 128 || BlockM == 192,
                 "the wgmma path takes BlockM 64, 128 or 192 (one consumer "
                 "warpgroup per 64 rows)");

@@ -37,8 +37,8 @@ XFC_DEVICE void simtForward(const AttentionParams &params) {
   static_assert(IsSame<typename Traits::Element, float>::value,
                 "the SIMT path takes float elements");
   static_assert(HeadDim == 32 || HeadDim == 64 || HeadDim == 96 ||
-                    HeadDim == 128,
-                "HeadDim must be 32, 64, 96 or 128");
+                    HeadDim == 128 || HeadDim == 256,
+                "HeadDim must be 32, 64, 96, 128 or 256");
   static_assert(Traits::NumWarps >= 1 && Traits::NumWarps <= 16,
                 "NumWarps must be 1 to 16");
   static_assert(BlockM == Traits::NumWarps * 8,

@@ -3,7 +3,7 @@
 
 module attributes {xfc.target = "sm_90a"} {
 func.func @bad_head_dim(%q: tensor<?x8x?x48xf16>) -> tensor<?x8x?x48xf16> {
-  // expected-error @+1 {{head_dim 48 is not supported by the attention templates; supported: 32, 64, 96, 128}}
+  // expected-error @+1 {{head_dim 48 is not supported by the attention templates; supported: 32, 64, 96, 128, 256}}
   %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32}
       : tensor<?x8x?x48xf16>, tensor<?x8x?x48xf16>, tensor<?x8x?x48xf16> -> tensor<?x8x?x48xf16>
   return %0 : tensor<?x8x?x48xf16>

@@ -725,7 +725,7 @@ StatusOr<AttentionPlan> loadPlan(const ConfigSpec &spec) {
 //===----------------------------------------------------------------------===//
 
 const DType kFloatTypes[] = {DType::F32, DType::F16, DType::BF16};
-const int kHeadDims[] = {32, 64, 96, 128};
+const int kHeadDims[] = {32, 64, 96, 128, 256};
 
 LayoutSpec exampleLayout() {
   // examples/configs/blocksparse.json: 8 blocks of 64, local + first column.
@@ -812,6 +812,7 @@ std::vector<ConfigSpec> plannedConfigs() {
     for (int headDim : kHeadDims)
       specs.push_back(denseConfig(dtype, headDim));
   specs.push_back(denseConfig(DType::BF16, 128, /*causal=*/true));
+  specs.push_back(denseConfig(DType::F16, 256, /*causal=*/true));
   specs.push_back(denseConfig(DType::F32, 64, /*causal=*/true));
   specs.push_back(denseConfig(DType::F16, 32, /*causal=*/true));
   specs.push_back(denseConfig(DType::F16, 64, false, /*masks=*/true));
@@ -908,6 +909,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(AttentionPlanGpu, Causal) {
   REQUIRE_GPU();
   for (auto [dtype, headDim] : {std::pair<DType, int>{DType::BF16, 128},
+                                {DType::F16, 256},
                                 {DType::F32, 64},
                                 {DType::F16, 32}}) {
     ASSERT_PLAN(plan, denseConfig(dtype, headDim, /*causal=*/true));

@@ -146,6 +146,36 @@ def main():
     add("global_masks_bf16", {"name": "global", "attention_query_mask": [1, 64, 65],
                               "seq_len": 257, "head_dim": 64, "dtype": "bf16"},
         "--attn-mask --key-padding-mask")
+    # HeadDim 256 (the wgmma kernel with 64-key tiles; fp32 on CUDA cores):
+    # dense, block-sparse at three block sizes, local, random, global and the
+    # run-time options. Their own random layouts: the other configs' stay.
+    if not smoke:
+        rng256 = random.Random(256)
+        for dtype in dtypes:
+            for causal in (False, True):
+                tag = "%s_d256%s" % (dtype, "_c" if causal else "")
+                add("sdp_" + tag, {"name": "scaled_dot_product", "causal": causal,
+                                   "head_dim": 256, "dtype": dtype})
+                for block in (16, 64, 128):
+                    blocks = {16: 20, 64: 5, 128: 3}[block]
+                    layout = random_layout(rng256, blocks, 0.5, causal)
+                    add("bs%d_%s" % (block, tag),
+                        {"name": "blocksparse", "block_size": block, "causal": causal,
+                         "head_dim": 256, "dtype": dtype, "layout": layout})
+            add("local_w100_c_%s_d256" % dtype,
+                {"name": "local", "window_size": 100, "causal": True, "head_dim": 256,
+                 "dtype": dtype})
+            add("random_r50_c_%s_d256" % dtype,
+                {"name": "random", "r": 0.5, "causal": True, "seed": 3, "head_dim": 256,
+                 "dtype": dtype})
+            add("global_idx_%s_d256" % dtype,
+                {"name": "global", "attention_query_mask": [0, 37, 130], "seq_len": 200,
+                 "head_dim": 256, "dtype": dtype})
+        add("sdp_masks_bf16_d256", {"name": "scaled_dot_product", "causal": True,
+                                    "head_dim": 256, "dtype": "bf16"},
+            "--attn-mask --key-padding-mask")
+        add("sdp_dropout_fp16_d256", {"name": "scaled_dot_product", "dropout": 0.3,
+                                      "head_dim": 256, "dtype": "fp16"})
     # Per-head layouts and the run-time options, on a few shapes.
     for dtype in ("fp16", "bf16", "fp32"):
         heads = [random_layout(rng, 6, 0.5, False) for _ in range(3)]

@@ -419,7 +419,8 @@ TEST(VariantRegistry, KindsAndValueSets) {
   // Only the kernel-backed variants restrict head_dim.
   EXPECT_TRUE(
       findVariant("linformer")->findField("head_dim")->allowedInts.empty());
-  EXPECT_EQ(getKernelHeadDims(), llvm::ArrayRef<int64_t>({32, 64, 96, 128}));
+  EXPECT_EQ(getKernelHeadDims(),
+            llvm::ArrayRef<int64_t>({32, 64, 96, 128, 256}));
   EXPECT_EQ(getLayoutBlockSizes(), llvm::ArrayRef<int64_t>({16, 32, 64, 128}));
   EXPECT_EQ(getArchNames().size(), 5u);
 }

@@ -134,6 +134,51 @@ TEST(KernelConfig, Sm90aD64TilesByMasks) {
     expect128(problem(64, 16, block), "block-sparse");
 }
 
+TEST(KernelConfig, HeadDim256TilesFitEveryArch) {
+  // sm_90a, 16-bit: the wgmma kernel with 128 x 64 tiles (two consumers)
+  // and one Q tile, dense or block-sparse at any block size, masks or not.
+  for (int64_t block : {0, 16, 64, 128, 256}) {
+    KernelProblem p = problem(256, 16, block);
+    p.attnMask = block == 16;
+    llvm::Expected<KernelChoice> c = selectKernelConfig(p);
+    ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+    EXPECT_TRUE(c->wgmma) << block;
+    EXPECT_EQ(c->blockM, 128) << block;
+    EXPECT_EQ(c->blockN, 64) << block;
+    EXPECT_EQ(c->warps, 12) << block;
+    EXPECT_EQ(c->sharedBytes, (128 + 2 * 2 * 64) * 256 * 2 + 1024) << block;
+  }
+  // Other archs: the mma.sync kernel with 16-key tiles (64 KiB), fp32 the
+  // SIMT kernel with 16-key tiles (96 KiB): both within sm_86's 99 KiB.
+  for (const char *arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
+    llvm::Expected<KernelChoice> half =
+        selectKernelConfig(problem(256, 16, 0, arch));
+    ASSERT_TRUE(static_cast<bool>(half));
+    EXPECT_EQ(half->path, "mma_sync");
+    EXPECT_FALSE(half->wgmma);
+    EXPECT_EQ(half->blockN, 16);
+    EXPECT_EQ(half->sharedBytes, (64 + 2 * 2 * 16) * 256 * 2);
+    llvm::Expected<KernelChoice> fp32 =
+        selectKernelConfig(problem(256, 32, 64, arch));
+    ASSERT_TRUE(static_cast<bool>(fp32));
+    EXPECT_EQ(fp32->path, "simt");
+    EXPECT_EQ(fp32->blockN, 16);
+    EXPECT_LE(fp32->sharedBytes, 99 * 1024);
+  }
+  // Tile overrides at 256: BlockN up to 64, BlockM 128 only.
+  KernelProblem p = problem(256);
+  llvm::Expected<KernelChoice> c = selectKernelConfig(p);
+  ASSERT_TRUE(static_cast<bool>(c));
+  EXPECT_FALSE(static_cast<bool>(applyTileOverride(p, *c, 128, 64)));
+  EXPECT_EQ(llvm::toString(applyTileOverride(p, *c, 128, 80)),
+            "tile 128x80: the S and O accumulators would not fit in "
+            "registers");
+  EXPECT_EQ(llvm::toString(applyTileOverride(p, *c, 64, 64)),
+            "tile 64x64: head_dim 256 takes BlockM 128 (two consumer "
+            "warpgroups: one alone has 200 registers, too few beside its 64 "
+            "x 256 O tile)");
+}
+
 TEST(KernelConfig, Fp32TakesSimt) {
   llvm::Expected<KernelChoice> choice = selectKernelConfig(problem(64, 32));
   ASSERT_TRUE(static_cast<bool>(choice));
@@ -187,7 +232,7 @@ TEST(KernelConfig, RejectsUnsupportedHeadDim) {
   ASSERT_FALSE(static_cast<bool>(choice));
   EXPECT_EQ(llvm::toString(choice.takeError()),
             "head_dim 80 is not supported by the attention templates; "
-            "supported: 32, 64, 96, 128");
+            "supported: 32, 64, 96, 128, 256");
 }
 
 TEST(KernelConfig, RejectsUnsupportedArch) {

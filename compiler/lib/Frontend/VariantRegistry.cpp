@@ -26,7 +26,7 @@ using namespace xfc;
 // Value sets
 //===----------------------------------------------------------------------===//
 
-static const int64_t kKernelHeadDims[] = {32, 64, 96, 128};
+static const int64_t kKernelHeadDims[] = {32, 64, 96, 128, 256};
 static const int64_t kBlockSizes[] = {16, 32, 64, 128};
 static const llvm::StringRef kDtypes[] = {"fp16", "bf16", "fp32"};
 static const llvm::StringRef kArchs[] = {"sm_80", "sm_86", "sm_89", "sm_90",

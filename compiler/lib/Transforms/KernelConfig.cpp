@@ -46,7 +46,8 @@ int64_t getWgmmaWarps(int64_t blockM) { return 4 * (blockM / 64 + 1); }
 
 bool usesWgmmaKernel(const KernelProblem &problem) {
   return problem.arch == "sm_90a" && problem.elementBits == 16 &&
-         (problem.headDim == 64 || problem.headDim == 128);
+         (problem.headDim == 64 || problem.headDim == 128 ||
+          problem.headDim == 256);
 }
 
 Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
@@ -55,12 +56,12 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
                              formatv("unsupported arch '{0}'; supported: {1}",
                                      problem.arch,
                                      join(getSupportedArchs(), ", ")));
-  static constexpr int64_t headDims[] = {32, 64, 96, 128};
+  static constexpr int64_t headDims[] = {32, 64, 96, 128, 256};
   if (!is_contained(headDims, problem.headDim))
     return createStringError(
         inconvertibleErrorCode(),
         formatv("head_dim {0} is not supported by the attention templates; "
-                "supported: 32, 64, 96, 128",
+                "supported: 32, 64, 96, 128, 256",
                 problem.headDim));
   if (problem.elementBits != 16 && problem.elementBits != 32)
     return createStringError(inconvertibleErrorCode(),
@@ -100,6 +101,14 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // (bench/NOTES.md, v11) one item per CTA is +7% at 8x16x2048x64 but
     // -18% at 16x16x512x64 against BlockM 64, persistent without overlap
     // +7% and -6%. Key padding and dropout spill at 192.
+    // D=256: the O accumulators take 128 registers a consumer thread, so
+    // K/V tiles of 64 keys (S: 32 more) and two consumers of 232, whatever
+    // the layout (one consumer would get 200 and two CTAs' tiles would not
+    // fit in shared memory); one Q tile fits beside two stages (193 KiB).
+    if (problem.headDim == 256) {
+      choice.blockM = 128;
+      choice.blockN = 64;
+    }
     choice.warps = getWgmmaWarps(choice.blockM);
     choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(
@@ -114,6 +123,10 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     choice.blockN = 32;
     choice.warps = 4;
     choice.stages = 2;
+    // D=256: 16-key tiles keep the two stages within the 99 KiB of sm_86
+    // and sm_89 (96 KiB).
+    if (problem.headDim == 256)
+      choice.blockN = 16;
   } else {
     // One warp owns 16 query rows of m16n8k16 tiles. Large head dims keep
     // the K/V tiles at 64 keys: the two-stage pipeline then needs 80 KiB.
@@ -122,6 +135,23 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     choice.blockN = 64;
     choice.warps = 4;
     choice.stages = 2;
+    // D=256: the O accumulators take 128 registers a thread and Q is read
+    // from shared memory; 16-key tiles keep S small enough (32 keys spill
+    // 16 bytes at 255 registers, ptxas 13.0; 16 use 231) and the two stages
+    // at 64 KiB. An attn_mask with key padding or dropout does not fit
+    // beside them (8-28 bytes spilled): a clear error here rather than
+    // ptxas's.
+    if (problem.headDim == 256) {
+      choice.blockN = 16;
+      if (problem.attnMask && (problem.keyPadding || problem.dropout))
+        return createStringError(
+            inconvertibleErrorCode(),
+            formatv("head_dim 256 with an attn_mask and {0} is not supported "
+                    "on {1} (the mma.sync kernel's registers would spill); "
+                    "compile for sm_90a, or drop the attn_mask",
+                    problem.keyPadding ? "a key_padding_mask" : "dropout",
+                    problem.arch));
+    }
   }
   // Block-sparse: a KV tile must not be wider than a layout block can be
   // skipped at; small blocks share a tile (the tile is partial unless all of
@@ -143,7 +173,7 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
   };
   if (!choice.wgmma)
     return fail("a tile override applies to the sm_90a wgmma kernel (16-bit "
-                "elements, head_dim 64 or 128)");
+                "elements, head_dim 64, 128 or 256)");
   // The template's static_asserts (templates/xfc/flash_fwd_sm90.cuh).
   if (blockM != 64 && blockM != 128 && blockM != 192)
     return fail("BlockM must be 64, 128 or 192 (one consumer warpgroup per "
@@ -152,6 +182,10 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
     return fail("BlockN must be a multiple of 16 in [64, 256]");
   if (blockN / 2 + problem.headDim / 2 > (blockM == 192 ? 96 : 160))
     return fail("the S and O accumulators would not fit in registers");
+  if (problem.headDim == 256 && blockM != 128)
+    return fail("head_dim 256 takes BlockM 128 (two consumer warpgroups: one "
+                "alone has 200 registers, too few beside its 64 x 256 O "
+                "tile)");
   if (int64_t block = problem.layoutBlockSize) {
     auto fits = [&](int64_t tile) {
       return tile % block == 0 || block % tile == 0;

@@ -169,13 +169,17 @@ def make_spec(name, dtype, head_dim, causal, layout_block=0, layout_heads=1,
     consumer warpgroup per 64 query rows; BlockM 128, BlockN 128)."""
     if dtype == "fp32":
         bm, bn, stages = 32, 32, 1
+        if head_dim == 256:
+            bn = 16
         warps_per_m = 8
     elif wgmma:
         bm, bn, stages = 128, 128, 2
-        if layout_block and layout_block < bn:
+        if layout_block and layout_block < bn or head_dim == 256:
             bn = 64
     else:
         bm, bn, stages = 64, 64, 2
+        if head_dim == 256:
+            bn = 16
         warps_per_m = 16
     if not wgmma and layout_block and layout_block < bn:
         bn = max(32, layout_block)
@@ -212,7 +216,7 @@ def matrix(kind):
     specs = []
     seed = 1
     dtypes = ["f16", "bf16", "fp32"]
-    dims = [32, 64, 96, 128]
+    dims = [32, 64, 96, 128, 256]
     if kind == "smoke":
         dtypes, dims = ["bf16", "fp32"], [64]
     # The base matrix: dtype x head dim x causal x (dense, 4 layout blocks).
@@ -230,7 +234,7 @@ def matrix(kind):
     # The sm_90a wgmma kernel: f16/bf16 x HeadDim 64/128 x causal x (dense,
     # block-sparse), then masks, padding, dropout, other tiles and stages.
     for dtype in (("bf16",) if kind == "smoke" else ("f16", "bf16")):
-        for d in (64, 128):
+        for d in (64, 128, 256):
             for causal in (False, True):
                 c = "c" if causal else "n"
                 specs.append(make_spec("wg_%s_d%d_%s_dense" % (dtype, d, c), dtype, d,
@@ -246,7 +250,7 @@ def matrix(kind):
     if kind == "smoke":
         return specs
     for dtype in ("f16", "bf16"):
-        for d in (64, 128):
+        for d in (64, 128, 256):
             specs.append(make_spec("wg_%s_d%d_c_masks" % (dtype, d), dtype, d, True,
                                    attn_mask=True, key_padding=True, wgmma=True))
             specs.append(make_spec("wg_%s_d%d_n_dropout" % (dtype, d), dtype, d, False,
@@ -286,16 +290,21 @@ def matrix(kind):
         seed += 1
     # Masks, padding, dropout, lse off, other tiles and stages.
     for dtype in dtypes:
-        for d in (64, 128):
+        for d in (64, 128, 256):
             for causal in (False, True):
                 c = "c" if causal else "n"
+                # HeadDim 256 on mma.sync: the attn_mask alone (see below).
                 specs.append(make_spec("%s_d%d_%s_masks" % (dtype, d, c), dtype, d, causal,
-                                       attn_mask=True, key_padding=True))
+                                       attn_mask=True,
+                                       key_padding=d != 256 or dtype == "fp32"))
             specs.append(make_spec("%s_d%d_n_dropout" % (dtype, d), dtype, d, False,
                                    dropout=True, key_padding=True))
-            specs.append(make_spec("%s_d%d_c_bs32_dropout" % (dtype, d), dtype, d, True,
-                                   layout_block=32, layout_heads=2, dropout=True,
-                                   attn_mask=True, seed=seed))
+            # Not at HeadDim 256 on the mma.sync path: attn_mask and dropout
+            # beside 128 O registers spill (xfc rejects them, KernelConfig).
+            if d != 256 or dtype == "fp32":
+                specs.append(make_spec("%s_d%d_c_bs32_dropout" % (dtype, d), dtype, d, True,
+                                       layout_block=32, layout_heads=2, dropout=True,
+                                       attn_mask=True, seed=seed))
             seed += 1
         specs.append(make_spec("%s_d64_c_nolse" % dtype, dtype, 64, True, write_lse=False))
     for dtype in ("f16", "bf16"):
@@ -319,6 +328,11 @@ def matrix(kind):
         specs.append(make_spec("fp32_d%d_n_n64_w8" % d, "fp32", d, False, block_n=64,
                                block_m=64, num_warps=8, num_stages=2))
         specs.append(make_spec("fp32_d%d_n_n16" % d, "fp32", d, False, block_n=16))
+    # HeadDim 256 as xfc configures it (fp32: two stages of 16 keys) and
+    # with three stages on the mma.sync path.
+    specs.append(make_spec("fp32_d256_c_s2", "fp32", 256, True, num_stages=2))
+    for dtype in ("f16", "bf16"):
+        specs.append(make_spec("%s_d256_c_s3" % dtype, dtype, 256, True, num_stages=3))
     return specs
 
 

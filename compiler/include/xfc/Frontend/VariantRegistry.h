@@ -121,7 +121,8 @@ const VariantSpec *findVariant(llvm::StringRef name);
 /// All variant names, sorted.
 std::vector<llvm::StringRef> getVariantNames();
 
-/// Head dimensions the attention kernel templates support: 32, 64, 96, 128.
+/// Head dimensions the attention kernel templates support: 32, 64, 96, 128,
+/// 256.
 llvm::ArrayRef<int64_t> getKernelHeadDims();
 /// Block sizes of blocksparse layouts: 16, 32, 64, 128.
 llvm::ArrayRef<int64_t> getLayoutBlockSizes();

@@ -24,7 +24,7 @@ namespace xfc::xfa {
 /// Block sizes every kernel template supports.
 inline constexpr int64_t kSupportedBlockSizes[] = {16, 32, 64, 128};
 /// Head dimensions the attention templates are instantiated for.
-inline constexpr int64_t kSupportedHeadDims[] = {32, 64, 96, 128};
+inline constexpr int64_t kSupportedHeadDims[] = {32, 64, 96, 128, 256};
 
 /// Name used in diagnostics and manifests for an element type (fp16, bf16,
 /// fp32).
