@@ -9,7 +9,7 @@ set -u -o pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 OUT=${OUT:-/tmp/xfc-hopper}
-ONLY=${1:-wg_}
+ONLY=${1:-${ONLY:-wg_}}
 W=$(mktemp -d /tmp/hop.XXXXXX)
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1

@@ -241,15 +241,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // HeadDim 64 leave the work counter out of balanced kernels (bit 3: +2-4%
   // non-causal, v8); at HeadDim 128 two Q buffers gained more (v12) and
   // spill without it; block-sparse ones keep it (their items differ in
-  // tile count). HeadDim 256 takes 6: with bit 0 as well causal kernels
-  // that write the LSE spill 4 bytes (ptxas 13.0).
+  // tile count). HeadDim 256 (v15, 4x16x4096 and 2x16x8192): 7 non-causal
+  // (+1-2% over 6, +3-4% over 2), 2 causal (+3% over 6; with bit 0 causal
+  // kernels that write the LSE spill 4 bytes, ptxas 13.0).
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
           : (HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
-             : HeadDim == 256 && Overlap && !ElementMasks                ? 6
-             : HeadDim == 64 && !ElementMasks                            ? 2
-                                                                         : 0) |
+             : HeadDim == 256 && Overlap && !ElementMasks
+                 ? (Traits::Causal ? 2 : 7)
+             : HeadDim == 64 && !ElementMasks ? 2
+                                              : 0) |
                 (Dense && HeadDim == 64 ? 8 : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
