@@ -407,7 +407,7 @@ TEST(VariantRegistry, KindsAndValueSets) {
   EXPECT_EQ(blocksparse->findField("block_size")->getKindText(),
             "int: 16|32|64|128");
   EXPECT_EQ(blocksparse->findField("head_dim")->getKindText(),
-            "int: 32|64|96|128");
+            "int: 32|64|96|128|256");
   EXPECT_EQ(blocksparse->findField("dropout")->getKindText(),
             "float in [0, 1)");
   EXPECT_EQ(blocksparse->findField("dtype")->getKindText(),
@@ -883,10 +883,11 @@ TEST(ConfigErrors, MistypedFields) {
   EXPECT_EQ(one("head_dim", "-3"),
             "config.json:1:44: error: head_dim: expected a positive integer, "
             "got -3");
-  EXPECT_EQ(one("head_dim", "48"),
-            "config.json:1:44: error: head_dim: expected one of 32, 64, 96, "
-            "128, got 48 (the head sizes xfc's attention kernels support for "
-            "'scaled_dot_product')");
+  EXPECT_EQ(
+      one("head_dim", "48"),
+      "config.json:1:44: error: head_dim: expected one of 32, 64, 96, "
+      "128, 256, got 48 (the head sizes xfc's attention kernels support for "
+      "'scaled_dot_product')");
   // Variants not backed by the attention kernels take any head size.
   EXPECT_EQ(one("head_dim", "48", "linformer").find("head_dim"),
             std::string::npos);
@@ -1368,14 +1369,15 @@ TEST(Config, OverridesReplaceTheConfig) {
   bad.headDim = 48;
   bad.dtype = "f16";
   bad.arch = "sm_70";
-  EXPECT_EQ(errorsOf(text, bad),
-            "config.json:1:44: error: head_dim: expected one of 32, 64, 96, "
-            "128, got 48 (the head sizes xfc's attention kernels support for "
-            "'scaled_dot_product') (given as an override)\n"
-            "config.json:2:14: error: dtype: expected one of fp16, bf16, fp32, "
-            "got 'f16' (given as an override)\n"
-            "config.json:2:30: error: arch: expected one of sm_80, sm_86, "
-            "sm_89, sm_90, sm_90a, got 'sm_70' (given as an override)");
+  EXPECT_EQ(
+      errorsOf(text, bad),
+      "config.json:1:44: error: head_dim: expected one of 32, 64, 96, "
+      "128, 256, got 48 (the head sizes xfc's attention kernels support for "
+      "'scaled_dot_product') (given as an override)\n"
+      "config.json:2:14: error: dtype: expected one of fp16, bf16, fp32, "
+      "got 'f16' (given as an override)\n"
+      "config.json:2:30: error: arch: expected one of sm_80, sm_86, "
+      "sm_89, sm_90, sm_90a, got 'sm_70' (given as an override)");
   ConfigOverrides negative;
   negative.seqLen = -1;
   EXPECT_EQ(errorsOf(R"({"name": "local"})", negative),

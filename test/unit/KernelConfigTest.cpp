@@ -277,5 +277,5 @@ TEST(KernelConfig, TileOverrideTakesWhatTheTemplateTakes) {
             "block 128");
   EXPECT_EQ(error(problem(64, 32), 128, 64),
             "tile 128x64: a tile override applies to the sm_90a wgmma kernel "
-            "(16-bit elements, head_dim 64 or 128)");
+            "(16-bit elements, head_dim 64, 128 or 256)");
 }
