@@ -34,13 +34,20 @@ def variants(dtype, d):
     # v14 (D=64 after v13): xfc's BlockM 64 against BlockM 128 (two
     # consumers), BlockM 192 (three, one item per CTA) and the early item
     # hand-over (Knobs bit 9).
-    # v15 (HeadDim 256, new): xfc's default (Knobs 6, one item per CTA)
-    # against Knobs 7 (spills 4 bytes causal), 2 and 0, no S/PV overlap,
-    # and persistent (bit 10) with bits 0-3.
+    # v15 (HeadDim 256, new; results/2026-11-27-v15-d256): Knobs 6, 7, 2, 0,
+    # no S/PV overlap, persistent (bit 10 with bits 0-3).
+    # v16: FA3's register split (producer 24, consumers 240: bit 11) at
+    # D=256 and D=128, FA3's BlockN (80 at 256: spills 4-12 bytes; 176 at
+    # 128) and D=128 with one item per CTA (bit 12) against its persistent
+    # default.
     if d == 256:
-        return [("wg", wg, None), ("wg_k7", wg, targs(7)), ("wg_k2", wg, targs(2)),
-                ("wg_k0", wg, targs(0)), ("wg_ov0", wg, "0, -1, -1, 4, 0"),
-                ("wg_persist", wg, targs(1024 | 15))]
+        return [("wg", wg, None), ("wg_r24", wg, targs(2048 | 7)),
+                ("wg_r24_k2", wg, targs(2048 | 2)),
+                ("wg_n80_r24", dict(wg, block_n=80), targs(2048 | 7))]
+    if d == 128:
+        return [("wg", wg, None), ("wg_single", wg, targs(4096 | 7)),
+                ("wg_single_r24", wg, targs(4096 | 2048 | 7)),
+                ("wg_n176_single_r24", dict(wg, block_n=176), targs(4096 | 2048 | 7))]
     return []
 
 

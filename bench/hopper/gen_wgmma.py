@@ -8,7 +8,7 @@ accumulator register spelled out, hence a generator.
     > templates/xfc/sm90_wgmma.cuh
 """
 
-NS = [32, 64, 96, 128, 144, 160, 176, 192, 208, 224, 240, 256]
+NS = [32, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256]
 
 HEAD = """//===- sm90_wgmma.cuh - wgmma.mma_async wrappers (sm_90a) -----------------===//
 //

@@ -184,6 +184,9 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///     tile instead of after its last: measured 1-7% slower on causal and
 ///     D=64 rows (the CTA claims its next item too early), 0-1% faster on
 ///     D=128 non-causal ones (v13);
+///   bit 11 gives the producer of dense one-item-per-CTA kernels 24
+///     registers (consumers 240, FA3's split) instead of 40;
+///   bit 12 takes one item per CTA (no persistent loop);
 ///   bit 10 lets HeadDim 256 kernels run persistent (with one Q buffer and
 ///     long items they gain little; spill-free, ptxas 13.0, only for dense
 ///     non-causal kernels with bits 0-3).
@@ -273,7 +276,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // CTA, unless Knobs bit 8.
   constexpr bool Persistent =
       (Consumers < 3 || (Knobs & 256) != 0) &&
-      (HeadDim <= 128 || (Knobs & 1024) != 0) && !ElementMasks &&
+      (HeadDim <= 128 || (Knobs & 1024) != 0) && (Knobs & 4096) == 0 &&
+      !ElementMasks &&
       !RandomPattern<Traits>::Enabled && WindowOf<Traits>::Left < 0 &&
       WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
@@ -311,7 +315,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   constexpr int ProducerRegs = Consumers == 3         ? 32
                                : Consumers == 1       ? 56
                                : CounterPath          ? 80
-                               : Dense && !Persistent ? 40
+                               : Dense && !Persistent ? ((Knobs & 2048) ? 24 : 40)
                                                       : 56;
   constexpr int ConsumerRegs =
       (EntryRegs * (Consumers + 1) - ProducerRegs) / Consumers / 8 * 8;
@@ -333,7 +337,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   static_assert(BlockN % 16 == 0 && BlockN >= 64 && BlockN <= 256,
                 "BlockN must be a multiple of 16 in [64, 256] on the wgmma "
                 "path");
-  static_assert(BlockN / 2 + HeadDim / 2 <= (Consumers == 3 ? 96 : 160),
+  static_assert(BlockN / 2 + HeadDim / 2 <=
+                    (Consumers == 3 ? 96 : HeadDim == 256 ? 168 : 160),
                 "S and O accumulators would not fit in registers");
   static_assert(Stages >= 1 && Stages <= 4, "NumStages must be 1 to 4");
   static_assert(isPowerOf2(ChainsChoice), "Chains must be a power of two");
