@@ -40,14 +40,15 @@ def variants(dtype, d):
     # D=256 and D=128, FA3's BlockN (80 at 256: spills 4-12 bytes; 176 at
     # 128) and D=128 with one item per CTA (bit 12) against its persistent
     # default.
+    # (v16 result: none faster; 2026-11-27-v16-d256.) v17: cuDNN's D=256
+    # tiles (64x128 a consumer, ncu: one K/V stage of 128 keys): BlockN 128,
+    # one stage (K(j+1) loads once S(j) is done, under softmax and P V), no
+    # S/PV overlap, P in S's registers (FreshS, bit 13).
     if d == 256:
-        return [("wg", wg, None), ("wg_r24", wg, targs(2048 | 7)),
-                ("wg_r24_k2", wg, targs(2048 | 2)),
-                ("wg_n80_r24", dict(wg, block_n=80), targs(2048 | 7))]
-    if d == 128:
-        return [("wg", wg, None), ("wg_single", wg, targs(4096 | 7)),
-                ("wg_single_r24", wg, targs(4096 | 2048 | 7)),
-                ("wg_n176_single_r24", dict(wg, block_n=176), targs(4096 | 2048 | 7))]
+        n128 = dict(wg, block_n=128, num_stages=1)
+        return [("wg", wg, None), ("wg_n128s1_k2", n128, targs(8192 | 2)),
+                ("wg_n128s1_k6", n128, targs(8192 | 6)),
+                ("wg_n128s1_k0", n128, targs(8192))]
     return []
 
 

@@ -17,7 +17,8 @@ HEAD = """//===- sm90_wgmma.cuh - wgmma.mma_async wrappers (sm_90a) ------------
 // Wgmma<E, N>::ss: d[64 x N] (+)= A[64 x 16] * B[16 x N], A and B from
 // shared memory, both K-major. ::rs: A from registers (the m16n8k16
 // A-fragment layout per warp), B MN-major (transposed: N contiguous in
-// memory). ::rsk: A from registers, B K-major.
+// memory). ::rsk: A from registers, B K-major. ::ssFresh: ss with d
+// overwritten (scale-d 0) and output-only, so its old values are dead.
 // fp32 accumulators: d[N / 2] per thread; scaleD == 0 overwrites d.
 //
 //===----------------------------------------------------------------------===//
@@ -48,7 +49,10 @@ def regs(n, start):
     return ", ".join("%%%d" % (start + i) for i in range(n))
 
 
-def body(n, ty, rs, trans_b=1):
+def body(n, ty, rs, trans_b=1, fresh=False):
+    """fresh: d is written, not accumulated (scale-d 0), and declared an
+    output only ("=f"), so that its old values are dead before the GEMM and
+    their registers free for other values (P) until then."""
     nd = n // 2
     out = []
     if rs:
@@ -68,12 +72,14 @@ def body(n, ty, rs, trans_b=1):
             line = ""
         line += tok + " "
     out.append('                 "%s;\\n}\\n"' % line.rstrip())
-    outs = ['"+f"(d[%d])' % i for i in range(nd)]
+    outs = ['"%sf"(d[%d])' % ("=" if fresh else "+", i) for i in range(nd)]
     for k in range(0, nd, 6):
         out.append(("                 : " if k == 0 else "                   ") +
                    ", ".join(outs[k:k + 6]) + ("," if k + 6 < nd else ""))
     if rs:
         out.append('                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(scaleD));')
+    elif fresh:
+        out.append('                 : "l"(descA), "l"(descB), "r"(0));')
     else:
         out.append('                 : "l"(descA), "l"(descB), "r"(scaleD));')
     return "\n".join(out)
@@ -87,6 +93,9 @@ def main():
             parts.append("  XFC_DEVICE static void ss(float (&d)[%d], unsigned long long descA,\n"
                          "                            unsigned long long descB, int scaleD) {\n" % (n // 2))
             parts.append(body(n, ty, False) + "\n  }\n")
+            parts.append("  XFC_DEVICE static void ssFresh(float (&d)[%d], unsigned long long descA,\n"
+                         "                                 unsigned long long descB) {\n" % (n // 2))
+            parts.append(body(n, ty, False, fresh=True) + "\n  }\n")
             parts.append("  XFC_DEVICE static void rs(float (&d)[%d], const unsigned (&a)[4],\n"
                          "                            unsigned long long descB, int scaleD) {\n" % (n // 2))
             parts.append(body(n, ty, True) + "\n  }\n")

@@ -187,6 +187,8 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 11 gives the producer of dense one-item-per-CTA kernels 24
 ///     registers (consumers 240, FA3's split) instead of 40;
 ///   bit 12 takes one item per CTA (no persistent loop);
+///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
+///     that without the S/PV overlap P can live in S's registers;
 ///   bit 10 lets HeadDim 256 kernels run persistent (with one Q buffer and
 ///     long items they gain little; spill-free, ptxas 13.0, only for dense
 ///     non-causal kernels with bits 0-3).
@@ -290,6 +292,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   constexpr bool OrderWait = (Knobs & 1) != 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
+  // S's first k-step overwrites it as an output-only operand: S is dead
+  // from P's packing to the next S GEMM, and without the S/PV overlap P can
+  // take its registers.
+  constexpr bool FreshS = (Knobs & 8192) != 0;
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -338,7 +344,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "BlockN must be a multiple of 16 in [64, 256] on the wgmma "
                 "path");
   static_assert(BlockN / 2 + HeadDim / 2 <=
-                    (Consumers == 3 ? 96 : HeadDim == 256 ? 168 : 160),
+                    (Consumers == 3 ? 96
+                     : Overlap == 0 && (Knobs & 8192) != 0 ? 192
+                     : HeadDim == 256                      ? 168
+                                                           : 160),
                 "S and O accumulators would not fit in registers");
   static_assert(Stages >= 1 && Stages <= 4, "NumStages must be 1 to 4");
   static_assert(isPowerOf2(ChainsChoice), "Chains must be a power of two");
@@ -727,6 +736,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         for (int kk = 0; kk < HeadDim / 16; ++kk) {
           if constexpr (QRegs)
             Wgmma<Element, BlockN>::rsk(s, qFrag[kk], kDesc(stage, kk), kk > 0);
+          else if (FreshS && kk == 0)
+            Wgmma<Element, BlockN>::ssFresh(s, qDesc(kk), kDesc(stage, kk));
           else
             Wgmma<Element, BlockN>::ss(s, qDesc(kk), kDesc(stage, kk), kk > 0);
         }
