@@ -44,11 +44,18 @@ def variants(dtype, d):
     # tiles (64x128 a consumer, ncu: one K/V stage of 128 keys): BlockN 128,
     # one stage (K(j+1) loads once S(j) is done, under softmax and P V), no
     # S/PV overlap, P in S's registers (FreshS, bit 13).
+    # (v17 result: +4-7%, now xfc's D=256 default; persistent it spills
+    # 124-516 bytes.) v18: FreshS elsewhere: D=128 with its
+    # overlap (bit 13 | 7), D=128 with 192-key tiles without overlap, D=64
+    # with three consumers persistent without overlap (bits 8 | 3).
     if d == 256:
-        n128 = dict(wg, block_n=128, num_stages=1)
-        return [("wg", wg, None), ("wg_n128s1_k2", n128, targs(8192 | 2)),
-                ("wg_n128s1_k6", n128, targs(8192 | 6)),
-                ("wg_n128s1_k0", n128, targs(8192))]
+        return [("wg", wg, None)]
+    if d == 128:
+        return [("wg", wg, None), ("wg_fresh", wg, targs(8192 | 7)),
+                ("wg_n192_ov0", dict(wg, block_n=192), "0, -1, -1, 4, %d" % (8192 | 2))]
+    if d == 64:
+        return [("wg", dict(wg, block_m=64), None),
+                ("wg_m192_persist", dict(wg, block_m=192), "0, -1, -1, 4, %d" % (8192 | 256 | 8 | 2))]
     return []
 
 

@@ -246,15 +246,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // HeadDim 64 leave the work counter out of balanced kernels (bit 3: +2-4%
   // non-causal, v8); at HeadDim 128 two Q buffers gained more (v12) and
   // spill without it; block-sparse ones keep it (their items differ in
-  // tile count). HeadDim 256 (v15, 4x16x4096 and 2x16x8192): 7 non-causal
-  // (+1-2% over 6, +3-4% over 2), 2 causal (+3% over 6; with bit 0 causal
-  // kernels that write the LSE spill 4 bytes, ptxas 13.0).
+  // tile count). HeadDim 256 with the S/PV overlap (64-key tiles, v15):
+  // 7 non-causal (+1-2% over 6), 2 causal (+3% over 6; with bit 0 causal
+  // kernels that write the LSE spill 4 bytes, ptxas 13.0). Without it
+  // (xfc's 128-key single-stage tiles, v17: +4-7% over those) FreshS, so
+  // that P takes S's registers, and the folded scale.
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
           : (HeadDim == 128 && BlockN <= 128 && Overlap && !ElementMasks ? 7
              : HeadDim == 256 && Overlap && !ElementMasks
                  ? (Traits::Causal ? 2 : 7)
+             : HeadDim == 256                 ? (8192 | (ElementMasks ? 0 : 2))
              : HeadDim == 64 && !ElementMasks ? 2
                                               : 0) |
                 (Dense && HeadDim == 64 ? 8 : 0);
@@ -279,9 +282,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   constexpr bool Persistent =
       (Consumers < 3 || (Knobs & 256) != 0) &&
       (HeadDim <= 128 || (Knobs & 1024) != 0) && (Knobs & 4096) == 0 &&
-      !ElementMasks &&
-      !RandomPattern<Traits>::Enabled && WindowOf<Traits>::Left < 0 &&
-      WindowOf<Traits>::Right < 0;
+      !ElementMasks && !RandomPattern<Traits>::Enabled &&
+      WindowOf<Traits>::Left < 0 && WindowOf<Traits>::Right < 0;
   // Q buffers: two, so that a persistent CTA loads the next item's Q while
   // it computes the current one (items of a few tiles would otherwise wait
   // for it each time: +18% at 16x16x512x64, bench/NOTES.md v5; dense D=128
@@ -318,11 +320,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       Persistent && !((Knobs & 8) != 0 && Schedule::BalancedItems);
   constexpr int EntryRegs =
       65536 / attentionCtasPerSm<Traits>() / (128 * (Consumers + 1)) / 8 * 8;
-  constexpr int ProducerRegs = Consumers == 3         ? 32
-                               : Consumers == 1       ? 56
-                               : CounterPath          ? 80
-                               : Dense && !Persistent ? ((Knobs & 2048) ? 24 : 40)
-                                                      : 56;
+  constexpr int ProducerRegs = Consumers == 3   ? 32
+                               : Consumers == 1 ? 56
+                               : CounterPath    ? 80
+                               : Dense && !Persistent
+                                   ? ((Knobs & 2048) ? 24 : 40)
+                                   : 56;
   constexpr int ConsumerRegs =
       (EntryRegs * (Consumers + 1) - ProducerRegs) / Consumers / 8 * 8;
   static_assert(ProducerRegs + Consumers * ConsumerRegs <=
@@ -344,7 +347,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "BlockN must be a multiple of 16 in [64, 256] on the wgmma "
                 "path");
   static_assert(BlockN / 2 + HeadDim / 2 <=
-                    (Consumers == 3 ? 96
+                    (Consumers == 3                        ? 96
                      : Overlap == 0 && (Knobs & 8192) != 0 ? 192
                      : HeadDim == 256                      ? 168
                                                            : 160),

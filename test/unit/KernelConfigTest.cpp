@@ -135,18 +135,23 @@ TEST(KernelConfig, Sm90aD64TilesByMasks) {
 }
 
 TEST(KernelConfig, HeadDim256TilesFitEveryArch) {
-  // sm_90a, 16-bit: the wgmma kernel with 128 x 64 tiles (two consumers)
-  // and one Q tile, dense or block-sparse at any block size, masks or not.
+  // sm_90a, 16-bit: the wgmma kernel with two consumers and one Q tile:
+  // dense without element masks 128-key tiles in one stage, block-sparse
+  // or masked 64-key tiles in two. Both take 193 KiB.
   for (int64_t block : {0, 16, 64, 128, 256}) {
-    KernelProblem p = problem(256, 16, block);
-    p.attnMask = block == 16;
-    llvm::Expected<KernelChoice> c = selectKernelConfig(p);
-    ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
-    EXPECT_TRUE(c->wgmma) << block;
-    EXPECT_EQ(c->blockM, 128) << block;
-    EXPECT_EQ(c->blockN, 64) << block;
-    EXPECT_EQ(c->warps, 12) << block;
-    EXPECT_EQ(c->sharedBytes, (128 + 2 * 2 * 64) * 256 * 2 + 1024) << block;
+    for (bool masked : {false, true}) {
+      KernelProblem p = problem(256, 16, block);
+      p.keyPadding = masked;
+      llvm::Expected<KernelChoice> c = selectKernelConfig(p);
+      ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+      EXPECT_TRUE(c->wgmma) << block;
+      EXPECT_EQ(c->blockM, 128) << block;
+      const bool wide = block == 0 && !masked;
+      EXPECT_EQ(c->blockN, wide ? 128 : 64) << block;
+      EXPECT_EQ(c->stages, wide ? 1 : 2) << block;
+      EXPECT_EQ(c->warps, 12) << block;
+      EXPECT_EQ(c->sharedBytes, (128 + 2 * 2 * 64) * 256 * 2 + 1024) << block;
+    }
   }
   // Other archs: the mma.sync kernel with 16-key tiles (64 KiB), fp32 the
   // SIMT kernel with 16-key tiles (96 KiB): both within sm_86's 99 KiB.
@@ -165,13 +170,20 @@ TEST(KernelConfig, HeadDim256TilesFitEveryArch) {
     EXPECT_EQ(fp32->blockN, 16);
     EXPECT_LE(fp32->sharedBytes, 99 * 1024);
   }
-  // Tile overrides at 256: BlockN up to 64, BlockM 128 only.
+  // Tile overrides at 256: BlockN up to 128 in one stage (64 in two),
+  // BlockM 128 only.
   KernelProblem p = problem(256);
   llvm::Expected<KernelChoice> c = selectKernelConfig(p);
   ASSERT_TRUE(static_cast<bool>(c));
   EXPECT_FALSE(static_cast<bool>(applyTileOverride(p, *c, 128, 64)));
-  EXPECT_EQ(llvm::toString(applyTileOverride(p, *c, 128, 80)),
-            "tile 128x80: the S and O accumulators would not fit in "
+  EXPECT_EQ(llvm::toString(applyTileOverride(p, *c, 128, 144)),
+            "tile 128x144: the S and O accumulators would not fit in "
+            "registers");
+  KernelProblem blocks = problem(256, 16, 64);
+  llvm::Expected<KernelChoice> twoStages = selectKernelConfig(blocks);
+  ASSERT_TRUE(static_cast<bool>(twoStages));
+  EXPECT_EQ(llvm::toString(applyTileOverride(blocks, *twoStages, 128, 128)),
+            "tile 128x128: the S and O accumulators would not fit in "
             "registers");
   EXPECT_EQ(llvm::toString(applyTileOverride(p, *c, 64, 64)),
             "tile 64x64: head_dim 256 takes BlockM 128 (two consumer "

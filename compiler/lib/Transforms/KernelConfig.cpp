@@ -101,16 +101,25 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // (bench/NOTES.md, v11) one item per CTA is +7% at 8x16x2048x64 but
     // -18% at 16x16x512x64 against BlockM 64, persistent without overlap
     // +7% and -6%. Key padding and dropout spill at 192.
-    // D=256: the O accumulators take 128 registers a consumer thread, so
-    // K/V tiles of 64 keys (S: 32 more) and two consumers of 232, whatever
-    // the layout (one consumer would get 200 and two CTAs' tiles would not
-    // fit in shared memory); one Q tile fits beside two stages (193 KiB).
+    choice.stages = 2;
+    // D=256: the O accumulators take 128 registers a consumer thread, so two
+    // consumers of 232 whatever the layout (one consumer would get 200, and
+    // two CTAs' tiles would not fit in shared memory). cuDNN's tiles: 128
+    // keys in one K/V stage beside one Q tile (193 KiB; K(j+1) loads once
+    // S(j) is done, under the softmax and P V), without the S/PV overlap so
+    // that P takes S's registers: +4-7% over 64-key tiles in two stages
+    // with the overlap (bench/NOTES.md, v17). Block-sparse layouts and
+    // element masks keep 64-key tiles in two stages: beside 128-key tiles
+    // their state spilled 8-128 bytes (ptxas 13.0).
     if (problem.headDim == 256) {
       choice.blockM = 128;
       choice.blockN = 64;
+      if (problem.layoutBlockSize == 0 && !problem.hasElementMasks()) {
+        choice.blockN = 128;
+        choice.stages = 1;
+      }
     }
     choice.warps = getWgmmaWarps(choice.blockM);
-    choice.stages = 2;
     choice.sharedBytes = computeSharedBytes(
         choice.path, choice.blockM, choice.blockN, choice.stages,
         problem.headDim, problem.elementBits, /*wgmma=*/true);
@@ -180,7 +189,12 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
                 "64 rows)");
   if (blockN % 16 != 0 || blockN < 64 || blockN > 256)
     return fail("BlockN must be a multiple of 16 in [64, 256]");
-  if (blockN / 2 + problem.headDim / 2 > (blockM == 192 ? 96 : 160))
+  // One stage: no S/PV overlap, and at D=256 P takes S's registers.
+  int64_t accumulatorLimit = blockM == 192 ? 96
+                             : problem.headDim == 256 && choice.stages == 1
+                                 ? 192
+                                 : 160;
+  if (blockN / 2 + problem.headDim / 2 > accumulatorLimit)
     return fail("the S and O accumulators would not fit in registers");
   if (problem.headDim == 256 && blockM != 128)
     return fail("head_dim 256 takes BlockM 128 (two consumer warpgroups: one "

@@ -174,7 +174,11 @@ def make_spec(name, dtype, head_dim, causal, layout_block=0, layout_heads=1,
         warps_per_m = 8
     elif wgmma:
         bm, bn, stages = 128, 128, 2
-        if layout_block and layout_block < bn or head_dim == 256:
+        if layout_block and layout_block < bn:
+            bn = 64
+        elif head_dim == 256 and not (layout_block or attn_mask or key_padding or dropout):
+            stages = 1  # 128-key tiles in one stage (KernelConfig.cpp)
+        elif head_dim == 256:
             bn = 64
     else:
         bm, bn, stages = 64, 64, 2
