@@ -348,7 +348,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "path");
   static_assert(BlockN / 2 + HeadDim / 2 <=
                     (Consumers == 3                        ? 96
-                     : Overlap == 0 && (Knobs & 8192) != 0 ? 192
+                     : Overlap == 0 && (Knobs & 8192) != 0 ? 208
                      : HeadDim == 256                      ? 168
                                                            : 160),
                 "S and O accumulators would not fit in registers");
