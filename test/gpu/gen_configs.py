@@ -176,6 +176,12 @@ def main():
             "--attn-mask --key-padding-mask")
         add("sdp_dropout_fp16_d256", {"name": "scaled_dot_product", "dropout": 0.3,
                                       "head_dim": 256, "dtype": "fp16"})
+    # A fixed long query length: D=64 takes 192-row tiles (three consumers).
+    if not smoke:
+        add("sdp_bf16_d64_s2048", {"name": "scaled_dot_product", "head_dim": 64,
+                                   "dtype": "bf16", "seq_len": 2048})
+        add("sdp_fp16_d64_s4096", {"name": "scaled_dot_product", "head_dim": 64,
+                                   "dtype": "fp16", "seq_len": 4096})
     # Per-head layouts and the run-time options, on a few shapes.
     for dtype in ("fp16", "bf16", "fp32"):
         heads = [random_layout(rng, 6, 0.5, False) for _ in range(3)]

@@ -134,6 +134,44 @@ TEST(KernelConfig, Sm90aD64TilesByMasks) {
     expect128(problem(64, 16, block), "block-sparse");
 }
 
+TEST(KernelConfig, Sm90aD64LongFixedQueriesTake192Rows) {
+  // A config that fixes a long query length (seq_len) gets three consumer
+  // warpgroups at D=64 where 192-row tiles pad it by at most 5%; not at
+  // short or unknown lengths, causal, with element masks or layouts.
+  auto blockM = [](KernelProblem p) {
+    llvm::Expected<KernelChoice> c = selectKernelConfig(p);
+    EXPECT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+    return c ? c->blockM : 0;
+  };
+  KernelProblem p = problem(64);
+  for (auto [qLen, expected] : {std::pair<int64_t, int64_t>{0, 64},
+                                {512, 64},
+                                {1100, 64},
+                                {2048, 192},
+                                {3000, 192},
+                                {4096, 192},
+                                {2120, 64}}) {
+    p.qLen = qLen;
+    EXPECT_EQ(blockM(p), expected) << qLen;
+  }
+  p.qLen = 2048;
+  llvm::Expected<KernelChoice> c = selectKernelConfig(p);
+  ASSERT_TRUE(static_cast<bool>(c));
+  EXPECT_EQ(c->warps, 16);
+  EXPECT_EQ(c->sharedBytes,
+            computeSharedBytes("mma_sync", 192, 128, 2, 64, 16, true));
+  KernelProblem causal = p;
+  causal.causal = true;
+  EXPECT_EQ(blockM(causal), 64);
+  KernelProblem masked = p;
+  masked.keyPadding = true;
+  EXPECT_EQ(blockM(masked), 128);
+  EXPECT_EQ(blockM(problem(64, 16, 64)), 64);
+  KernelProblem d128 = problem(128);
+  d128.qLen = 2048;
+  EXPECT_EQ(blockM(d128), 128);
+}
+
 TEST(KernelConfig, HeadDim256TilesFitEveryArch) {
   // sm_90a, 16-bit: the wgmma kernel with two consumers and one Q tile:
   // dense without element masks 128-key tiles in one stage, block-sparse

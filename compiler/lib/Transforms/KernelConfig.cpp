@@ -5,6 +5,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace llvm;
 
@@ -95,9 +96,19 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     if (problem.layoutBlockSize == 0 && problem.headDim == 64 &&
         !problem.hasElementMasks())
       choice.blockM = 64;
-    // Not BlockM 192 at D=64: three consumer warpgroups (160 registers
-    // each) spill in the persistent item loop unless they give up the
-    // intra-warpgroup overlap and the work counter; measured on an H100
+    // ... except where the config fixes a long query length that 192-row
+    // tiles cover with at most 5% padding (non-causal): three consumer
+    // warpgroups, one item per CTA, so that each softmax runs under two
+    // other warpgroups' GEMMs. On an H100 (bench/NOTES.md, v14, v20) +7% at
+    // 8x16x2048x64 over BlockM 64; at 512 rows it was 18% slower.
+    if (choice.blockM == 64 && problem.layoutBlockSize == 0 &&
+        !problem.causal && problem.qLen >= 2048 &&
+        (divideCeil(problem.qLen, 192) * 192 - problem.qLen) * 20 <=
+            problem.qLen)
+      choice.blockM = 192;
+    // Not BlockM 192 at D=64 otherwise: three consumer warpgroups (160
+    // registers each) spill in the persistent item loop unless they give up
+    // the intra-warpgroup overlap and the work counter; measured on an H100
     // (bench/NOTES.md, v11) one item per CTA is +7% at 8x16x2048x64 but
     // -18% at 16x16x512x64 against BlockM 64, persistent without overlap
     // +7% and -6%. Key padding and dropout spill at 192.

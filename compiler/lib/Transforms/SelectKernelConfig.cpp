@@ -75,6 +75,9 @@ struct SelectKernelConfigPass
       problem.globalTokens = mask.hasGlobal();
       if (BlockCsrAttr csr = op.getSparsityAttr())
         problem.layoutBlockSize = csr.getBlockSize();
+      if (int64_t qLen = op.getQuery().getType().getDimSize(2);
+          !ShapedType::isDynamic(qLen))
+        problem.qLen = qLen;
       if (op.getValue().getType().getDimSize(3) != op.getHeadDim())
         return op.emitOpError("value head_dim ")
                    << op.getValue().getType().getDimSize(3)

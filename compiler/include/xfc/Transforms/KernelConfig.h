@@ -27,10 +27,12 @@ struct KernelProblem {
   unsigned elementBits = 16; ///< 16 (fp16/bf16) or 32 (fp32).
   bool causal = false;
   int64_t layoutBlockSize = 0; ///< 0 for dense attention.
+  /// Query length when the config fixes it (seq_len), else 0: the tiles
+  /// may then fit the length (BlockM 192 at D=64).
+  int64_t qLen = 0;
   /// Per-element masking, as the kernel traits will express it
-  /// (xfa-outline-kernels derives them from the same mask and dropout). No
-  /// choice depends on them yet: they are for BlockM 192 at D=64 on sm_90a,
-  /// which is not picked while that kernel spills (KernelConfig.cpp).
+  /// (xfa-outline-kernels derives them from the same mask and dropout): they
+  /// pick the tiles of the sm_90a kernel (KernelConfig.cpp).
   bool attnMask = false;      ///< A run-time additive mask (HasAttnMask).
   bool keyPadding = false;    ///< A run-time key padding mask.
   bool dropout = false;       ///< Dropout probability > 0 (HasDropout).
