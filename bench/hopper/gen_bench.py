@@ -51,11 +51,15 @@ def variants(dtype, d):
     # (v18 result: FreshS at D=128 within 1%; the others slower.) v19: the
     # D=256 kernel's knobs (lazy rescale: bit 2; softmax chains 2 and 8) and
     # 144-key tiles (one stage, 209 KiB; causal spills 12-16 bytes).
-    if d == 256:
-        n144 = dict(wg, block_n=144, num_stages=1)
-        return [("wg", wg, None), ("wg_k6", wg, targs(8192 | 6)),
-                ("wg_c2", wg, targs(8192 | 2, 2)), ("wg_c8", wg, targs(8192 | 2, 8)),
-                ("wg_n144", n144, targs(8192 | 2)), ("wg_n144_k6", n144, targs(8192 | 6))]
+    # (v19 result: within the spread; defaults kept.) v20: D=64 (xfc's
+    # BlockM 64, two CTAs per SM) with wider K/V tiles in one stage (so two
+    # CTAs still fit) and P in S's registers (FreshS): fewer turns per item
+    # at 512 keys (256 keys: one wgmma needs 154 registers, ptxas C7602).
+    if d == 64:
+        m64 = dict(wg, block_m=64)
+        return [("wg", m64, None),
+                ("wg_n128s1", dict(m64, num_stages=1), targs(8192 | 8 | 2)),
+                ("wg_n192s1", dict(m64, block_n=192, num_stages=1), targs(8192 | 8 | 2))]
     return []
 
 
