@@ -76,7 +76,7 @@ if [ -n "${PROFILE:-}" ]; then
   timeout ${PROFILE_TIMEOUT:-90} ncu --target-processes all -k regex:xfc_attn -c ${PROFILE_COUNT:-3} \
     $NCU_SECTIONS \
     --metrics "$NCU_METRICS" \
-    python3 bench/hopper/profile_one.py $dirs > "$OUT/ncu.txt" 2>&1
+    python3 bench/hopper/profile_one.py --shape "${PROFILE_SHAPE:-8,16,2048}" $dirs > "$OUT/ncu.txt" 2>&1
   log "ncu exit $?"
 fi
 
