@@ -54,6 +54,7 @@ def load_kernel(driver, spec):
         kernel.tma = tma_tiles("sm_90a", spec["dtype"], spec["head_dim"], spec["block_m"],
                                spec["block_n"], spec["num_warps"])
         kernel.use_counter = spec.get("use_counter", True)
+        kernel.use_tma_store = spec.get("tma_store", True)
     return kernel
 
 

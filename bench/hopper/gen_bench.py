@@ -55,11 +55,11 @@ def variants(dtype, d):
     # BlockM 64, two CTAs per SM) with wider K/V tiles in one stage (so two
     # CTAs still fit) and P in S's registers (FreshS): fewer turns per item
     # at 512 keys (256 keys: one wgmma needs 154 registers, ptxas C7602).
-    if d == 64:
-        m64 = dict(wg, block_m=64)
-        return [("wg", m64, None),
-                ("wg_n128s1", dict(m64, num_stages=1), targs(8192 | 8 | 2)),
-                ("wg_n192s1", dict(m64, block_n=192, num_stages=1), targs(8192 | 8 | 2))]
+    # (v20 result: both slower.) v21: TMA stores of O (AttentionParams
+    # version 5) against the per-thread stores, same cubin.
+    if d in (64, 128, 256):
+        tiles = dict(wg, block_m=64) if d == 64 else wg
+        return [("wg", tiles, None), ("wg_nostore", dict(tiles, tma_store=False), None)]
     return []
 
 
@@ -75,10 +75,12 @@ def main():
                     name = "b_%s_d%d_%s_%s" % (dtype, d, "c" if causal else "n", tag)
                     over = dict(over)
                     use_counter = over.pop("use_counter", True)
+                    tma_store = over.pop("tma_store", True)
                     include_dir = over.pop("include_dir", None)
                     spec = gen_tu.make_spec(name, dtype, d, causal, write_lse=True, **over)
                     spec["variant"] = tag
                     spec["use_counter"] = use_counter
+                    spec["tma_store"] = tma_store
                     path = gen_tu.write_kernel(spec, args.out)
                     if include_dir:
                         open(os.path.join(path, "include_dir"), "w").write(include_dir)

@@ -42,13 +42,15 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
          traits.numWarps == 4 * (traits.blockM / 64 + 1);
 }
 
-/// Encodes the tensor maps of q, k and v into `params` and sets tmaLoads;
-/// leaves tmaLoads 0 (the kernel copies with cp.async) where the driver
-/// rejects a tensor (e.g. strides that are not multiples of 16 bytes) or
-/// XFC_NO_TMA is set to anything but 0.
+/// Encodes the tensor maps of q, k and v (and o) into `params` and sets
+/// tmaLoads (tmaStores); leaves them 0 (the kernel copies with cp.async,
+/// stores with its threads) where the driver rejects a tensor (e.g. strides
+/// that are not multiples of 16 bytes) or XFC_NO_TMA is set to anything
+/// but 0.
 void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
                       AttentionParams &params) {
   params.tmaLoads = 0;
+  params.tmaStores = 0;
   if (const char *off = std::getenv("XFC_NO_TMA");
       off && *off && std::strcmp(off, "0") != 0)
     return;
@@ -82,6 +84,12 @@ void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
       encode(params.tmaV, params.v, params.kvLen, params.vBatchStride,
              params.vHeadStride, params.vSeqStride, traits.blockN))
     params.tmaLoads = 1;
+  // The output: one consumer warpgroup's 64 rows a box. Without it the
+  // kernel stores with its threads.
+  params.tmaStores =
+      params.tmaLoads &&
+      encode(params.tmaO, params.o, params.qLen, params.oBatchStride,
+             params.oHeadStride, params.oSeqStride, 64);
 }
 
 std::string formatFloat(double value) {

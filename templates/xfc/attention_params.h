@@ -14,7 +14,7 @@
 namespace xfc {
 
 /// Bumped whenever the layout of AttentionParams changes.
-constexpr int kParamsVersion = 4;
+constexpr int kParamsVersion = 5;
 
 /// Arguments of one attention launch. Tensors are [batch, heads, seq, head_dim]
 /// with the last dimension contiguous; strides are in elements, not bytes, so
@@ -74,11 +74,18 @@ struct AttentionParams {
   /// 128-byte swizzle) and leave 0 where encoding fails (strides that are
   /// not multiples of 16 bytes, unaligned pointers).
   int tmaLoads;
+  /// Nonzero when tmaO holds a tensor map of o (dims as q's, box {64, 64,
+  /// 1, 1}: one consumer warpgroup's rows of one 128-byte column block);
+  /// the sm_90a wgmma kernel then stores its output tiles with
+  /// cp.async.bulk.tensor (rows >= qLen clipped by the map), otherwise with
+  /// per-thread stores.
+  int tmaStores;
   /// Tensor maps are 128 bytes, 64-byte aligned; the kernel reads them in
   /// place (its parameter is __grid_constant__).
   alignas(64) unsigned char tmaQ[128];
   alignas(64) unsigned char tmaK[128];
   alignas(64) unsigned char tmaV[128];
+  alignas(64) unsigned char tmaO[128];
 
   /// Optional (kernels with persistent launches: the sm_90a wgmma kernel):
   /// two ints in device memory, zero before the launch, that a persistent
@@ -90,7 +97,7 @@ struct AttentionParams {
   int *workCounter;
 };
 
-static_assert(sizeof(AttentionParams) == 704,
+static_assert(sizeof(AttentionParams) == 832,
               "AttentionParams layout changed: bump kParamsVersion and update "
               "the harness mirror (test/gpu/harness/cubin_runner.py)");
 

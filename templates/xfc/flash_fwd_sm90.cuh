@@ -429,6 +429,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
   const int tid = threadIdx.x;
   const int warpgroup = tid / 128;
+  // TMA stores of the output (params.tmaStores): only with TMA loads, whose
+  // maps the launcher encodes together with O's.
+  const bool tmaStore = params.tmaLoads != 0 && params.tmaStores != 0;
   // TMA loads (the launcher encoded tensor maps): one producer thread
   // issues every copy and the full barriers wait for one arrival plus the
   // bytes; otherwise the 128 producer threads copy with cp.async and each
@@ -987,6 +990,29 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                      "r"(v)
                      : "memory");
       }
+    if (tmaStore) {
+      // The warpgroup's 64 staged rows leave as HeadDim / 64 TMA boxes
+      // (the staging layout is a box's swizzled layout; the map clips rows
+      // >= qLen). Once the boxes have been read, the buffer is free for the
+      // producer: one thread arrives for the warpgroup's four warps.
+      sm90::fenceProxyAsync();
+      sm90::namedBarSync(8 + wg, 128);
+      if (ctid == 0) {
+#pragma unroll
+        for (int c = 0; c < HeadDim / 64; ++c)
+          sm90::tmaStore4d(params.tmaO, c * 64, mTile * BlockM + wg * 64, head,
+                           batch, sQ + c * BlockM * 128 + wg * 64 * 128);
+        sm90::bulkCommit();
+        sm90::bulkWaitRead();
+#pragma unroll
+        for (int w = 0; w < 4; ++w)
+          sm90::mbarArrive(qEmpty(qb));
+      }
+      kvBase += numTiles;
+      if constexpr (!Persistent)
+        break;
+      continue;
+    }
     __syncwarp();
 
     // Each lane writes one 16-byte chunk column c of rows r0, r0 +
@@ -1033,6 +1059,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     if constexpr (!Persistent)
       break;
   }
+  // Output tiles stored with TMA must be written before the CTA ends.
+  if (tmaStore && ctid == 0)
+    sm90::bulkWait();
 #endif
 }
 

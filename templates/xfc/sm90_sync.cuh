@@ -59,6 +59,28 @@ XFC_DEVICE void tmaLoad4d(unsigned dst, const void *map, int c0, int c1, int c2,
       : "memory");
 }
 
+/// Stores the box at coordinates (c0..c3) of `map` from shared memory at
+/// `src` (laid out as a load of the same box puts it), in the thread's
+/// current bulk async-group.
+XFC_DEVICE void tmaStore4d(const void *map, int c0, int c1, int c2, int c3,
+                           unsigned src) {
+  asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.tile.bulk_group "
+               "[%0, {%1, %2, %3, %4}], [%5];\n" ::"l"(map),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(src)
+               : "memory");
+}
+XFC_DEVICE void bulkCommit() {
+  asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+/// Waits until the thread's bulk stores have read their shared memory.
+XFC_DEVICE void bulkWaitRead() {
+  asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory");
+}
+/// Waits until the thread's bulk stores are complete.
+XFC_DEVICE void bulkWait() {
+  asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+}
+
 /// Starts fetching a tensor map into the TMA unit's descriptor cache.
 XFC_DEVICE void prefetchTensorMap(const void *map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");

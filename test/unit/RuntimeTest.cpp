@@ -30,7 +30,7 @@ namespace {
 /// A manifest as `xfc compile` writes it: dense fp16, head_dim 64, masks.
 const char *const kDenseManifest = R"({
   "manifest_version": 1,
-  "params_version": 4,
+  "params_version": 5,
   "xfc_version": "0.1.0",
   "nvrtc_version": "13.0",
   "config": {"name": "scaled_dot_product", "head_dim": 64, "dtype": "fp16",
@@ -77,7 +77,7 @@ const char *const kDenseManifest = R"({
 /// 2 x 4 x 4 blocks of 16 (64 tokens).
 const char *const kSparseManifest = R"({
   "manifest_version": 1,
-  "params_version": 4,
+  "params_version": 5,
   "kernels": [
     {
       "symbol": "xfc_attn_sparse",
@@ -267,7 +267,7 @@ TEST(Manifest, ParsesEveryField) {
   StatusOr<Manifest> manifest = Manifest::parse(kDenseManifest);
   ASSERT_TRUE(manifest.isOk()) << manifest.getStatus().getMessage();
   EXPECT_EQ(manifest->manifestVersion, 1);
-  EXPECT_EQ(manifest->paramsVersion, 4);
+  EXPECT_EQ(manifest->paramsVersion, 5);
   EXPECT_EQ(manifest->xfcVersion, "0.1.0");
   EXPECT_EQ(manifest->nvrtcVersion, "13.0");
   EXPECT_NE(manifest->configJson.find("\"scaled_dot_product\""),
@@ -336,10 +336,10 @@ TEST(Manifest, Errors) {
       "manifest.json: manifest_version 3 is not supported: this "
       "runtime reads manifest_version 1 to 2; recompile the config with a "
       "matching xfc");
-  EXPECT_EQ(parseError(replaced(kDenseManifest, "\"params_version\": 4",
+  EXPECT_EQ(parseError(replaced(kDenseManifest, "\"params_version\": 5",
                                 "\"params_version\": 1")),
             "manifest.json: params_version 1 is not supported: this runtime "
-            "passes AttentionParams version 4; recompile the config with a "
+            "passes AttentionParams version 5; recompile the config with a "
             "matching xfc");
   EXPECT_EQ(parseError(replaced(kDenseManifest, "\"manifest_version\": 1",
                                 "\"manifest_version\": \"1\"")),
@@ -944,7 +944,7 @@ namespace {
 /// softmax of t0 into the output (manifest version 2).
 const char *const kGraphManifest = R"({
   "manifest_version": 2,
-  "params_version": 4,
+  "params_version": 5,
   "kernels": [
     {"symbol": "mm", "template": "matmul", "arch": "sm_90a",
      "params": "xfc::OpParams", "block": [256, 1, 1],

@@ -14,7 +14,7 @@ CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES = 3
 
 
 class AttentionParams(ctypes.Structure):
-    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 4;
+    """Byte-for-byte mirror of templates/xfc/attention_params.h (version 5;
     the C++ struct aligns the tensor maps to 64 bytes, here explicit padding
     does)."""
 
@@ -41,16 +41,16 @@ class AttentionParams(ctypes.Structure):
         ("keyPaddingBatchStride", ctypes.c_longlong),
         ("lse", ctypes.c_void_p),
         ("persistentCtas", ctypes.c_int),
-        ("tmaLoads", ctypes.c_int),
-        ("_padToTensorMaps", ctypes.c_ubyte * 24),
+        ("tmaLoads", ctypes.c_int), ("tmaStores", ctypes.c_int),
+        ("_padToTensorMaps", ctypes.c_ubyte * 20),
         ("tmaQ", ctypes.c_ubyte * 128), ("tmaK", ctypes.c_ubyte * 128),
-        ("tmaV", ctypes.c_ubyte * 128),
+        ("tmaV", ctypes.c_ubyte * 128), ("tmaO", ctypes.c_ubyte * 128),
         ("workCounter", ctypes.c_void_p),
         ("_padTo64", ctypes.c_ubyte * 56),
     ]
 
 
-assert ctypes.sizeof(AttentionParams) == 704, "AttentionParams layout changed"
+assert ctypes.sizeof(AttentionParams) == 832, "AttentionParams layout changed"
 assert AttentionParams.tmaQ.offset == 256, "tensor maps must be 64-byte aligned"
 
 
@@ -148,6 +148,7 @@ class Driver:
         where the driver rejects a tensor. tiles: tma_tiles(...)."""
         bf16, head_dim, block_m, block_n = tiles
         prm.tmaLoads = 0
+        prm.tmaStores = 0
         scratch = ctypes.create_string_buffer(128 + 64)
         aligned = (ctypes.addressof(scratch) + 63) // 64 * 64
         for field, data, length, strides3, rows in (
@@ -156,7 +157,9 @@ class Driver:
                 ("tmaK", prm.k, prm.kvLen,
                  (prm.kSeqStride, prm.kHeadStride, prm.kBatchStride), block_n),
                 ("tmaV", prm.v, prm.kvLen,
-                 (prm.vSeqStride, prm.vHeadStride, prm.vBatchStride), block_n)):
+                 (prm.vSeqStride, prm.vHeadStride, prm.vBatchStride), block_n),
+                ("tmaO", prm.o, prm.qLen,
+                 (prm.oSeqStride, prm.oHeadStride, prm.oBatchStride), 64)):
             dims = [head_dim, length, prm.heads, prm.batch]
             strides, packed = [], dims[0] * 2
             for d in range(3):
@@ -171,10 +174,17 @@ class Driver:
                 (ctypes.c_uint32 * 4)(64, rows, 1, 1), (ctypes.c_uint32 * 4)(1, 1, 1, 1),
                 0, 3, 3, 0)
             if result != 0:
+                # The output's map is optional: without it the kernel stores
+                # with its threads.
+                if field == "tmaO":
+                    break
                 return
             ctypes.memmove(ctypes.addressof(prm) + getattr(AttentionParams, field).offset,
                            aligned, 128)
-        prm.tmaLoads = 1
+            if field == "tmaV":
+                prm.tmaLoads = 1
+            elif field == "tmaO":
+                prm.tmaStores = 1
 
     def current_context(self):
         ctx = ctypes.c_void_p()
@@ -203,6 +213,9 @@ class CubinKernel:
         # kernel copies with cp.async (tmaLoads 0), for A/B runs and checks.
         self.tma = None
         self.use_tma = True
+        # With use_tma: also the output's map (TMA stores); false keeps the
+        # kernel's per-thread stores (A/B runs).
+        self.use_tma_store = True
         self._tma_key = None
         # For a wgmma kernel (tma set): persistent launches take items from
         # a work counter (AttentionParams.workCounter), as the runtime gives
@@ -260,14 +273,18 @@ class CubinKernel:
         kernel with `tma` set, fills its tensor maps first (re-encoded only
         when the tensors in params change)."""
         if self.tma and self.use_tma:
-            key = (params.q, params.k, params.v, params.qLen, params.kvLen, params.heads,
-                   params.batch) + tuple(getattr(params, x + y) for x in "qkv"
-                                         for y in ("BatchStride", "HeadStride", "SeqStride"))
+            key = (params.q, params.k, params.v, params.o, params.qLen, params.kvLen,
+                   params.heads, params.batch) + tuple(
+                       getattr(params, x + y) for x in "qkvo"
+                       for y in ("BatchStride", "HeadStride", "SeqStride"))
             if key != self._tma_key or not params.tmaLoads:
                 self.driver.encode_tensor_maps(params, self.tma)
                 self._tma_key = key
+            if not self.use_tma_store:
+                params.tmaStores = 0
         else:
             params.tmaLoads = 0
+            params.tmaStores = 0
             self._tma_key = None
         params.workCounter = self.work_counter() if self.tma and self.use_counter else None
         arg = ctypes.pointer(params)
