@@ -6,6 +6,7 @@ torch.cuda.current_stream().cuda_stream. Needs only libcuda.so.1.
 """
 
 import ctypes
+import os
 import math
 
 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
@@ -214,8 +215,9 @@ class CubinKernel:
         self.tma = None
         self.use_tma = True
         # With use_tma: also the output's map (TMA stores); false keeps the
-        # kernel's per-thread stores (A/B runs).
-        self.use_tma_store = True
+        # kernel's per-thread stores (A/B runs; XFC_HARNESS_NO_TMA_STORE=1
+        # makes that the default).
+        self.use_tma_store = os.environ.get("XFC_HARNESS_NO_TMA_STORE", "0") == "0"
         self._tma_key = None
         # For a wgmma kernel (tma set): persistent launches take items from
         # a work counter (AttentionParams.workCounter), as the runtime gives
