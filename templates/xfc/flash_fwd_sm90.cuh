@@ -435,8 +435,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // on all 16 rows of bench_blocksparse, but 2-3% slower at dense D=64 (one
   // thread's store must be read before the Q buffer is free) and within
   // +-4% at D=128 and 256.
-  const bool tmaStore =
-      !Dense && params.tmaLoads != 0 && params.tmaStores != 0;
+  const bool tmaStore = !Dense && params.tmaLoads != 0 && params.tmaStores != 0;
   // TMA loads (the launcher encoded tensor maps): one producer thread
   // issues every copy and the full barriers wait for one arrival plus the
   // bytes; otherwise the 128 producer threads copy with cp.async and each
