@@ -184,14 +184,15 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///     tile instead of after its last: measured 1-7% slower on causal and
 ///     D=64 rows (the CTA claims its next item too early), 0-1% faster on
 ///     D=128 non-causal ones (v13);
-///   bit 11 gives the producer of dense one-item-per-CTA kernels 24
-///     registers (consumers 240, FA3's split) instead of 40;
-///   bit 12 takes one item per CTA (no persistent loop);
-///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
-///     that without the S/PV overlap P can live in S's registers;
 ///   bit 10 lets HeadDim 256 kernels run persistent (with one Q buffer and
 ///     long items they gain little; spill-free, ptxas 13.0, only for dense
-///     non-causal kernels with bits 0-3).
+///     non-causal 64-key kernels with bits 0-3);
+///   bit 11 gives the producer of dense one-item-per-CTA kernels 24
+///     registers (consumers 240, FA3's split) instead of 40 (v16: no gain);
+///   bit 12 takes one item per CTA (no persistent loop; v16: no gain);
+///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
+///     that without the S/PV overlap P can live in S's registers (the
+///     default of HeadDim 256's single-stage kernels, v17).
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
