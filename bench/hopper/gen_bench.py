@@ -55,11 +55,12 @@ def variants(dtype, d):
     # BlockM 64, two CTAs per SM) with wider K/V tiles in one stage (so two
     # CTAs still fit) and P in S's registers (FreshS): fewer turns per item
     # at 512 keys (256 keys: one wgmma needs 154 registers, ptxas C7602).
-    # (v20 result: both slower.) v21: TMA stores of O (AttentionParams
-    # version 5) against the per-thread stores, same cubin.
-    if d in (64, 128, 256):
-        tiles = dict(wg, block_m=64) if d == 64 else wg
-        return [("wg", tiles, None), ("wg_nostore", dict(tiles, tma_store=False), None)]
+    # (v20 result: both slower. v21, TMA stores: dense D=64 2-3% slower.)
+    # v22: D=64 (BlockM 64, one consumer, persistent) issuing the next
+    # item's first S with the current item's last P V (Knobs bit 14).
+    if d == 64:
+        m64 = dict(wg, block_m=64)
+        return [("wg", m64, None), ("wg_cross", m64, targs(16384 | 8 | 2))]
     return []
 
 
