@@ -57,7 +57,8 @@ def variants(dtype, d):
     # at 512 keys (256 keys: one wgmma needs 154 registers, ptxas C7602).
     # (v20 result: both slower. v21, TMA stores: dense D=64 2-3% slower.)
     # v22: D=64 (BlockM 64, one consumer, persistent) issuing the next
-    # item's first S with the current item's last P V (Knobs bit 14).
+    # item's first S with the current item's last P V (Knobs bit 14):
+    # 4-8% slower (H200), off.
     if d == 64:
         m64 = dict(wg, block_m=64)
         return [("wg", m64, None), ("wg_cross", m64, targs(16384 | 8 | 2))]

@@ -200,7 +200,8 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///     registers (consumers 240, FA3's split) instead of 40 (v16: no gain);
 ///   bit 12 takes one item per CTA (no persistent loop; v16: no gain);
 ///   bit 14 (CrossItem) issues a persistent one-consumer kernel's next
-///     item's first S with the current item's last P V;
+///     item's first S with the current item's last P V (v22: 4-8% slower
+///     at D=64, the epilogue starts later);
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
 ///     default of HeadDim 256's single-stage kernels, v17).
