@@ -7,8 +7,9 @@ For every B x H x S x D of PERF.md, causal and not, bf16 and fp16: compiles the
 scaled_dot_product config with `xfc compile` (recording the cold NVRTC time and
 the kernel-cache hit time), loads the cubin (test/gpu/harness/cubin_runner.py)
 and times it with triton.testing.do_bench (median, CUDA events, random inputs),
-then times PyTorch's SDPA backends (cuDNN, FA2 flash, xFormers-CUTLASS
-efficient) on the same inputs. Before timing, xfc's output is checked against
+then times PyTorch's SDPA backends (cuDNN in turns with xfc; FA2 flash,
+xFormers-CUTLASS efficient) and FlexAttention (torch.compile'd; the causal
+mask as a block mask) on the same inputs. Before timing, xfc's output is checked against
 the cuDNN output (relative error) so that a fast wrong kernel cannot pass.
 Writes DIR/bench_dense.json, DIR/bench_dense.md (TFLOP/s and xfc/peer ratios)
 and DIR/bench_dense.png.
@@ -100,6 +101,12 @@ def main():
     result["matmul_bf16_tflops"] = 2 * 8192 ** 3 / bench(lambda: a @ a) / 1e9
     del a
     shapes = SHAPES[:2] if args.quick else SHAPES
+    flex, flex_error = None, ""
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        flex = torch.compile(flex_attention, dynamic=False)
+    except Exception as e:  # noqa: BLE001 - reported per row
+        flex_error = "FlexAttention unavailable: %s" % e
     for dtype in ("bf16", "fp16"):
         for d in sorted({s[3] for s in shapes}):
             for causal in (False, True):
@@ -151,6 +158,18 @@ def main():
                             row[name + "_tflops"] = flops(b, h, s, d, causal) / pms / 1e9
                         except Exception as e:  # noqa: BLE001 - a peer may lack a shape
                             row[name + "_error"] = str(e)[:120]
+                    # FlexAttention (torch.compile'd): no mask, or the causal
+                    # one as a block mask.
+                    try:
+                        if flex is None:
+                            raise RuntimeError(flex_error)
+                        bm = (create_block_mask(lambda bi, hi, qi, ki: qi >= ki, None, None,
+                                                s, s, device="cuda") if causal else None)
+                        fn = lambda: flex(q, k, v, block_mask=bm)
+                        fn()
+                        row["flex_tflops"] = flops(b, h, s, d, causal) / bench(fn) / 1e9
+                    except Exception as e:  # noqa: BLE001 - a peer may lack a shape
+                        row["flex_error"] = str(e)[:120]
                     loaded.unload()
                     result["rows"].append(row)
                     print(json.dumps(row), flush=True)
@@ -158,17 +177,18 @@ def main():
         json.dump(result, f, indent=1)
     lines = ["# Dense forward, %s, torch %s, %s" % (result["device"], result["torch"], result["date"]),
              "", "bf16 matmul ceiling in the same run: %.0f TFLOP/s" % result["matmul_bf16_tflops"], "",
-             "| dtype | B×H×S×D | causal | xfc | xfc, cp.async loads | cuDNN | FA2 | xFormers | xfc/cuDNN | xfc/FA2 | rel. err vs cuDNN |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| dtype | B×H×S×D | causal | xfc | xfc, cp.async loads | cuDNN | FA2 | xFormers | Flex | xfc/cuDNN | xfc/FA2 | xfc/Flex | rel. err vs cuDNN |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         def t(name):
             return r.get(name + "_tflops")
         fmt = lambda x: "%.0f" % x if x else "–"
         ratio = lambda x: "%.2f" % (r["xfc_tflops"] / x) if x else "–"
-        lines.append("| %s | %d×%d×%d×%d | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.1e |" % (
+        lines.append("| %s | %d×%d×%d×%d | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %.1e |" % (
             r["dtype"], r["B"], r["H"], r["S"], r["D"], "yes" if r["causal"] else "no",
             r["xfc_tflops"], r["xfc_cp_async_tflops"], fmt(t("cudnn")), fmt(t("flash(FA2)")), fmt(t("efficient(xformers)")),
-            ratio(t("cudnn")), ratio(t("flash(FA2)")), r["xfc_vs_cudnn_rel_err"]))
+            fmt(t("flex")), ratio(t("cudnn")), ratio(t("flash(FA2)")), ratio(t("flex")),
+            r["xfc_vs_cudnn_rel_err"]))
     lines += ["", "xfc is compiled per shape (the config's seq_len = S, as cuDNN plans per "
               "shape); its tiles per row are in bench_dense.json (xfc_tile).",
               "", "xfc runs as the runtime launches it: persistent where the kernel supports it "
@@ -191,7 +211,7 @@ def main():
             rows = [r for r in result["rows"] if r["dtype"] == "bf16" and r["causal"] == causal]
             labels = ["%dx%dx%dx%d" % (r["B"], r["H"], r["S"], r["D"]) for r in rows]
             for key, name in (("xfc", "xfc"), ("cudnn", "cuDNN"), ("flash(FA2)", "FA2"),
-                              ("efficient(xformers)", "xFormers")):
+                              ("efficient(xformers)", "xFormers"), ("flex", "FlexAttention")):
                 ax.plot(labels, [r.get(key + "_tflops", float("nan")) for r in rows], marker="o", label=name)
             ax.set_title("bf16 forward, %s" % ("causal" if causal else "non-causal"))
             ax.set_ylabel("TFLOP/s")

@@ -52,7 +52,7 @@ for step in "$@"; do
     OUT=$results/hopper run_step hopper ${HOPPER_LIMIT:-420} env ONLY="${HOPPER_ONLY:-wg_bf16}" \
       BENCH_TIMEOUT=300 CHECK_TIMEOUT=100 bash bench/hopper/run.sh ;;
   dense)
-    run_step dense 300 python3 bench/bench_dense.py --xfc "$XFC" \
+    run_step dense 480 python3 bench/bench_dense.py --xfc "$XFC" \
       --out "$results/dense" ;;
   profile)
     # PROFILE_LAYOUTS: "NAME@BLOCK;..." of bench_blocksparse.py's layouts.
