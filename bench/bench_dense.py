@@ -104,6 +104,12 @@ def main():
     flex, flex_error = None, ""
     try:
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        import torch._dynamo
+        # One compiled graph per shape, dtype and mask (28 here): past
+        # dynamo's default limit of 8 it would fall back to eager (the
+        # unfused math, 10-50x slower; measured so in a first run).
+        torch._dynamo.config.cache_size_limit = 256
+        torch._dynamo.config.accumulated_cache_size_limit = 4096
         flex = torch.compile(flex_attention, dynamic=False)
     except Exception as e:  # noqa: BLE001 - reported per row
         flex_error = "FlexAttention unavailable: %s" % e
