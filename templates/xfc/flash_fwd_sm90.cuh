@@ -47,27 +47,6 @@
 
 namespace xfc {
 
-/// Dynamic shared memory of the wgmma path: Q, NumStages K and V tiles and
-/// 1024 bytes to align the base to a swizzle atom (the mbarriers are static).
-/// Q tiles of the wgmma kernel: two (a persistent CTA loads the next item's
-/// Q while it computes the current one; see flashForwardSm90) where they fit
-/// in the 227 KiB a CTA may have, else one (no xfc configuration: BlockN
-/// 176 or three stages at HeadDim 128).
-XFC_HOST_DEVICE constexpr int wgmmaQBuffers(int blockM, int blockN, int stages,
-                                            int headDim) {
-  return (2 * blockM + 2 * stages * blockN) * headDim * 2 + 1024 <= 227 * 1024
-             ? 2
-             : 1;
-}
-
-XFC_HOST_DEVICE constexpr int wgmmaSharedBytes(int blockM, int blockN,
-                                               int stages, int headDim) {
-  return (wgmmaQBuffers(blockM, blockN, stages, headDim) * blockM +
-          2 * stages * blockN) *
-             headDim * 2 +
-         1024;
-}
-
 /// True when Traits select the warp-specialized wgmma kernel: 16-bit
 /// elements and one producer warpgroup plus one consumer warpgroup per 64
 /// query rows.

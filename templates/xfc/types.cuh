@@ -58,6 +58,29 @@ XFC_HOST_DEVICE constexpr int simtSharedBytes(int blockM, int blockN,
   return (blockM + 2 * stages * blockN) * headDim * 4;
 }
 
+/// Q tiles of the wgmma kernel: two (a persistent CTA loads the next item's
+/// Q while it computes the current one; see flashForwardSm90) where they fit
+/// in the 227 KiB a CTA may have, else one (HeadDim 256; BlockN 176 or three
+/// stages at HeadDim 128). The compiler sizes kernels with the same
+/// functions (KernelConfig.cpp).
+XFC_HOST_DEVICE constexpr int wgmmaQBuffers(int blockM, int blockN, int stages,
+                                            int headDim) {
+  return (2 * blockM + 2 * stages * blockN) * headDim * 2 + 1024 <= 227 * 1024
+             ? 2
+             : 1;
+}
+
+/// Dynamic shared memory of the wgmma path: the Q tiles, NumStages K and V
+/// tiles and 1024 bytes to align the base to a swizzle atom (the mbarriers
+/// are static).
+XFC_HOST_DEVICE constexpr int wgmmaSharedBytes(int blockM, int blockN,
+                                               int stages, int headDim) {
+  return (wgmmaQBuffers(blockM, blockN, stages, headDim) * blockM +
+          2 * stages * blockN) *
+             headDim * 2 +
+         1024;
+}
+
 XFC_HOST_DEVICE constexpr int ceilDiv(int a, int b) { return (a + b - 1) / b; }
 XFC_HOST_DEVICE constexpr bool isPowerOf2(int x) {
   return x > 0 && (x & (x - 1)) == 0;

@@ -1,6 +1,7 @@
 //===- KernelConfig.cpp - Kernel configuration heuristics -----------------===//
 
 #include "xfc/Transforms/KernelConfig.h"
+#include "xfc/types.cuh"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -20,23 +21,20 @@ ArrayRef<StringRef> getSupportedArchs() {
 int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
                            int64_t stages, int64_t headDim,
                            unsigned elementBits, bool wgmma) {
-  int64_t elementBytes = elementBits / 8;
-  if (path == "mma_sync" && wgmma) {
-    // Q tiles (two, so that a persistent CTA loads the next item's Q during
-    // the current one, where they fit in 227 KiB, else one) plus `stages` K
-    // and V tiles, aligned to 1024 bytes (the 128-byte swizzle atoms)
-    // inside the allocation.
-    auto bytes = [&](int64_t qTiles) {
-      return (qTiles * blockM + 2 * stages * blockN) * headDim * elementBytes +
-             1024;
-    };
-    return bytes(2) <= 227 * 1024 ? bytes(2) : bytes(1);
-  }
+  // The templates' own formulas (templates/xfc/types.cuh), which their
+  // static_asserts check SharedBytes against: Q tile(s) plus `stages` K and
+  // V tiles; the wgmma kernel takes two Q tiles where they fit in 227 KiB
+  // and 1024 bytes to align its 128-byte swizzle atoms.
+  auto narrow = [](int64_t value) { return static_cast<int>(value); };
+  if (path == "mma_sync" && wgmma)
+    return wgmmaSharedBytes(narrow(blockM), narrow(blockN), narrow(stages),
+                            narrow(headDim));
   if (path == "mma_sync")
-    // Q tile plus `stages` K and V tiles.
-    return (blockM + 2 * stages * blockN) * headDim * elementBytes;
-  // simt: the same tiles in fp32 (rows are swizzled, not padded).
-  return (blockM + 2 * stages * blockN) * headDim * 4;
+    return flashSharedBytes(narrow(blockM), narrow(blockN), narrow(stages),
+                            narrow(headDim));
+  (void)elementBits;
+  return simtSharedBytes(narrow(blockM), narrow(blockN), narrow(stages),
+                         narrow(headDim));
 }
 
 namespace {
