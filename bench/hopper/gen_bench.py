@@ -57,11 +57,11 @@ def variants(dtype, d):
     # at 512 keys (256 keys: one wgmma needs 154 registers, ptxas C7602).
     # (v20 result: both slower. v21, TMA stores: dense D=64 2-3% slower.)
     # v22: D=64 (BlockM 64, one consumer, persistent) issuing the next
-    # item's first S with the current item's last P V (Knobs bit 14):
-    # 4-8% slower (H200), off.
+    # item's first S with the current item's last P V (then Knobs bit 14):
+    # 4-8% slower (H200); the code was removed afterwards (git history has
+    # it). The set for the next run: xfc's D=64 kernel alone.
     if d == 64:
-        m64 = dict(wg, block_m=64)
-        return [("wg", m64, None), ("wg_cross", m64, targs(16384 | 8 | 2))]
+        return [("wg", dict(wg, block_m=64), None)]
     return []
 
 

@@ -71,15 +71,6 @@ template <typename Traits> XFC_HOST_DEVICE constexpr int attentionCtasPerSm() {
 
 namespace xfc {
 
-/// `a` if First, else `b`: a compile-time choice between two register
-/// arrays that leaves the other one unused.
-template <bool First, typename T> XFC_DEVICE T &pickRef(T &a, T &b) {
-  if constexpr (First)
-    return a;
-  else
-    return b;
-}
-
 /// What the producer hands the consumers with each Q buffer use: the work
 /// item (past the last: stop), its place and its first K/V tile.
 struct Sm90ItemSlot {
@@ -178,12 +169,12 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 11 gives the producer of dense one-item-per-CTA kernels 24
 ///     registers (consumers 240, FA3's split) instead of 40 (v16: no gain);
 ///   bit 12 takes one item per CTA (no persistent loop; v16: no gain);
-///   bit 14 (CrossItem) issues a persistent one-consumer kernel's next
-///     item's first S with the current item's last P V (v22: 4-8% slower
-///     at D=64, the epilogue starts later);
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
 ///     default of HeadDim 256's single-stage kernels, v17).
+/// (v22 measured issuing a persistent one-consumer kernel's next item's
+/// first S with the current item's last P V: 4-8% slower at D=64, so it was
+/// removed.)
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -283,9 +274,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // path (216 registers a consumer): with the static split's item
   // arithmetic instead they spill at 232 (ptxas 13.0).
   constexpr int QBuffers = wgmmaQBuffers(BlockM, BlockN, Stages, HeadDim);
-  constexpr bool CrossItem = (Knobs & 16384) != 0 && Persistent &&
-                             Overlap != 0 && Consumers == 1 && QBuffers == 2 &&
-                             !QRegs;
   constexpr bool OrderWait = (Knobs & 1) != 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
@@ -293,10 +281,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // from P's packing to the next S GEMM, and without the S/PV overlap P can
   // take its registers.
   constexpr bool FreshS = (Knobs & 8192) != 0;
-  // Knobs bit 14: a persistent one-consumer kernel issues the next item's
-  // first S GEMM together with the current item's last P V (the next Q is
-  // in the other buffer), so that an item's first S is no longer alone on
-  // the tensor cores and its latency is not waited for twice.
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -629,11 +613,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // Rows of this thread: g and g + 8 of the warp's 16.
   const int rowInTile = wg * 64 + warp * 16 + g;
   int kvBase = 0;
-  // With CrossItem, S and P live across items (S carries the next item's
-  // first tile: preS); otherwise per item, as their lifetimes are.
-  float sCarry[BlockN / 2];
-  unsigned pCarry[BlockN / 16][4];
-  bool preS = false;
   for (int itemCount = 0;; ++itemCount) {
     // This item's Q buffer (see the producer) and its use count's phase;
     // the item, its place and schedule come with the buffer.
@@ -668,16 +647,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     float rowSum[2] = {0.0f, 0.0f};
 
     if (numTiles > 0) {
-      float sItem[BlockN / 2];
-      unsigned pItem[BlockN / 16][4];
-      float(&s)[BlockN / 2] = pickRef<CrossItem>(sCarry, sItem);
-      unsigned(&p)[BlockN / 16][4] = pickRef<CrossItem>(pCarry, pItem);
-      // Zeroed (their old values dead) unless S was issued last item.
-      if (!preS) {
+      float s[BlockN / 2];
 #pragma unroll
-        for (int i = 0; i < BlockN / 2; ++i)
-          s[i] = 0.0f;
-      }
+      for (int i = 0; i < BlockN / 2; ++i)
+        s[i] = 0.0f;
+      unsigned p[BlockN / 16][4];
 #pragma unroll
       for (int k = 0; k < BlockN / 16; ++k)
 #pragma unroll
@@ -920,13 +894,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         loadQFrag();
 
       if constexpr (Overlap) {
-        // Tile 0: S only (CrossItem: S may have come with the last item's
-        // final P V).
+        // Tile 0: S only.
         {
           const KvTile tile = advance(0);
-          if (!preS)
-            computeS(stageOf(0), phaseOf(0), numTiles == 1);
-          preS = false;
+          computeS(stageOf(0), phaseOf(0), numTiles == 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           packP();
@@ -965,56 +936,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           rescaleO(scaleOld);
           packP();
         }
-        // The last P V; with CrossItem together with the next item's first
-        // S (its Q is in the other buffer, its first K tile the ring's next).
-        bool crossed = false;
-        if constexpr (CrossItem) {
-          const int nextCount = itemCount + 1;
-          const int nqb = nextCount % QBuffers;
-          sm90::mbarWait(qFull(nqb), (nextCount / QBuffers) & 1);
-          if (itemSlot[nqb].item < work.count() &&
-              reinterpret_cast<const Schedule *>(scheduleSlot[nqb])
-                      ->numTiles() > 0) {
-            const int last = numTiles - 1;
-            const int nextStage = stageOf(numTiles);
-            sm90::mbarWait(kFull(nextStage), phaseOf(numTiles));
-            sm90::mbarWait(vFull(stageOf(last)), phaseOf(last));
-            if (!tma)
-              sm90::fenceProxyAsync();
-            const unsigned long long nextQDesc0 =
-                sm90::sw128Desc(qBuffer(nqb) + wg * 64 * 128, 16, 1024);
-            sm90::fenceRegs(s);
-            sm90::fenceRegs(o);
-            sm90::fenceRegs(p);
-            sm90::wgmmaFence();
-#pragma unroll
-            for (int kk = 0; kk < HeadDim / 16; ++kk) {
-              const unsigned long long nextQDesc =
-                  nextQDesc0 + ((kk / 4) * BlockM * 128 + (kk % 4) * 32) / 16;
-              if (FreshS && kk == 0)
-                Wgmma<Element, BlockN>::ssFresh(s, nextQDesc,
-                                                kDesc(nextStage, kk));
-              else
-                Wgmma<Element, BlockN>::ss(s, nextQDesc, kDesc(nextStage, kk),
-                                           kk > 0);
-            }
-            sm90::wgmmaCommit();
-            issuePV(stageOf(last));
-            sm90::fenceRegs(s);
-            sm90::fenceRegs(o);
-            sm90::fenceRegs(p);
-            sm90::wgmmaWait<0>();
-            sm90::fenceRegs(s);
-            sm90::fenceRegs(o);
-            sm90::fenceRegs(p);
-            release(kEmpty(nextStage));
-            release(vEmpty(stageOf(last)));
-            crossed = true;
-            preS = true;
-          }
-        }
-        if (!crossed)
-          finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
+        // The last P V.
+        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
