@@ -995,53 +995,51 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         for (int w = 0; w < 4; ++w)
           sm90::mbarArrive(qEmpty(qb));
       }
-      kvBase += numTiles;
-      if constexpr (!Persistent)
-        break;
-      continue;
-    }
-    __syncwarp();
-
-    // Each lane writes one 16-byte chunk column c of rows r0, r0 +
-    // RowsPerPass, ...: the address moves by a fixed stride, and a warp
-    // whose 16 rows are all below qLen (every one but the last tile's)
-    // stores without a predicate per chunk (v13: the epilogue's address
-    // arithmetic and branches were 12% of the samples at density 0.05).
-    constexpr int RowsPerPass = 32 / RowChunks;
-    const int warpRow0 = wg * 64 + warp * 16;
-    const int c = lane % RowChunks, r0 = lane / RowChunks;
-    const int firstRow = mTile * BlockM + warpRow0;
-    Element *out = static_cast<Element *>(params.o) +
-                   batch * params.oBatchStride + head * params.oHeadStride +
-                   (firstRow + r0) * params.oSeqStride + c * 8;
-    const long long passStride = RowsPerPass * params.oSeqStride;
-    auto storePass = [&](int pass) {
-      const int r = r0 + pass * RowsPerPass;
-      Chunk16 chunk;
-      asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
-                   : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z), "=r"(chunk.w)
-                   : "r"(sQ + stageOffset(warpRow0 + r, c))
-                   : "memory");
-      *reinterpret_cast<Chunk16 *>(out + pass * passStride) = chunk;
-    };
-    if (firstRow + 16 <= qLen) {
-#pragma unroll
-      for (int pass = 0; pass < 16 / RowsPerPass; ++pass)
-        storePass(pass);
     } else {
+      __syncwarp();
+
+      // Each lane writes one 16-byte chunk column c of rows r0, r0 +
+      // RowsPerPass, ...: the address moves by a fixed stride, and a warp
+      // whose 16 rows are all below qLen (every one but the last tile's)
+      // stores without a predicate per chunk (v13: the epilogue's address
+      // arithmetic and branches were 12% of the samples at density 0.05).
+      constexpr int RowsPerPass = 32 / RowChunks;
+      const int warpRow0 = wg * 64 + warp * 16;
+      const int c = lane % RowChunks, r0 = lane / RowChunks;
+      const int firstRow = mTile * BlockM + warpRow0;
+      Element *out = static_cast<Element *>(params.o) +
+                     batch * params.oBatchStride + head * params.oHeadStride +
+                     (firstRow + r0) * params.oSeqStride + c * 8;
+      const long long passStride = RowsPerPass * params.oSeqStride;
+      auto storePass = [&](int pass) {
+        const int r = r0 + pass * RowsPerPass;
+        Chunk16 chunk;
+        asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(chunk.x), "=r"(chunk.y), "=r"(chunk.z),
+                       "=r"(chunk.w)
+                     : "r"(sQ + stageOffset(warpRow0 + r, c))
+                     : "memory");
+        *reinterpret_cast<Chunk16 *>(out + pass * passStride) = chunk;
+      };
+      if (firstRow + 16 <= qLen) {
 #pragma unroll
-      for (int pass = 0; pass < 16 / RowsPerPass; ++pass)
-        if (firstRow + r0 + pass * RowsPerPass < qLen)
+        for (int pass = 0; pass < 16 / RowsPerPass; ++pass)
           storePass(pass);
+      } else {
+#pragma unroll
+        for (int pass = 0; pass < 16 / RowsPerPass; ++pass)
+          if (firstRow + r0 + pass * RowsPerPass < qLen)
+            storePass(pass);
+      }
+      // This warp has read its staged rows back: once every consumer warp
+      // has, the producer may load the Q of the item after next over them
+      // (with TMA, an async-proxy write: the fence orders this thread's
+      // generic accesses of the buffer before it).
+      sm90::fenceProxyAsync();
+      __syncwarp();
+      if (lane == 0)
+        sm90::mbarArrive(qEmpty(qb));
     }
-    // This warp has read its staged rows back: once every consumer warp has,
-    // the producer may load the Q of the item after next over them (with
-    // TMA, an async-proxy write: the fence orders this thread's generic
-    // accesses of the buffer before it).
-    sm90::fenceProxyAsync();
-    __syncwarp();
-    if (lane == 0)
-      sm90::mbarArrive(qEmpty(qb));
     kvBase += numTiles;
     if constexpr (!Persistent)
       break;
