@@ -42,13 +42,13 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
          traits.numWarps == 4 * (traits.blockM / 64 + 1);
 }
 
-/// Encodes the tensor maps of q, k and v (and o) into `params` and sets
-/// tmaLoads (tmaStores); leaves them 0 (the kernel copies with cp.async,
-/// stores with its threads) where the driver rejects a tensor (e.g. strides
-/// that are not multiples of 16 bytes) or XFC_NO_TMA is set to anything
-/// but 0.
+/// Encodes the tensor maps of q, k and v (and, with `output`, o) into
+/// `params` and sets tmaLoads (tmaStores); leaves them 0 (the kernel copies
+/// with cp.async, stores with its threads) where the driver rejects a tensor
+/// (e.g. strides that are not multiples of 16 bytes) or XFC_NO_TMA is set to
+/// anything but 0.
 void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
-                      AttentionParams &params) {
+                      bool output, AttentionParams &params) {
   params.tmaLoads = 0;
   params.tmaStores = 0;
   if (const char *off = std::getenv("XFC_NO_TMA");
@@ -87,7 +87,7 @@ void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
   // The output: one consumer warpgroup's 64 rows a box. Without it the
   // kernel stores with its threads.
   params.tmaStores =
-      params.tmaLoads &&
+      output && params.tmaLoads &&
       encode(params.tmaO, params.o, params.qLen, params.oBatchStride,
              params.oHeadStride, params.oSeqStride, 64);
 }
@@ -765,7 +765,10 @@ Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
   // once, each walking work items; the others ignore it.
   launchParams.persistentCtas = (*loadedKernel)->residentCtas;
   if (takesTensorMaps(kernel)) {
-    encodeTensorMaps(**driver, impl->traits(), launchParams);
+    // Only block-sparse kernels (those with layout tables) store with TMA
+    // (templates/xfc/flash_fwd_sm90.cuh): dense ones skip O's encoding.
+    encodeTensorMaps(**driver, impl->traits(),
+                     /*output=*/kernel.layout.has_value(), launchParams);
     // The wgmma kernel's persistent launches take items from a counter.
     StatusOr<int *> counter = (*loadedKernel)->getWorkCounter(stream);
     if (!counter)
