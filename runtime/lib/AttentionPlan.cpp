@@ -4,6 +4,7 @@
 
 #include "GraphPlan.h"
 #include "xfc/runtime/Cuda.h"
+#include "xfc/types.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -36,9 +37,7 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
   const AttentionTraits &traits = *kernel.attention;
   return kernel.arch == "sm_90a" &&
          (traits.element == DType::F16 || traits.element == DType::BF16) &&
-         (traits.headDim == 64 || traits.headDim == 128 ||
-          traits.headDim == 256) &&
-         traits.blockM % 64 == 0 &&
+         wgmmaTakesHeadDim(traits.headDim) && traits.blockM % 64 == 0 &&
          traits.numWarps == 4 * (traits.blockM / 64 + 1);
 }
 

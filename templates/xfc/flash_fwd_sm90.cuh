@@ -321,7 +321,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "the wgmma path takes xfc::f16 or xfc::bf16 elements");
   static_assert(usesWgmmaPath<Traits>(),
                 "the wgmma path needs NumWarps == 4 * (BlockM / 64 + 1)");
-  static_assert(HeadDim == 64 || HeadDim == 128 || HeadDim == 256,
+  static_assert(wgmmaTakesHeadDim(HeadDim),
                 "the wgmma path supports HeadDim 64, 128 and 256");
   static_assert(BlockM == 64 || BlockM == 128 || BlockM == 192,
                 "the wgmma path takes BlockM 64, 128 or 192 (one consumer "

@@ -58,6 +58,13 @@ XFC_HOST_DEVICE constexpr int simtSharedBytes(int blockM, int blockN,
   return (blockM + 2 * stages * blockN) * headDim * 4;
 }
 
+/// Head dims the sm_90a wgmma kernel takes (others run mma.sync there); the
+/// compiler's configuration pass and the runtime's tensor-map encoding ask
+/// the same question.
+XFC_HOST_DEVICE constexpr bool wgmmaTakesHeadDim(int headDim) {
+  return headDim == 64 || headDim == 128 || headDim == 256;
+}
+
 /// Q tiles of the wgmma kernel: two (a persistent CTA loads the next item's
 /// Q while it computes the current one; see flashForwardSm90) where they fit
 /// in the 227 KiB a CTA may have, else one (HeadDim 256; BlockN 176 or three

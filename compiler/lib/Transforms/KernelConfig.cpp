@@ -1,6 +1,7 @@
 //===- KernelConfig.cpp - Kernel configuration heuristics -----------------===//
 
 #include "xfc/Transforms/KernelConfig.h"
+#include "xfc/Dialect/Xfa/IR/Xfa.h"
 #include "xfc/types.cuh"
 
 #include "llvm/ADT/STLExtras.h"
@@ -45,8 +46,7 @@ int64_t getWgmmaWarps(int64_t blockM) { return 4 * (blockM / 64 + 1); }
 
 bool usesWgmmaKernel(const KernelProblem &problem) {
   return problem.arch == "sm_90a" && problem.elementBits == 16 &&
-         (problem.headDim == 64 || problem.headDim == 128 ||
-          problem.headDim == 256);
+         wgmmaTakesHeadDim(static_cast<int>(problem.headDim));
 }
 
 Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
@@ -55,13 +55,14 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
                              formatv("unsupported arch '{0}'; supported: {1}",
                                      problem.arch,
                                      join(getSupportedArchs(), ", ")));
-  static constexpr int64_t headDims[] = {32, 64, 96, 128, 256};
-  if (!is_contained(headDims, problem.headDim))
+  if (!is_contained(xfa::kSupportedHeadDims, problem.headDim))
     return createStringError(
         inconvertibleErrorCode(),
         formatv("head_dim {0} is not supported by the attention templates; "
-                "supported: 32, 64, 96, 128, 256",
-                problem.headDim));
+                "supported: {1}",
+                problem.headDim,
+                make_range(std::begin(xfa::kSupportedHeadDims),
+                           std::end(xfa::kSupportedHeadDims))));
   if (problem.elementBits != 16 && problem.elementBits != 32)
     return createStringError(inconvertibleErrorCode(),
                              "expected a 16- or 32-bit element type");
