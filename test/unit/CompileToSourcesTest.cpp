@@ -1,6 +1,8 @@
 //===- CompileToSourcesTest.cpp - The in-process compile path -------------===//
 
 #include "xfc/Pipeline/CompileToSources.h"
+#include "xfc/Dialect/Xfa/IR/Xfa.h"
+#include "xfc/Frontend/VariantRegistry.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -10,6 +12,13 @@
 using namespace xfc;
 
 namespace {
+
+// The frontend (no MLIR) keeps its own list of the head dims configs may
+// name; it must be the dialect's, which the configuration pass checks.
+TEST(HeadDims, FrontendListIsTheDialects) {
+  EXPECT_EQ(getKernelHeadDims(),
+            llvm::ArrayRef<int64_t>(xfa::kSupportedHeadDims));
+}
 
 struct CompileToSourcesTest : public ::testing::Test {
   CompileToSourcesTest() {

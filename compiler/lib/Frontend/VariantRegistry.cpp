@@ -26,6 +26,8 @@ using namespace xfc;
 // Value sets
 //===----------------------------------------------------------------------===//
 
+// xfa::kSupportedHeadDims, which this library cannot include (no MLIR here);
+// CompileToSourcesTest checks that the two agree.
 static const int64_t kKernelHeadDims[] = {32, 64, 96, 128, 256};
 static const int64_t kBlockSizes[] = {16, 32, 64, 128};
 static const llvm::StringRef kDtypes[] = {"fp16", "bf16", "fp32"};
