@@ -59,9 +59,17 @@ def variants(dtype, d):
     # v22: D=64 (BlockM 64, one consumer, persistent) issuing the next
     # item's first S with the current item's last P V (then Knobs bit 14):
     # 4-8% slower (H200); the code was removed afterwards (git history has
-    # it). The set for the next run: xfc's D=64 kernel alone.
-    if d == 64:
-        return [("wg", dict(wg, block_m=64), None)]
+    # it). v23 (issue 5, block 64): dense proxies of block-64 tilings at
+    # D=128: xfc's 128x128 tiles, the 64x64 two-stage tiles block-64
+    # layouts take now, and 64-row tiles of 128 keys (two 64-key blocks a
+    # tile, gathered) in one stage (two CTAs per SM still fit) with and
+    # without FreshS, and in two stages (one CTA per SM).
+    if d == 128:
+        return [("wg", wg, None),
+                ("m64n64", dict(wg, block_m=64, block_n=64), None),
+                ("m64n128s1", dict(wg, block_m=64, block_n=128, num_stages=1), targs(2)),
+                ("m64n128s1f", dict(wg, block_m=64, block_n=128, num_stages=1), targs(8194)),
+                ("m64n128s2", dict(wg, block_m=64, block_n=128, num_stages=2), targs(2))]
     return []
 
 
