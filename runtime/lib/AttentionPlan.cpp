@@ -42,12 +42,14 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
 }
 
 /// Encodes the tensor maps of q, k and v (and, with `output`, o) into
-/// `params` and sets tmaLoads (tmaStores); leaves them 0 (the kernel copies
+/// `params`, boxes of BlockM query rows and kvBoxRows key rows (BlockN, or
+/// a layout block for gathered tiles), and sets tmaLoads (tmaStores);
+/// leaves them 0 (the kernel copies
 /// with cp.async, stores with its threads) where the driver rejects a tensor
 /// (e.g. strides that are not multiples of 16 bytes) or XFC_NO_TMA is set to
 /// anything but 0.
 void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
-                      bool output, AttentionParams &params) {
+                      int kvBoxRows, bool output, AttentionParams &params) {
   params.tmaLoads = 0;
   params.tmaStores = 0;
   if (const char *off = std::getenv("XFC_NO_TMA");
@@ -79,9 +81,9 @@ void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
   if (encode(params.tmaQ, params.q, params.qLen, params.qBatchStride,
              params.qHeadStride, params.qSeqStride, traits.blockM) &&
       encode(params.tmaK, params.k, params.kvLen, params.kBatchStride,
-             params.kHeadStride, params.kSeqStride, traits.blockN) &&
+             params.kHeadStride, params.kSeqStride, kvBoxRows) &&
       encode(params.tmaV, params.v, params.kvLen, params.vBatchStride,
-             params.vHeadStride, params.vSeqStride, traits.blockN))
+             params.vHeadStride, params.vSeqStride, kvBoxRows))
     params.tmaLoads = 1;
   // The output: one consumer warpgroup's 64 rows a box. Without it the
   // kernel stores with its threads.
@@ -766,7 +768,10 @@ Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
   if (takesTensorMaps(kernel)) {
     // Only block-sparse kernels (those with layout tables) store with TMA
     // (templates/xfc/flash_fwd_sm90.cuh): dense ones skip O's encoding.
-    encodeTensorMaps(**driver, impl->traits(),
+    // Gathered tiles load each half with boxes of its own.
+    int kvBoxRows =
+        impl->traits().blockN / (kernel.layout ? kernel.layout->tileBlocks : 1);
+    encodeTensorMaps(**driver, impl->traits(), kvBoxRows,
                      /*output=*/kernel.layout.has_value(), launchParams);
     // The wgmma kernel's persistent launches take items from a counter.
     StatusOr<int *> counter = (*loadedKernel)->getWorkCounter(stream);

@@ -403,6 +403,15 @@ Status parseBlockLayout(const std::string &source, const std::string &path,
                            std::to_string(bit));
     layout.blockBits.push_back(static_cast<uint8_t>(bit));
   }
+  // Gathered K/V tiles (the sm_90a kernel): layout blocks per tile.
+  if (auto tileBlocks = tables.find("TileBlocks"); tileBlocks != tables.end()) {
+    if (tileBlocks->second.kind != ManifestValue::Kind::Int ||
+        (tileBlocks->second.intValue != 1 && tileBlocks->second.intValue != 2))
+      return Status::error(source + ": " + path +
+                           ".TileBlocks: expected 1 or 2 (layout blocks a "
+                           "K/V tile gathers)");
+    layout.tileBlocks = static_cast<int>(tileBlocks->second.intValue);
+  }
   // Global tokens (the global variant): one 0/1 entry per token.
   if (auto global = tables.find("GlobalBits"); global != tables.end()) {
     if (global->second.kind != ManifestValue::Kind::IntList ||

@@ -26,6 +26,8 @@ namespace xfc {
 
 template <typename Traits, typename Schedule>
 XFC_DEVICE void flashForwardSm80(const AttentionParams &params) {
+  static_assert(Schedule::TileBlocks == 1,
+                "gathered K/V tiles are the sm_90a wgmma kernel's");
   using Element = typename Traits::Element;
   constexpr int HeadDim = Traits::HeadDim;
   constexpr int BlockM = Traits::BlockM;

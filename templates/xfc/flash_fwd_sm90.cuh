@@ -80,12 +80,14 @@ struct Sm90ItemSlot {
 };
 
 /// Copies rows [row0, row0 + Rows) of a [seq, HeadDim] matrix into a
-/// 128B-swizzled tile with the 128 producer threads; rows >= rowEnd are
+/// 128B-swizzled tile of TileRows rows (a column block every TileRows * 128
+/// bytes; Rows < TileRows: one half of a gathered tile) with the 128
+/// producer threads; rows >= rowEnd are
 /// zero-filled so that masked keys hold finite values. A pass copies
 /// RowsPerPass rows of PassChunks chunks, at least 8 rows so that a thread's
 /// row keeps its swizzle (r % 8) from pass to pass: HeadDim 256 (32 chunks a
 /// row) takes two column halves of 16 chunks.
-template <int Rows, int HeadDim, typename E>
+template <int Rows, int HeadDim, int TileRows = Rows, typename E>
 XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
                              int rowEnd, unsigned dst, int ptid) {
   constexpr int RowChunks = HeadDim / 8;
@@ -99,7 +101,7 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
   for (int half = 0; half < RowChunks / PassChunks; ++half) {
     const int c = half * PassChunks + ptid % PassChunks;
     const unsigned dstBase =
-        dst + (c / 8) * Rows * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
+        dst + (c / 8) * TileRows * 128 + r * 128 + (((c % 8) ^ (r % 8)) * 16);
     const E *src = base + static_cast<long long>(row0 + r) * seqStride + c * 8;
     // Partly unrolled: the producer runs on few registers.
 #pragma unroll 4
@@ -191,6 +193,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   constexpr bool ElementMasks =
       Traits::HasAttnMask || Traits::HasKeyPadding || Traits::HasDropout;
   constexpr bool Dense = IsSame<Schedule, DenseSchedule<Traits>>::value;
+  // Gathered K/V tiles (block-sparse layouts whose blocks are half a tile,
+  // wgmmaTileBlocks): each half of a K or V stage holds a present block of
+  // PieceRows keys of its own, loaded by its own TMA boxes or copies.
+  constexpr int TileBlocks = Schedule::TileBlocks;
+  constexpr int PieceRows = BlockN / TileBlocks;
+  static_assert(TileBlocks == 1 || (TileBlocks == 2 && PieceRows % 32 == 0),
+                "gathered tiles take two halves of a multiple of 32 keys");
   // With one stage, S(j) would wait for K(j) in the stage that P(j-1) V(j-1)
   // has not released yet: no overlap. Element masks at HeadDim 128 (or
   // with three consumers) keep the sequential order: their per-row state
@@ -242,7 +251,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                  ? (Traits::Causal ? 2 : 7)
              : HeadDim == 256                 ? (8192 | (ElementMasks ? 0 : 2))
              : HeadDim == 64 && !ElementMasks ? 2
-                                              : 0) |
+             : HeadDim == 128 && Stages == 1 && !ElementMasks ? 2
+                                                              : 0) |
                 (Dense && HeadDim == 64 ? 8 : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
@@ -477,6 +487,34 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::cpAsyncArriveNoinc(full);
       }
     };
+    // A K or V tile: contiguous keys from row0 or, gathered, two halves
+    // from row0 and row1 (the stage's byte count covers both).
+    auto loadKv = [&](const void *map, const void *tensor,
+                      long long batchStride, long long headStride,
+                      long long seqStride, int row0, int row1, int head,
+                      int batch, unsigned dst, unsigned full) {
+      if constexpr (TileBlocks == 1) {
+        (void)row1;
+        loadTile(IntConstant<BlockN>{}, map, tensor, batchStride, headStride,
+                 seqStride, row0, kvLen, head, batch, dst, full);
+      } else if (tma) {
+        sm90::mbarArriveExpectTx(full, BlockN * HeadDim * 2);
+#pragma unroll
+        for (int half = 0; half < 2; ++half)
+#pragma unroll
+          for (int c = 0; c < HeadDim / 64; ++c)
+            sm90::tmaLoad4d(dst + c * BlockN * 128 + half * PieceRows * 128,
+                            map, c * 64, half ? row1 : row0, head, batch, full);
+      } else {
+        const Element *base = static_cast<const Element *>(tensor) +
+                              batch * batchStride + head * headStride;
+        sm90CopyTile<PieceRows, HeadDim, BlockN>(base, seqStride, row0, kvLen,
+                                                 dst, ptid);
+        sm90CopyTile<PieceRows, HeadDim, BlockN>(base, seqStride, row1, kvLen,
+                                                 dst + PieceRows * 128, ptid);
+        sm90::cpAsyncArriveNoinc(full);
+      }
+    };
     // The CTA's count-th item: the CTA's own number first, then the next
     // from the counter (one thread takes it; with cp.async the producer's
     // threads share it through shared memory, named barrier 15) or the
@@ -528,7 +566,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       if (ptid == 0) {
         itemSlot[qb].item = item;
         itemSlot[qb].place = place;
-        itemSlot[qb].first = numTiles > 0 ? schedule.tile(0) : KvTile{0, false};
+        itemSlot[qb].first =
+            numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
         // Word by word: NVRTC has no memcpy; schedules are trivially
         // copyable.
         static_assert(sizeof(Schedule) % 4 == 0 && alignof(Schedule) <= 16,
@@ -566,25 +605,30 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       int next = 0;
       bool published = false;
       // Each tile's index is loaded one tile ahead: a block-sparse table
-      // read (an L2 round trip) then never sits between two copies.
-      int nextIndex = numTiles > 0 ? schedule.tile(0).index : 0;
+      // read (an L2 round trip) then never sits between two copies. An
+      // absent second half loads the first one again (finite values; the
+      // consumers mask it).
+      KvTile nextTile = numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
       for (int idx = 0; idx < numTiles; ++idx) {
         const int slot = kvBase + idx;
         const int stage = slot % Stages;
         const unsigned parity = ((slot / Stages) - 1) & 1;
-        const int key0 = nextIndex * BlockN;
+        const int key0 = nextTile.index * PieceRows;
+        const int key1 =
+            (nextTile.second >= 0 ? nextTile.second : nextTile.index) *
+            PieceRows;
         if (idx + 1 < numTiles)
-          nextIndex = schedule.tile(idx + 1).index;
+          nextTile = schedule.tile(idx + 1);
         if (slot >= Stages)
           sm90::mbarWait(kEmpty(stage), parity);
-        loadTile(IntConstant<BlockN>{}, params.tmaK, params.k,
-                 params.kBatchStride, params.kHeadStride, params.kSeqStride,
-                 key0, kvLen, head, batch, sK + stage * KvBytes, kFull(stage));
+        loadKv(params.tmaK, params.k, params.kBatchStride, params.kHeadStride,
+               params.kSeqStride, key0, key1, head, batch, sK + stage * KvBytes,
+               kFull(stage));
         if (slot >= Stages)
           sm90::mbarWait(vEmpty(stage), parity);
-        loadTile(IntConstant<BlockN>{}, params.tmaV, params.v,
-                 params.vBatchStride, params.vHeadStride, params.vSeqStride,
-                 key0, kvLen, head, batch, sV + stage * KvBytes, vFull(stage));
+        loadKv(params.tmaV, params.v, params.vBatchStride, params.vHeadStride,
+               params.vSeqStride, key0, key1, head, batch, sV + stage * KvBytes,
+               vFull(stage));
         if (Persistent && EarlyPublish && idx == mini(1, numTiles - 1)) {
           next = claim(itemCount + 1);
           publish(itemCount + 1, next);
@@ -724,7 +768,30 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                                     (((c % 8) ^ (r % 8)) * 16));
         }
       };
-      auto issueS = [&](int stage) {
+      // A gathered tile whose second half is absent (`half`) takes GEMMs of
+      // half the width: S's first BlockN / 2 columns (the first half of the
+      // accumulators, the same fragment layout) and P V over its keys.
+      auto issueS = [&](int stage, bool half) {
+        if constexpr (TileBlocks == 2) {
+          if (half) {
+            float(&sHalf)[BlockN / 4] =
+                *reinterpret_cast<float(*)[BlockN / 4]>(&s[0]);
+#pragma unroll
+            for (int kk = 0; kk < HeadDim / 16; ++kk) {
+              if constexpr (QRegs)
+                Wgmma<Element, BlockN / 2>::rsk(sHalf, qFrag[kk],
+                                                kDesc(stage, kk), kk > 0);
+              else if (FreshS && kk == 0)
+                Wgmma<Element, BlockN / 2>::ssFresh(sHalf, qDesc(kk),
+                                                    kDesc(stage, kk));
+              else
+                Wgmma<Element, BlockN / 2>::ss(sHalf, qDesc(kk),
+                                               kDesc(stage, kk), kk > 0);
+            }
+            sm90::wgmmaCommit();
+            return;
+          }
+        }
 #pragma unroll
         for (int kk = 0; kk < HeadDim / 16; ++kk) {
           if constexpr (QRegs)
@@ -736,11 +803,23 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         }
         sm90::wgmmaCommit();
       };
-      auto issuePV = [&](int stage) {
+      auto issuePV = [&](int stage, bool half) {
+        if constexpr (TileBlocks == 2) {
+          if (half) {
+#pragma unroll
+            for (int kk = 0; kk < BlockN / 32; ++kk)
+              Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
+            sm90::wgmmaCommit();
+            return;
+          }
+        }
 #pragma unroll
         for (int kk = 0; kk < BlockN / 16; ++kk)
           Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
         sm90::wgmmaCommit();
+      };
+      auto isHalf = [&](const KvTile &tile) {
+        return TileBlocks == 2 && tile.second < 0;
       };
       // One arrival per consumer warp once its reads of the stage are done.
       auto release = [&](unsigned bar) {
@@ -752,21 +831,41 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // Masks and online softmax of the S tile in registers: s becomes the
       // probabilities; returns the factor the old O and sum are scaled by.
       auto softmax = [&](const KvTile &tile, float(&scaleOld)[2]) {
-        const int col0 = tile.index * BlockN + 2 * t;
+        // Key of column n * 8 + (e & 1) of this thread: colBase[half] + n * 8
+        // + (e & 1), half = n * 8 / PieceRows (a constant once unrolled). An
+        // absent second half reads the first one's keys (loaded there
+        // again), then is masked.
+        int colBase[TileBlocks];
+        colBase[0] = tile.index * PieceRows + 2 * t;
+        if constexpr (TileBlocks == 2)
+          colBase[1] =
+              (tile.second >= 0 ? tile.second : tile.index) * PieceRows -
+              PieceRows + 2 * t;
+        auto colOf = [&](int n, int e) {
+          return colBase[n * 8 / PieceRows] + n * 8 + (e & 1);
+        };
 #pragma unroll
         for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
           for (int e = 0; e < 4; ++e)
-            s[4 * n + e] = scoreWithMasks<Traits>(s[4 * n + e], preScale,
-                                                  col0 + n * 8 + (e & 1), kvLen,
-                                                  masks[e / 2]);
+            s[4 * n + e] = scoreWithMasks<Traits>(
+                s[4 * n + e], preScale, colOf(n, e), kvLen, masks[e / 2]);
         if (tile.partial) {
 #pragma unroll
           for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
             for (int e = 0; e < 4; ++e)
-              if (!schedule.visible(row0 + (e / 2) * 8, col0 + n * 8 + (e & 1)))
+              if (!schedule.visible(row0 + (e / 2) * 8, colOf(n, e)))
                 s[4 * n + e] = negInf();
+        }
+        if constexpr (TileBlocks == 2) {
+          if (tile.second < 0) {
+#pragma unroll
+            for (int n = BlockN / 16; n < BlockN / 8; ++n)
+#pragma unroll
+              for (int e = 0; e < 4; ++e)
+                s[4 * n + e] = negInf();
+          }
         }
         // Row max and sum over Chains independent partial results: short
         // dependency chains instead of one BlockN / 4 long.
@@ -814,7 +913,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                            : exp2Fast(arg);
             sum[e / 2][n % Chains] += pr;
             if constexpr (Traits::HasDropout) {
-              if (!dropout.keep(dropRowKey[e / 2], col0 + n * 8 + (e & 1)))
+              if (!dropout.keep(dropRowKey[e / 2], colOf(n, e)))
                 pr = 0.0f;
             }
             s[4 * n + e] = pr;
@@ -850,14 +949,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
       // S alone from a stage: wait for K, S = Q K^T in this consumer's
       // turn, release the K stage.
-      auto computeS = [&](int stage, unsigned phase, bool lastTurn) {
+      auto computeS = [&](int stage, unsigned phase, bool lastTurn, bool half) {
         sm90::mbarWait(kFull(stage), phase);
         if (!tma)
           sm90::fenceProxyAsync();
         turnBegin();
         sm90::fenceRegs(s);
         sm90::wgmmaFence();
-        issueS(stage);
+        issueS(stage, half);
         sm90::fenceRegs(s);
         turnEnd(lastTurn);
         sm90::wgmmaWait<0>();
@@ -865,14 +964,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         release(kEmpty(stage));
       };
       // P V alone from a stage: wait for V, O += P V, release the V stage.
-      auto finishPV = [&](int stage, unsigned phase) {
+      auto finishPV = [&](int stage, unsigned phase, bool half) {
         sm90::mbarWait(vFull(stage), phase);
         if (!tma)
           sm90::fenceProxyAsync();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
         sm90::wgmmaFence();
-        issuePV(stage);
+        issuePV(stage, half);
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
@@ -894,10 +993,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         loadQFrag();
 
       if constexpr (Overlap) {
-        // Tile 0: S only.
+        // Tile 0: S only. prevHalf: whether the tile whose P V is pending
+        // is a half one.
+        bool prevHalf;
         {
           const KvTile tile = advance(0);
-          computeS(stageOf(0), phaseOf(0), numTiles == 1);
+          prevHalf = isHalf(tile);
+          computeS(stageOf(0), phaseOf(0), numTiles == 1, prevHalf);
           float scaleOld[2];
           softmax(tile, scaleOld);
           packP();
@@ -914,8 +1016,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
           sm90::wgmmaFence();
-          issueS(stage);
-          issuePV(prev);
+          issueS(stage, isHalf(tile));
+          issuePV(prev, prevHalf);
           sm90::fenceRegs(s);
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
@@ -935,20 +1037,21 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           release(vEmpty(prev));
           rescaleO(scaleOld);
           packP();
+          prevHalf = isHalf(tile);
         }
         // The last P V.
-        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
+        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1), prevHalf);
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
           const unsigned parity = phaseOf(idx);
           const KvTile tile = advance(idx);
-          computeS(stage, parity, idx == numTiles - 1);
+          computeS(stage, parity, idx == numTiles - 1, isHalf(tile));
           float scaleOld[2];
           softmax(tile, scaleOld);
           rescaleO(scaleOld);
           packP();
-          finishPV(stage, parity);
+          finishPV(stage, parity, isHalf(tile));
         }
       }
     }

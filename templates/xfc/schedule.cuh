@@ -22,10 +22,16 @@
 
 namespace xfc {
 
-/// One KV tile of a schedule.
+/// One KV tile of a schedule. A schedule with TileBlocks 1 gives
+/// contiguous tiles: keys [index * BlockN, (index + 1) * BlockN). With
+/// TileBlocks 2 (the wgmma kernel's gathered tiles, see wgmmaTileBlocks) a
+/// tile is two halves of BlockN / 2 keys each: keys [index * BlockN / 2, ...)
+/// and [second * BlockN / 2, ...), where second < 0 means the second half is
+/// absent (the kernel masks it).
 struct KvTile {
-  int index;    ///< Keys [index * BlockN, (index + 1) * BlockN).
-  bool partial; ///< Needs the per-element predicate.
+  int index;
+  int second;   ///< The second half's block (TileBlocks 2), else -1.
+  bool partial; ///< Needs the per-element predicate (present halves).
 };
 
 /// Where a CTA works: its query tile, head and batch entry.
@@ -158,6 +164,9 @@ public:
   /// kernel's static split of them is then balanced): not with Causal.
   static constexpr bool BalancedItems = !Traits::Causal;
 
+  /// Contiguous tiles of BlockN keys.
+  static constexpr int TileBlocks = 1;
+
   XFC_DEVICE static TilePlace place(const WorkItems &work, int item,
                                     bool reverse) {
     return placeInLaunchOrder(work, item, reverse);
@@ -179,7 +188,7 @@ public:
       partial |= lastKey > rowBegin + Right;
     if constexpr (RandomPattern<Traits>::Enabled)
       partial = true;
-    return {index, partial};
+    return {index, -1, partial};
   }
 
   XFC_DEVICE bool visible(int i, int j) const {
@@ -230,9 +239,24 @@ struct TileOrderOf<Layout, VoidT<decltype(Layout::tileOrder()),
   }
 };
 
+/// Layout blocks per K/V tile of a Layout's tile tables: its TileBlocks
+/// (2: gathered tiles, two table entries a tile), else 1.
+template <typename Layout, typename = void> struct TileBlocksOf {
+  static constexpr int value = 1;
+};
+template <typename Layout>
+struct TileBlocksOf<Layout, VoidT<decltype(Layout::TileBlocks)>> {
+  static constexpr int value = Layout::TileBlocks;
+};
+
 /// The tiles of the compiler's CSR tables. `Layout` supplies LayoutBlock,
 /// LayoutHeads, NumBlocks, NumTileRows and the four tables (see README).
 template <typename Traits, typename Layout> class BlockSparseSchedule {
+public:
+  /// Layout blocks a K/V tile gathers (1: contiguous tiles of BlockN keys).
+  static constexpr int TileBlocks = TileBlocksOf<Layout>::value;
+
+private:
   static constexpr int LayoutBlock = Layout::LayoutBlock;
   static constexpr int NumBlocks = Layout::NumBlocks;
   static constexpr int Covered = NumBlocks * LayoutBlock;
@@ -241,6 +265,9 @@ template <typename Traits, typename Layout> class BlockSparseSchedule {
   static_assert(Layout::LayoutHeads >= 1, "LayoutHeads must be at least 1");
   static_assert(Layout::NumTileRows == ceilDiv(Covered, Traits::BlockM),
                 "NumTileRows must be ceil(NumBlocks * LayoutBlock / BlockM)");
+  static_assert(TileBlocks == 1 ||
+                    (TileBlocks == 2 && 2 * LayoutBlock == Traits::BlockN),
+                "gathered tiles (TileBlocks 2) are two layout blocks wide");
 
 public:
   XFC_DEVICE BlockSparseSchedule(const AttentionParams &params, int head,
@@ -302,10 +329,19 @@ public:
   XFC_DEVICE int numTiles() const { return tileCount; }
 
   XFC_DEVICE KvTile tile(int idx) const {
-    int kv = Layout::tileCols()[begin + idx];
-    bool partial = Layout::tilePartial()[begin + idx] != 0 ||
-                   (kv + 1) * Traits::BlockN > kvLimit || rowsPastLayout;
-    return {kv, partial};
+    bool partial = Layout::tilePartial()[begin + idx] != 0 || rowsPastLayout;
+    if constexpr (TileBlocks == 2) {
+      // Two entries a tile, in layout blocks; a second half of -1 is absent.
+      int first = Layout::tileCols()[2 * (begin + idx)];
+      int second = Layout::tileCols()[2 * (begin + idx) + 1];
+      partial |= (first + 1) * LayoutBlock > kvLimit ||
+                 (second + 1) * LayoutBlock > kvLimit;
+      return {first, second, partial};
+    } else {
+      int kv = Layout::tileCols()[begin + idx];
+      partial |= (kv + 1) * Traits::BlockN > kvLimit;
+      return {kv, -1, partial};
+    }
   }
 
   XFC_DEVICE bool visible(int i, int j) const {

@@ -23,6 +23,8 @@ namespace xfc {
 
 template <typename Traits, typename Schedule>
 XFC_DEVICE void simtForward(const AttentionParams &params) {
+  static_assert(Schedule::TileBlocks == 1,
+                "gathered K/V tiles are the sm_90a wgmma kernel's");
   constexpr int HeadDim = Traits::HeadDim;
   constexpr int BlockM = Traits::BlockM;
   constexpr int BlockN = Traits::BlockN;

@@ -65,6 +65,17 @@ XFC_HOST_DEVICE constexpr bool wgmmaTakesHeadDim(int headDim) {
   return headDim == 64 || headDim == 128 || headDim == 256;
 }
 
+/// Layout blocks per K/V tile of the wgmma kernel's block-sparse schedules:
+/// two where a tile is two layout blocks wide, gathered (each half is any
+/// present block of the row, loaded by its own TMA box or copy), so a tile
+/// never computes a block that is off; one otherwise (a tile is one block,
+/// or part of one, or a run of neighbouring blocks). The compiler builds the
+/// tile tables, the template loads the tiles and the runtime sizes the
+/// tensor maps' boxes by it.
+XFC_HOST_DEVICE constexpr int wgmmaTileBlocks(int blockN, int layoutBlock) {
+  return layoutBlock > 0 && 2 * layoutBlock == blockN ? 2 : 1;
+}
+
 /// Q tiles of the wgmma kernel: two (a persistent CTA loads the next item's
 /// Q while it computes the current one; see flashForwardSm90) where they fit
 /// in the 227 KiB a CTA may have, else one (HeadDim 256; BlockN 176 or three

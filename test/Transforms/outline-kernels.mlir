@@ -91,6 +91,45 @@ func.func @large_block_spans_tiles(%q: tensor<?x2x?x64xf16>) -> tensor<?x2x?x64x
 
 // -----
 
+// The sm_90a kernel under 64-key layout blocks: 64 x 128 tiles, each K/V
+// tile two gathered blocks of the row (TileBlocks 2, two TileCols entries a
+// tile). Causal: the diagonal block is partial. Full blocks pair with full
+// ones and partial with partial; an odd one out of each goes together
+// (row 1: full 0 with partial 1, a partial tile) or alone, its second half
+// absent (-1; rows 0, 2 and 3).
+// CHECK-LABEL: func.func @gathered_tiles
+// CHECK: NumTileRows = 4 : i64, TileBlocks = 2 : i64, TileCols = array<i32: 0, -1, 0, 1, 0, 1, 2, -1, 0, 2, 3, -1>, TileOrder = array<i32: 2, 3, 0, 1>, TilePartial = array<i8: 1, 1, 0, 1, 0, 1>, TileRowPtr = array<i32: 0, 1, 2, 4, 6>
+module {
+func.func @gathered_tiles(%q: tensor<?x2x?x128xbf16>) -> tensor<?x2x?x128xbf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<causal = true>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 64, heads = 1, blocks = 4, row_ptr = [0, 1, 3, 6, 9], cols = [0, 0, 1, 0, 1, 2, 0, 2, 3], partial = [1, 0, 1, 0, 0, 1, 0, 0, 1],
+                                bits = dense<[[[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 1, 1]]]> : tensor<1x4x4xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 64, block_n = 128, warps = 8, stages = 1, shared_bytes = 99328>}
+      : tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16> -> tensor<?x2x?x128xbf16>
+  return %0 : tensor<?x2x?x128xbf16>
+}
+}
+
+// -----
+
+// The same layout on sm_80 (mma.sync): contiguous 64 x 128 tiles, no
+// TileBlocks; a tile is partial unless both of its blocks are on.
+// CHECK-LABEL: func.func @contiguous_tiles_off_hopper
+// CHECK-NOT: TileBlocks
+// CHECK: TileCols = array<i32: 0, 0, 0, 1, 0, 1>, TileOrder = array<i32: 2, 3, 0, 1>, TilePartial = array<i8: 1, 1, 0, 1, 1, 1>, TileRowPtr = array<i32: 0, 1, 2, 4, 6>
+module {
+func.func @contiguous_tiles_off_hopper(%q: tensor<?x2x?x128xbf16>) -> tensor<?x2x?x128xbf16> {
+  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<causal = true>, scale = 0.125 : f32,
+      sparsity = #xfa.block_csr<block_size = 64, heads = 1, blocks = 4, row_ptr = [0, 1, 3, 6, 9], cols = [0, 0, 1, 0, 1, 2, 0, 2, 3], partial = [1, 0, 1, 0, 0, 1, 0, 0, 1],
+                                bits = dense<[[[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 1, 1]]]> : tensor<1x4x4xi8>>,
+      kernel_config = #xfa.kernel_config<arch = "sm_80", path = "mma_sync", block_m = 64, block_n = 128, warps = 4, stages = 2, shared_bytes = 81920>}
+      : tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16> -> tensor<?x2x?x128xbf16>
+  return %0 : tensor<?x2x?x128xbf16>
+}
+}
+
+// -----
+
 // A static key length of 100 ends inside the second 64-key tile: that tile is
 // partial even though its block is fully on.
 // CHECK-LABEL: func.func @static_end_partial

@@ -55,6 +55,7 @@ def kernel_spec(name, kernel):
             "num_tile_rows": tables["NumTileRows"], "bits": bits,
             "tile_row_ptr": tables["TileRowPtr"], "tile_cols": tables["TileCols"],
             "tile_partial": tables["TilePartial"],
+            "tile_blocks": tables.get("TileBlocks", 1),
         }
         spec["global_bits"] = tables.get("GlobalBits")
         # Large tables are filled into the module when it is loaded.

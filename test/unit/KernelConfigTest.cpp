@@ -1,6 +1,7 @@
 //===- KernelConfigTest.cpp - Kernel configuration selection --------------===//
 
 #include "xfc/Transforms/KernelConfig.h"
+#include "xfc/types.cuh"
 
 #include "gtest/gtest.h"
 
@@ -251,16 +252,28 @@ TEST(KernelConfig, SmallLayoutBlocksNarrowTheKvTile) {
       selectKernelConfig(problem(64, 16, 128, "sm_80"));
   ASSERT_TRUE(static_cast<bool>(block128));
   EXPECT_EQ(block128->blockN, 64);
-  // The wgmma kernel: 64 x 64 tiles and one consumer warpgroup (8 warps)
-  // under 128-key layout blocks.
-  for (int64_t block : {16, 32, 64}) {
-    llvm::Expected<KernelChoice> c = selectKernelConfig(problem(64, 16, block));
-    ASSERT_TRUE(static_cast<bool>(c));
-    EXPECT_TRUE(c->wgmma);
-    EXPECT_EQ(c->blockM, 64) << block;
-    EXPECT_EQ(c->blockN, 64) << block;
-    EXPECT_EQ(c->warps, 8) << block;
-  }
+  // The wgmma kernel: 64-row tiles and one consumer warpgroup (8 warps)
+  // under 128-key layout blocks; K/V tiles of two gathered layout blocks
+  // (128 keys for block 64, 64 for block 32), of four neighbouring ones for
+  // block 16.
+  for (int64_t headDim : {64, 128})
+    for (int64_t block : {16, 32, 64}) {
+      llvm::Expected<KernelChoice> c =
+          selectKernelConfig(problem(headDim, 16, block));
+      ASSERT_TRUE(static_cast<bool>(c));
+      EXPECT_TRUE(c->wgmma);
+      EXPECT_EQ(c->blockM, 64) << block;
+      EXPECT_EQ(c->blockN, block == 64 ? 128 : 64) << block;
+      EXPECT_EQ(c->warps, 8) << block;
+      EXPECT_EQ(
+          wgmmaTileBlocks(static_cast<int>(c->blockN), static_cast<int>(block)),
+          block == 16 ? 1 : 2)
+          << block;
+      // 64 x 128 tiles at D=128 take one stage, so that two CTAs fit in an
+      // SM.
+      EXPECT_EQ(c->stages, block == 64 && headDim == 128 ? 1 : 2) << block;
+      EXPECT_LE(2 * (c->sharedBytes + 1024), 228 * 1024) << block;
+    }
   llvm::Expected<KernelChoice> wgmma128 =
       selectKernelConfig(problem(128, 16, 128));
   ASSERT_TRUE(static_cast<bool>(wgmma128));

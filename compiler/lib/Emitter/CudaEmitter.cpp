@@ -146,6 +146,9 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
                            "NumTileRows", "HeavyRanks"})
       os << "  static constexpr int " << name << " = "
          << getTableInt(tables, name) << ";\n";
+    if (tables.get("TileBlocks"))
+      os << "  static constexpr int TileBlocks = "
+         << getTableInt(tables, "TileBlocks") << ";\n";
     if (globalBits)
       os << "  static constexpr int GlobalLength = " << globalBits.size()
          << ";\n"

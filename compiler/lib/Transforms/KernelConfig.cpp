@@ -74,16 +74,26 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // H100 (bench/NOTES.md). A producer warpgroup and two consumer
     // warpgroups of 64 query rows each; 128-key K/V tiles, two stages
     // (D=128: 160 KiB of shared memory). Layout blocks under 128 take
-    // 64 x 64 tiles and one consumer (two CTAs per SM): a tile then covers
-    // one 64-block, so no tile computes blocks of its neighbouring rows or
-    // columns that are off (BigBird's random blocks differ per row).
+    // 64-row tiles and one consumer (two CTAs per SM), so that no tile
+    // computes the blocks of a neighbouring row that are off (BigBird's
+    // random blocks differ per row). Their K/V tiles are two layout blocks
+    // wide, gathered (wgmmaTileBlocks): any two present blocks of the row,
+    // so no tile computes a block that is off either. Block 64 thus takes
+    // 64 x 128 tiles, at D=128 in one stage so that two CTAs still fit
+    // (dense proxies on an H100, bench/NOTES.md v23: 552 TFLOP/s against
+    // 487 for 64 x 64 tiles in two stages and 447 for two stages of 128
+    // keys, one CTA per SM); blocks of 32 take 64 x 64 tiles (two blocks
+    // gathered), of 16 64 x 64 tiles of four neighbouring blocks.
     choice.path = "mma_sync";
     choice.wgmma = true;
     choice.blockM = 128;
     choice.blockN = 128;
+    choice.stages = 2;
     if (problem.layoutBlockSize > 0 && problem.layoutBlockSize < 128) {
       choice.blockM = 64;
-      choice.blockN = 64;
+      choice.blockN = problem.layoutBlockSize == 64 ? 128 : 64;
+      if (choice.blockN == 128 && problem.headDim == 128)
+        choice.stages = 1;
     }
     // D=64 dense without per-element masks: BlockM 64 (one consumer
     // warpgroup, two CTAs per SM, BlockN 128). Causal: +10-12% over 128 at
@@ -111,7 +121,6 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // (bench/NOTES.md, v11) one item per CTA is +7% at 8x16x2048x64 but
     // -18% at 16x16x512x64 against BlockM 64, persistent without overlap
     // +7% and -6%. Key padding and dropout spill at 192.
-    choice.stages = 2;
     // D=256: the O accumulators take 128 registers a consumer thread, so two
     // consumers of 232 whatever the layout (one consumer would get 200, and
     // two CTAs' tiles would not fit in shared memory). cuDNN's tiles: 128
@@ -199,6 +208,18 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
                 "64 rows)");
   if (blockN % 16 != 0 || blockN < 64 || blockN > 256)
     return fail("BlockN must be a multiple of 16 in [64, 256]");
+  // Two stages, but one where the configuration pass takes one: dense
+  // D=256, and one consumer whose two CTAs would not fit in an SM's 228 KiB
+  // with two.
+  choice.stages = problem.headDim == 256 && problem.layoutBlockSize == 0 &&
+                          !problem.hasElementMasks()
+                      ? 1
+                      : 2;
+  if (blockM == 64 && 2 * (wgmmaSharedBytes(64, static_cast<int>(blockN), 2,
+                                            static_cast<int>(problem.headDim)) +
+                           1024) >
+                          228 * 1024)
+    choice.stages = 1;
   // One stage: no S/PV overlap, and at D=256 P takes S's registers.
   int64_t accumulatorLimit = blockM == 192 ? 96
                              : problem.headDim == 256 && choice.stages == 1

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "xfc/Transforms/Passes.h"
+#include "xfc/types.cuh"
 
 #include "mlir/IR/AffineExpr.h"
 #include "mlir/IR/Builders.h"
@@ -32,6 +33,10 @@ namespace {
 /// element in it is visible (so the kernel skips per-element masking).
 struct TileCsr {
   int64_t numTileRows = 0;
+  /// Layout blocks a tile gathers: 1 (contiguous tiles; cols holds one
+  /// tile column each) or 2 (cols holds two layout blocks a tile, the second
+  /// -1 where absent).
+  int64_t tileBlocks = 1;
   SmallVector<int32_t> rowPtr, cols;
   SmallVector<int8_t> partial;
   /// Per head, the tile rows by decreasing tile count (ties in row order):
@@ -66,7 +71,8 @@ int64_t countHeavyRanks(const TileCsr &tiles) {
   int64_t heads = static_cast<int64_t>(tiles.order.size()) / rows;
   if (heads == 0)
     return 0;
-  double mean = static_cast<double>(tiles.cols.size()) / (rows * heads);
+  double mean = static_cast<double>(tiles.cols.size() / tiles.tileBlocks) /
+                (rows * heads);
   int64_t heavy = 0;
   for (int64_t rank = 0; rank < rows; ++rank) {
     int64_t most = 0;
@@ -86,7 +92,8 @@ int64_t countHeavyRanks(const TileCsr &tiles) {
 
 TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
                          ArrayRef<int8_t> globalBits, int64_t blockM,
-                         int64_t blockN, int64_t staticKvLen) {
+                         int64_t blockN, int64_t tileBlocks,
+                         int64_t staticKvLen) {
   // Global tokens: a tile is full only when all its queries or all its keys
   // are global (tokens past the table are not).
   auto allGlobal = [&](int64_t begin, int64_t end) {
@@ -102,7 +109,10 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
   int64_t seqLen = blocks * blockSize;
   TileCsr tiles;
   tiles.numTileRows = (seqLen + blockM - 1) / blockM;
-  int64_t numTileCols = (seqLen + blockN - 1) / blockN;
+  tiles.tileBlocks = tileBlocks;
+  // Gathered tiles are made of whole layout blocks: the columns are blocks.
+  int64_t colWidth = blockN / tileBlocks;
+  int64_t numTileCols = (seqLen + colWidth - 1) / colWidth;
 
   ArrayRef<int32_t> rowPtr = csr.getRowPtr().asArrayRef();
   ArrayRef<int32_t> cols = csr.getCols().asArrayRef();
@@ -124,13 +134,18 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
     }
 
     size_t headRowPtr = tiles.rowPtr.size();
-    tiles.rowPtr.push_back(tiles.cols.size());
+    // Tiles so far, over all heads (the row pointers index the tables of
+    // every head together).
+    int64_t numTiles = tiles.partial.size();
+    tiles.rowPtr.push_back(numTiles);
     for (int64_t tileRow = 0; tileRow < tiles.numTileRows; ++tileRow) {
       int64_t qBegin = tileRow * blockM;
       int64_t qEnd = std::min(qBegin + blockM, seqLen);
+      // Gathered tiles: the row's present blocks, full and partial apart.
+      SmallVector<int32_t> fullBlocks, partialBlocks;
       for (int64_t tileCol = 0; tileCol < numTileCols; ++tileCol) {
-        int64_t kBegin = tileCol * blockN;
-        int64_t kEnd = std::min(kBegin + blockN, seqLen);
+        int64_t kBegin = tileCol * colWidth;
+        int64_t kEnd = std::min(kBegin + colWidth, seqLen);
         // Causal: nothing visible when the first key follows the last query.
         if ((causal && kBegin > qEnd - 1) || kBegin >= keyEnd)
           continue;
@@ -147,14 +162,45 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         if (!any)
           continue;
         bool causalFull = !causal || kEnd - 1 <= qBegin;
-        bool insideKeys = kBegin + blockN <= keyEnd;
-        tiles.cols.push_back(tileCol);
+        bool insideKeys = kBegin + colWidth <= keyEnd;
         bool globalFull = allGlobal(qBegin, qBegin + blockM) ||
-                          allGlobal(kBegin, kBegin + blockN);
-        tiles.partial.push_back(
-            !(all && causalFull && insideKeys && globalFull && !randomPattern));
+                          allGlobal(kBegin, kBegin + colWidth);
+        bool partial =
+            !(all && causalFull && insideKeys && globalFull && !randomPattern);
+        if (tileBlocks == 1) {
+          tiles.cols.push_back(tileCol);
+          tiles.partial.push_back(partial);
+          ++numTiles;
+        } else {
+          (partial ? partialBlocks : fullBlocks).push_back(tileCol);
+        }
       }
-      tiles.rowPtr.push_back(tiles.cols.size());
+      if (tileBlocks == 2) {
+        // Full blocks pair with full ones and partial with partial, so that
+        // as few tiles as possible pay the per-element predicate; an odd
+        // block out of each pairs with the other's, or stands alone (the
+        // kernel masks the absent half).
+        auto emitPairs = [&](ArrayRef<int32_t> blocks, bool partial) {
+          for (size_t i = 0; i + 1 < blocks.size(); i += 2) {
+            tiles.cols.append({blocks[i], blocks[i + 1]});
+            tiles.partial.push_back(partial);
+            ++numTiles;
+          }
+        };
+        emitPairs(fullBlocks, false);
+        emitPairs(partialBlocks, true);
+        bool fullLeft = fullBlocks.size() % 2,
+             partialLeft = partialBlocks.size() % 2;
+        if (fullLeft || partialLeft) {
+          tiles.cols.push_back(fullLeft ? fullBlocks.back()
+                                        : partialBlocks.back());
+          tiles.cols.push_back(fullLeft && partialLeft ? partialBlocks.back()
+                                                       : -1);
+          tiles.partial.push_back(partialLeft);
+          ++numTiles;
+        }
+      }
+      tiles.rowPtr.push_back(numTiles);
     }
     appendHeaviestFirst(tiles, headRowPtr);
   }
@@ -224,10 +270,19 @@ struct OutlineKernelsPass
 
       DictionaryAttr tables;
       if (BlockCsrAttr csr = op.getSparsityAttr()) {
+        // The wgmma kernel gathers K/V tiles of two layout blocks
+        // (wgmmaTileBlocks); mma.sync and SIMT tiles are contiguous.
+        bool wgmma = config.getArch().getValue() == "sm_90a" &&
+                     op.getElementType().getIntOrFloatBitWidth() == 16 &&
+                     config.getWarps() == 4 * (config.getBlockM() / 64 + 1);
+        int64_t tileBlocks =
+            wgmma ? wgmmaTileBlocks(static_cast<int>(config.getBlockN()),
+                                    static_cast<int>(csr.getBlockSize()))
+                  : 1;
         TileCsr tiles =
             mapBlocksToTiles(csr, mask.getCausal(), mask.hasRandom(),
                              globalBits, config.getBlockM(), config.getBlockN(),
-                             op.getKey().getType().getDimSize(2));
+                             tileBlocks, op.getKey().getType().getDimSize(2));
         SmallVector<int8_t> bits;
         for (const APInt &bit : csr.getBits().getValues<APInt>())
           bits.push_back(!bit.isZero());
@@ -241,6 +296,8 @@ struct OutlineKernelsPass
         entries.append("TilePartial", b.getDenseI8ArrayAttr(tiles.partial));
         entries.append("TileOrder", b.getDenseI32ArrayAttr(tiles.order));
         entries.append("HeavyRanks", b.getI64IntegerAttr(tiles.heavyRanks));
+        if (tiles.tileBlocks != 1)
+          entries.append("TileBlocks", b.getI64IntegerAttr(tiles.tileBlocks));
         entries.append("BlockBits", b.getDenseI8ArrayAttr(bits));
         if (!globalBits.empty())
           entries.append("GlobalBits", b.getDenseI8ArrayAttr(globalBits));

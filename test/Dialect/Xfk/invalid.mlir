@@ -142,3 +142,29 @@ xfk.kernel @k template "attention_forward" arch "sm_90a" block [128, 1, 1] grid 
             NumStages = 2 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
             HasDropout = false, WriteLse = false, SharedBytes = 40960 : i64, WindowLeft = 3 : i64,
             WindowRight = 3 : i64, RandomSeed = 1 : i64, RandomPerCall = false}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{expected 2 'TileCols' entries per 'TilePartial' entry (3 tiles), got 3}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [256, 1, 1] grid #grid shared 99328
+    traits {Element = bf16, HeadDim = 128 : i64, BlockM = 64 : i64, BlockN = 128 : i64, NumWarps = 8 : i64,
+            NumStages = 1 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 99328 : i64}
+    tables {BlockBits = array<i8: 1, 0, 1, 1>, LayoutBlock = 64 : i64, LayoutHeads = 1 : i64,
+            NumBlocks = 2 : i64, NumTileRows = 2 : i64, TileRowPtr = array<i32: 0, 1, 3>,
+            TileCols = array<i32: 0, 0, 1>, TilePartial = array<i8: 0, 0, 0>,
+            TileOrder = array<i32: 1, 0>, HeavyRanks = 0 : i64, TileBlocks = 2 : i64}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 64, s1, s0)>
+// expected-error @+1 {{expected table 'TileBlocks' to be 1 or 2, got 4}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [256, 1, 1] grid #grid shared 99328
+    traits {Element = bf16, HeadDim = 128 : i64, BlockM = 64 : i64, BlockN = 128 : i64, NumWarps = 8 : i64,
+            NumStages = 1 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 99328 : i64}
+    tables {BlockBits = array<i8: 1, 0, 1, 1>, LayoutBlock = 64 : i64, LayoutHeads = 1 : i64,
+            NumBlocks = 2 : i64, NumTileRows = 2 : i64, TileRowPtr = array<i32: 0, 1, 2>,
+            TileCols = array<i32: 0, 0>, TilePartial = array<i8: 0, 0>,
+            TileOrder = array<i32: 1, 0>, HeavyRanks = 0 : i64, TileBlocks = 4 : i64}

@@ -226,7 +226,8 @@ class Runner:
         spec = self.spec
         arch = spec.get("arch") or ("sm_90a" if spec.get("wgmma") else "")
         self.kernel.tma = tma_tiles(arch, spec["dtype"], spec["head_dim"], spec["block_m"],
-                                    spec["block_n"], spec["num_warps"])
+                                    spec["block_n"], spec["num_warps"],
+                                    (spec.get("layout") or {}).get("tile_blocks", 1))
 
     def heads_for(self, h):
         layout = self.spec["layout"]

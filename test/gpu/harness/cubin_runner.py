@@ -55,13 +55,15 @@ assert ctypes.sizeof(AttentionParams) == 832, "AttentionParams layout changed"
 assert AttentionParams.tmaQ.offset == 256, "tensor maps must be 64-byte aligned"
 
 
-def tma_tiles(arch, dtype, head_dim, block_m, block_n, num_warps):
-    """(bf16, head_dim, block_m, block_n) when the kernel is the sm_90a wgmma
-    one, which loads with TMA given tensor maps; None otherwise (as the
-    runtime's takesTensorMaps decides)."""
-    if (arch == "sm_90a" and dtype in ("fp16", "f16", "bf16") and head_dim in (64, 128)
+def tma_tiles(arch, dtype, head_dim, block_m, block_n, num_warps, tile_blocks=1):
+    """(bf16, head_dim, block_m, K/V box rows) when the kernel is the sm_90a
+    wgmma one, which loads with TMA given tensor maps; None otherwise (as the
+    runtime's takesTensorMaps decides). The K/V boxes are block_n rows, or
+    block_n / tile_blocks where the kernel gathers layout blocks into a
+    tile (the layout tables' TileBlocks)."""
+    if (arch == "sm_90a" and dtype in ("fp16", "f16", "bf16") and head_dim in (64, 128, 256)
             and block_m % 64 == 0 and num_warps == 4 * (block_m // 64 + 1)):
-        return (dtype == "bf16", head_dim, block_m, block_n)
+        return (dtype == "bf16", head_dim, block_m, block_n // tile_blocks)
     return None
 
 
@@ -94,7 +96,8 @@ def load_manifest_kernel(driver, kernel_info, cubin, tma=True):
         kernel.fill_tables(kernel_info["symbol"], kernel_info["tables"])
     traits = kernel_info["traits"]
     kernel.tma = tma_tiles(kernel_info["arch"], traits["Element"], traits["HeadDim"],
-                           traits["BlockM"], traits["BlockN"], traits["NumWarps"])
+                           traits["BlockM"], traits["BlockN"], traits["NumWarps"],
+                           kernel_info.get("tables", {}).get("TileBlocks", 1))
     kernel.use_tma = tma
     return kernel
 

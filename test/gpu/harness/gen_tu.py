@@ -45,20 +45,31 @@ def element_visible(bits, block, i, j, causal):
     return bits[i // block][j // block] != 0
 
 
-def tile_tables(layout_bits, block, block_m, block_n, causal):
+def tile_blocks(wgmma, block, block_n):
+    """Layout blocks per K/V tile: 2 where the wgmma kernel gathers two
+    layout blocks into a tile (templates/xfc/types.cuh wgmmaTileBlocks)."""
+    return 2 if wgmma and block and 2 * block == block_n else 1
+
+
+def tile_tables(layout_bits, block, block_m, block_n, causal, blocks_per_tile=1):
     """CSR tables over (layout head, query tile row) of the KV tiles that hold
-    a visible element; partial unless every element of the tile is visible."""
+    a visible element; partial unless every element of the tile is visible.
+    blocks_per_tile 2: gathered tiles, two entries of layout blocks a tile
+    (full with full, partial with partial, the odd ones out together or
+    alone with -1), the partial flag covering the present halves."""
     num_blocks = len(layout_bits[0])
     covered = num_blocks * block
     num_tile_rows = ceil_div(covered, block_m)
-    num_kv_tiles = ceil_div(covered, block_n)
+    width = block_n // blocks_per_tile
+    num_kv_tiles = ceil_div(covered, width)
     row_ptr, cols, partial = [], [], []
     for bits in layout_bits:
         for t in range(num_tile_rows):
-            row_ptr.append(len(cols))
+            row_ptr.append(len(partial))
+            found = []
             for c in range(num_kv_tiles):
                 rows = range(t * block_m, (t + 1) * block_m)
-                keys = range(c * block_n, (c + 1) * block_n)
+                keys = range(c * width, (c + 1) * width)
                 # Work per layout block pair, then refine the diagonal ones.
                 any_visible, all_visible = False, True
                 for i in rows:
@@ -69,9 +80,24 @@ def tile_tables(layout_bits, block, block_m, block_n, causal):
                     if any_visible and not all_visible:
                         break
                 if any_visible:
+                    found.append((c, 0 if all_visible else 1))
+            if blocks_per_tile == 1:
+                for c, p in found:
                     cols.append(c)
-                    partial.append(0 if all_visible else 1)
-        row_ptr.append(len(cols))
+                    partial.append(p)
+                continue
+            full = [c for c, p in found if not p]
+            part = [c for c, p in found if p]
+            for group, p in ((full, 0), (part, 1)):
+                for k in range(0, len(group) - 1, 2):
+                    cols += [group[k], group[k + 1]]
+                    partial.append(p)
+            if len(full) % 2 or len(part) % 2:
+                first = full[-1] if len(full) % 2 else part[-1]
+                second = part[-1] if len(full) % 2 and len(part) % 2 else -1
+                cols += [first, second]
+                partial.append(len(part) % 2)
+        row_ptr.append(len(partial))
     return num_tile_rows, row_ptr, cols, partial
 
 
@@ -138,6 +164,8 @@ def make_tu(spec):
         out.append("  static constexpr int LayoutHeads = %d;\n" % len(layout["bits"]))
         out.append("  static constexpr int NumBlocks = %d;\n" % layout["num_blocks"])
         out.append("  static constexpr int NumTileRows = %d;\n" % layout["num_tile_rows"])
+        if layout.get("tile_blocks", 1) != 1:
+            out.append("  static constexpr int TileBlocks = %d;\n" % layout["tile_blocks"])
         out.append("  static __device__ const int *tileRowPtr() { return kTileRowPtr; }\n")
         out.append("  static __device__ const int *tileCols() { return kTileCols; }\n")
         out.append("  static __device__ const unsigned char *tilePartial() {\n"
@@ -175,7 +203,14 @@ def make_spec(name, dtype, head_dim, causal, layout_block=0, layout_heads=1,
     elif wgmma:
         bm, bn, stages = 128, 128, 2
         if layout_block and layout_block < bn:
-            bn = 64
+            # KernelConfig.cpp: 64-row tiles; block 64 gathers two blocks a
+            # 128-key tile (one stage at D=128), blocks of 32 and 16 64-key
+            # tiles.
+            bm, bn = 64, 128 if layout_block == 64 else 64
+            if bn == 128 and head_dim == 128:
+                stages = 1
+        if head_dim == 256 and layout_block and layout_block < 128:
+            bm, bn, stages = 128, 64, 2
         elif head_dim == 256 and not (layout_block or attn_mask or key_padding or dropout):
             stages = 1  # 128-key tiles in one stage (KernelConfig.cpp)
         elif head_dim == 256:
@@ -206,10 +241,12 @@ def make_spec(name, dtype, head_dim, causal, layout_block=0, layout_heads=1,
         num_blocks = {16: 20, 32: 10, 64: 5, 128: 3}[layout_block]
         heads_bits = [random_layout(rng, num_blocks, rng.choice([0.3, 0.5, 0.7]), causal)
                       for _ in range(layout_heads)]
+        blocks_per_tile = tile_blocks(wgmma, layout_block, bn)
         num_tile_rows, row_ptr, cols, partial = tile_tables(
-            heads_bits, layout_block, bm, bn, causal)
+            heads_bits, layout_block, bm, bn, causal, blocks_per_tile)
         spec["layout"] = {
             "block": layout_block, "num_blocks": num_blocks,
+            "tile_blocks": blocks_per_tile,
             "num_tile_rows": num_tile_rows, "bits": heads_bits,
             "tile_row_ptr": row_ptr, "tile_cols": cols, "tile_partial": partial,
         }
@@ -245,7 +282,8 @@ def matrix(kind):
                                        causal, wgmma=True))
                 if kind == "smoke":
                     continue
-                for lb in (16, 64, 128):
+                # 32 and 64: gathered K/V tiles (two layout blocks a tile).
+                for lb in (16, 32, 64, 128):
                     heads = 2 if (lb + d) % 3 == 0 else 1
                     specs.append(make_spec("wg_%s_d%d_%s_bs%d_h%d" % (dtype, d, c, lb, heads),
                                            dtype, d, causal, layout_block=lb,

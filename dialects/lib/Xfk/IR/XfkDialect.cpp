@@ -33,7 +33,8 @@ static constexpr StringRef kAttentionOptionalTraits[] = {
 static constexpr StringRef kAttentionTables[] = {
     "LayoutBlock", "LayoutHeads", "NumBlocks", "NumTileRows", "TileRowPtr",
     "TileCols",    "TilePartial", "TileOrder", "HeavyRanks",  "BlockBits"};
-static constexpr StringRef kAttentionOptionalTables[] = {"GlobalBits"};
+static constexpr StringRef kAttentionOptionalTables[] = {"GlobalBits",
+                                                         "TileBlocks"};
 static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
                                                 "key_padding"};
 
@@ -338,6 +339,19 @@ LogicalResult KernelOp::verify() {
                << name << "': block-sparse kernels need all of them";
     if (failed(verifyTileOrder(*tables)))
       return failure();
+    // Gathered tiles (TileBlocks 2) take two TileCols entries each.
+    int64_t tileBlocks = 1;
+    if (auto attr = tables->getAs<IntegerAttr>("TileBlocks"))
+      tileBlocks = attr.getInt();
+    if (tileBlocks != 1 && tileBlocks != 2)
+      return emitOpError("expected table 'TileBlocks' to be 1 or 2, got ")
+             << tileBlocks;
+    auto cols = tables->getAs<DenseI32ArrayAttr>("TileCols");
+    auto partial = tables->getAs<DenseI8ArrayAttr>("TilePartial");
+    if (cols && partial && cols.size() != tileBlocks * partial.size())
+      return emitOpError("expected ")
+             << tileBlocks << " 'TileCols' entries per 'TilePartial' entry ("
+             << partial.size() << " tiles), got " << cols.size();
   }
   return success();
 }

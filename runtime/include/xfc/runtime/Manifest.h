@@ -87,6 +87,9 @@ struct BlockLayout {
   int layoutHeads = 0;
   int numBlocks = 0;
   int numTileRows = 0;
+  /// Layout blocks a K/V tile gathers (TileBlocks): 2 where the sm_90a
+  /// kernel loads each half of a tile from its own block, else 1.
+  int tileBlocks = 1;
   /// [layoutHeads][numBlocks][numBlocks], row = query block.
   std::vector<uint8_t> blockBits;
   /// Global tokens (global): one 0/1 entry per token of the fixed sequence
