@@ -106,11 +106,18 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tiles", default="",
-                        help="comma-separated BLOCKMxBLOCKN: also time these tilings "
-                             "(xfc compile --tile) of every layout of --tile-block, in turns")
+                        help="comma-separated [BLOCK:]BLOCKMxBLOCKN[sSTAGES]: also time these "
+                             "tilings (xfc compile --tile) of every layout of block size BLOCK "
+                             "(default --tile-block), in turns")
     parser.add_argument("--tile-block", type=int, default=64,
-                        help="the layout block size whose rows --tiles retiles (64 or 128)")
+                        help="the layout block size whose rows an entry of --tiles without "
+                             "BLOCK: retiles (64 or 128)")
     args = parser.parse_args()
+    # (layout block, tile) pairs of --tiles.
+    extra_tiles = []
+    for entry in [t for t in args.tiles.split(",") if t]:
+        block_text, _, tile = entry.rpartition(":")
+        extra_tiles.append((int(block_text) if block_text else args.tile_block, tile))
     os.makedirs(args.out, exist_ok=True)
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     flex = torch.compile(flex_attention, dynamic=False)
@@ -175,7 +182,7 @@ def main():
                 row["xfc_vs_flex_rel_err"] = err
                 loaded_np, launch_np = make_launch(driver, kernel, cubin, q, k, v, o, tma=False)
                 fns, alts = [launch, launch_np], []
-                for tile in [t for t in args.tiles.split(",") if t and block == args.tile_block]:
+                for tile in [t for b, t in extra_tiles if b == block]:
                     try:
                         _, k_alt, cubin_alt, _ = compile_config(args.xfc, workdir, tag, config, tile)
                     except subprocess.CalledProcessError as e:
@@ -187,13 +194,14 @@ def main():
                     torch.cuda.synchronize()
                     row["tile_%s_rel_err" % tile] = (
                         (o_alt.float() - ref.float()).norm() / ref.float().norm()).item()
-                    row["tile_%s_tiles" % tile] = len(k_alt["tables"]["TileCols"])
+                    row["tile_%s_tiles" % tile] = len(k_alt["tables"]["TilePartial"])
                     fns.append(launch_alt)
                     alts.append((tile, loaded_alt))
                 times = bench_turns(fns)
                 row["xfc_ms"], row["xfc_cp_async_ms"] = times[0], times[1]
-                row["xfc_tiles"] = len(kernel["tables"]["TileCols"])
-                row["xfc_tile"] = "%dx%d" % (kernel["traits"]["BlockM"], kernel["traits"]["BlockN"])
+                row["xfc_tiles"] = len(kernel["tables"]["TilePartial"])
+                row["xfc_tile"] = "%dx%ds%d" % (kernel["traits"]["BlockM"], kernel["traits"]["BlockN"],
+                                                kernel["traits"]["NumStages"])
                 for (tile, loaded_alt), ms in zip(alts, times[2:]):
                     row["tile_%s_ms" % tile] = ms
                     loaded_alt.unload()
@@ -233,15 +241,15 @@ def main():
               "timed in turns with it.",
               "", "Effective TFLOP/s = 4·B·H·S²·D·density / median time. Target (issue 5): "
               "xfc faster than Flex and xfc / (density × dense) ≤ 1.1."]
-    tiles = [t for t in args.tiles.split(",") if t]
-    if tiles:
-        lines += ["", "Other tilings of the block-%d layouts (xfc compile --tile), timed in turns with "
-                  % args.tile_block +
+    for tile_block in sorted({b for b, _ in extra_tiles}):
+        tiles = [t for b, t in extra_tiles if b == tile_block]
+        lines += ["", "Other tilings of the block-%d layouts (xfc compile --tile; sN: N K/V stages), "
+                  "timed in turns with " % tile_block +
                   "xfc's choice; ms (tiles in the layout tables, relative error vs Flex):", "",
                   "| layout | xfc's tiles | xfc ms | " + " | ".join(tiles) + " |",
                   "|---|---|---|" + "---|" * len(tiles)]
         for r in result["rows"]:
-            if r["block"] != args.tile_block or "error" in r:
+            if r["block"] != tile_block or "error" in r:
                 continue
             cells = []
             for t in tiles:

@@ -193,11 +193,13 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
 }
 
 Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
-                        int64_t blockM, int64_t blockN) {
+                        int64_t blockM, int64_t blockN, int64_t stages) {
   auto fail = [&](const Twine &why) {
     return createStringError(
         inconvertibleErrorCode(),
-        formatv("tile {0}x{1}: {2}", blockM, blockN, why.str()));
+        formatv("tile {0}x{1}{2}: {3}", blockM, blockN,
+                stages ? "s" + std::to_string(stages) : std::string(),
+                why.str()));
   };
   if (!choice.wgmma)
     return fail("a tile override applies to the sm_90a wgmma kernel (16-bit "
@@ -220,6 +222,11 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
                            1024) >
                           228 * 1024)
     choice.stages = 1;
+  if (stages != 0) {
+    if (stages < 1 || stages > 4)
+      return fail("NumStages must be 1 to 4");
+    choice.stages = stages;
+  }
   // One stage: no S/PV overlap, and at D=256 P takes S's registers.
   int64_t accumulatorLimit = blockM == 192 ? 96
                              : problem.headDim == 256 && choice.stages == 1

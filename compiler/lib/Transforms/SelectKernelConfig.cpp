@@ -38,19 +38,25 @@ struct SelectKernelConfigPass
       target = attr.getValue().str();
     }
 
-    // Benchmarks force tiles with the module attribute xfc.tile = "MxN"
-    // (xfc compile --tile).
-    std::optional<std::pair<int64_t, int64_t>> tile;
+    // Benchmarks force tiles with the module attribute xfc.tile = "MxN",
+    // or "MxNsS" for S K/V stages (xfc compile --tile).
+    struct TileOverride {
+      int64_t blockM, blockN, stages;
+    };
+    std::optional<TileOverride> tile;
     if (auto attr = module->getAttrOfType<StringAttr>("xfc.tile")) {
-      auto [m, n] = attr.getValue().split('x');
-      int64_t blockM, blockN;
-      if (m.getAsInteger(10, blockM) || n.getAsInteger(10, blockN)) {
-        module.emitError("xfc.tile: expected \"BLOCKMxBLOCKN\", e.g. "
-                         "\"128x64\", got \"")
+      auto [m, rest] = attr.getValue().split('x');
+      auto [n, s] = rest.split('s');
+      int64_t blockM, blockN, stages = 0;
+      if (m.getAsInteger(10, blockM) || n.getAsInteger(10, blockN) ||
+          (rest.contains('s') && s.getAsInteger(10, stages))) {
+        module.emitError("xfc.tile: expected \"BLOCKMxBLOCKN\" or "
+                         "\"BLOCKMxBLOCKNsSTAGES\", e.g. \"128x64\" or "
+                         "\"128x128s3\", got \"")
             << attr.getValue() << "\"";
         return signalPassFailure();
       }
-      tile = {blockM, blockN};
+      tile = TileOverride{blockM, blockN, stages};
     }
 
     WalkResult result = module.walk([&](AttentionOp op) -> WalkResult {
@@ -90,8 +96,8 @@ struct SelectKernelConfigPass
         return op.emitOpError(llvm::toString(choice.takeError())),
                WalkResult::interrupt();
       if (tile)
-        if (llvm::Error error =
-                applyTileOverride(problem, *choice, tile->first, tile->second))
+        if (llvm::Error error = applyTileOverride(
+                problem, *choice, tile->blockM, tile->blockN, tile->stages))
           return op.emitOpError(llvm::toString(std::move(error))),
                  WalkResult::interrupt();
       MLIRContext *context = op.getContext();

@@ -86,8 +86,9 @@ static cl::opt<int> kvSeqLen("kv-seq-len", cl::desc("Key sequence length"),
 static cl::opt<std::string>
     tile("tile",
          cl::desc("Force the sm_90a kernel's tiles, BLOCKMxBLOCKN (e.g. "
-                  "128x64), instead of the configuration pass's choice; for "
-                  "benchmarks"),
+                  "128x64) or BLOCKMxBLOCKNsSTAGES (e.g. 128x128s3, with "
+                  "that many K/V stages), instead of the configuration "
+                  "pass's choice; for benchmarks"),
          cl::Hidden, cl::sub(compileCommand), cl::cat(compileCategory));
 static cl::opt<std::string> dtype("dtype", cl::desc("fp16, bf16 or fp32"),
                                   cl::sub(compileCommand),

@@ -76,12 +76,13 @@ bool usesWgmmaKernel(const KernelProblem &problem);
 llvm::Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem);
 
 /// Replaces the tiles of `choice` (a wgmma configuration for `problem`) by
-/// blockM x blockN, with the warps and shared memory that go with them; for
-/// benchmarks (xfc compile --tile). Explains why when the template cannot
-/// take those tiles.
+/// blockM x blockN, with the warps and shared memory that go with them, and
+/// `stages` K/V stages (0: as the configuration pass would take for those
+/// tiles); for benchmarks (xfc compile --tile). Explains why when the
+/// template cannot take those tiles.
 llvm::Error applyTileOverride(const KernelProblem &problem,
                               KernelChoice &choice, int64_t blockM,
-                              int64_t blockN);
+                              int64_t blockN, int64_t stages = 0);
 
 } // namespace xfc
 
