@@ -567,7 +567,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         itemSlot[qb].item = item;
         itemSlot[qb].place = place;
         itemSlot[qb].first =
-            numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
+            numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false, 0};
         // Word by word: NVRTC has no memcpy; schedules are trivially
         // copyable.
         static_assert(sizeof(Schedule) % 4 == 0 && alignof(Schedule) <= 16,
@@ -608,7 +608,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // read (an L2 round trip) then never sits between two copies. An
       // absent second half loads the first one again (finite values; the
       // consumers mask it).
-      KvTile nextTile = numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
+      KvTile nextTile =
+          numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false, 0};
       for (int idx = 0; idx < numTiles; ++idx) {
         const int slot = kvBase + idx;
         const int stage = slot % Stages;
@@ -859,13 +860,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 s[4 * n + e] = negInf();
         }
         if constexpr (TileBlocks == 2) {
-          if (tile.second < 0) {
+          // This consumer's row lacks a half's block (another consumer's
+          // row has it), or the second half is absent: masked whole.
+          const unsigned off = tile.off >> (2 * wg);
+          const bool maskFirst = (off & 1u) != 0;
+          const bool maskSecond = (off & 2u) != 0 || tile.second < 0;
 #pragma unroll
-            for (int n = BlockN / 16; n < BlockN / 8; ++n)
+          for (int n = 0; n < BlockN / 8; ++n)
 #pragma unroll
-              for (int e = 0; e < 4; ++e)
+            for (int e = 0; e < 4; ++e)
+              if (n < BlockN / 16 ? maskFirst : maskSecond)
                 s[4 * n + e] = negInf();
-          }
         }
         // Row max and sum over Chains independent partial results: short
         // dependency chains instead of one BlockN / 4 long.

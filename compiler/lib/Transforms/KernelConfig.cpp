@@ -95,6 +95,19 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
       if (choice.blockN == 128 && problem.headDim == 128)
         choice.stages = 1;
     }
+    // ... except block-64 layouts whose neighbouring rows share most of
+    // their blocks (windows, fixed): 128-row tiles of two rows, their K/V
+    // tiles gathered from both rows' blocks, each consumer warpgroup
+    // masking the halves its own row lacks. Taken where the paired tiles
+    // are fewer than 0.55 of the 64-row ones: a 64 x 128 tile takes 0.55 of
+    // a 128 x 128 tile's time (dense proxies, bench/NOTES.md v23: 548
+    // against 600 TFLOP/s).
+    if (problem.layoutBlockSize == 64 && problem.pairedRowTileRatio > 0.0 &&
+        problem.pairedRowTileRatio < 0.55 && problem.headDim != 256) {
+      choice.blockM = 128;
+      choice.blockN = 128;
+      choice.stages = 2;
+    }
     // D=64 dense without per-element masks: BlockM 64 (one consumer
     // warpgroup, two CTAs per SM, BlockN 128). Causal: +10-12% over 128 at
     // 16x16x512 and 8x16x2048 on an H100 (bench/NOTES.md, v6): causal items
