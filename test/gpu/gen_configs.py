@@ -182,18 +182,18 @@ def main():
                                    "dtype": "bf16", "seq_len": 2048})
         add("sdp_fp16_d64_s4096", {"name": "scaled_dot_product", "head_dim": 64,
                                    "dtype": "fp16", "seq_len": 4096})
-    # Block 64 where neighbouring rows share most blocks: 128-row tiles of
-    # two layout rows on sm_90a, each consumer masking the blocks its row
-    # lacks; causal and not, with key padding and dropout.
+    # Block 64 where neighbouring rows share most blocks (windows, fixed):
+    # gathered K/V tiles with halves absent at odd counts; causal and not,
+    # with key padding and dropout.
     if not smoke:
         for dtype, d, causal in (("bf16", 128, False), ("fp16", 64, True),
                                  ("bf16", 64, False), ("fp16", 128, True)):
-            add("bs64_pairs_window_%s_d%d%s" % (dtype, d, "_c" if causal else ""),
+            add("bs64_window_%s_d%d%s" % (dtype, d, "_c" if causal else ""),
                 {"name": "blocksparse", "block_size": 64, "num_heads": 4,
                  "seq_len": 2048, "head_dim": d, "dtype": dtype, "causal": causal,
                  "layout": {"pattern": "local_sliding_window",
                             "num_sliding_window_blocks": 9}})
-        add("bs64_pairs_fixed_masks_bf16",
+        add("bs64_fixed_masks_bf16",
             {"name": "blocksparse", "block_size": 64, "num_heads": 4, "seq_len": 1024,
              "head_dim": 128, "dtype": "bf16", "dropout": 0.1,
              "layout": {"pattern": "fixed", "num_local_blocks": 4, "num_global_blocks": 1}},

@@ -342,25 +342,3 @@ TEST(KernelConfig, TileOverrideTakesWhatTheTemplateTakes) {
             "tile 128x64: a tile override applies to the sm_90a wgmma kernel "
             "(16-bit elements, head_dim 64, 128 or 256)");
 }
-
-TEST(KernelConfig, Block64LayoutsPairRowsWhereTheyShareBlocks) {
-  // Paired rows' gathered tiles under 0.55 of the 64-row ones: 128 x 128
-  // tiles in two stages; otherwise (and unknown: 0) 64 x 128.
-  for (double ratio : {0.0, 0.3, 0.54, 0.55, 0.9}) {
-    KernelProblem p = problem(128, 16, 64);
-    p.pairedRowTileRatio = ratio;
-    llvm::Expected<KernelChoice> c = selectKernelConfig(p);
-    ASSERT_TRUE(static_cast<bool>(c));
-    bool paired = ratio > 0.0 && ratio < 0.55;
-    EXPECT_EQ(c->blockM, paired ? 128 : 64) << ratio;
-    EXPECT_EQ(c->blockN, 128) << ratio;
-    EXPECT_EQ(c->stages, paired ? 2 : 1) << ratio;
-  }
-  // Not at D=256 (its tiles are 128 x 64 whatever the layout).
-  KernelProblem wide = problem(256, 16, 64);
-  wide.pairedRowTileRatio = 0.3;
-  llvm::Expected<KernelChoice> c = selectKernelConfig(wide);
-  ASSERT_TRUE(static_cast<bool>(c));
-  EXPECT_EQ(c->blockM, 128);
-  EXPECT_EQ(c->blockN, 64);
-}

@@ -83,7 +83,11 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // (dense proxies on an H100, bench/NOTES.md v23: 552 TFLOP/s against
     // 487 for 64 x 64 tiles in two stages and 447 for two stages of 128
     // keys, one CTA per SM); blocks of 32 take 64 x 64 tiles (two blocks
-    // gathered), of 16 64 x 64 tiles of four neighbouring blocks.
+    // gathered), of 16 64 x 64 tiles of four neighbouring blocks. (128-row
+    // tiles of two block-64 rows, their consumers masking the blocks of the
+    // other row, measured 8-10% slower than 64-row tiles even on windows
+    // and fixed layouts whose rows share most blocks, v24; xfc compile
+    // --tile 128x128 still builds them.)
     choice.path = "mma_sync";
     choice.wgmma = true;
     choice.blockM = 128;
@@ -94,19 +98,6 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
       choice.blockN = problem.layoutBlockSize == 64 ? 128 : 64;
       if (choice.blockN == 128 && problem.headDim == 128)
         choice.stages = 1;
-    }
-    // ... except block-64 layouts whose neighbouring rows share most of
-    // their blocks (windows, fixed): 128-row tiles of two rows, their K/V
-    // tiles gathered from both rows' blocks, each consumer warpgroup
-    // masking the halves its own row lacks. Taken where the paired tiles
-    // are fewer than 0.55 of the 64-row ones: a 64 x 128 tile takes 0.55 of
-    // a 128 x 128 tile's time (dense proxies, bench/NOTES.md v23: 548
-    // against 600 TFLOP/s).
-    if (problem.layoutBlockSize == 64 && problem.pairedRowTileRatio > 0.0 &&
-        problem.pairedRowTileRatio < 0.55 && problem.headDim != 256) {
-      choice.blockM = 128;
-      choice.blockN = 128;
-      choice.stages = 2;
     }
     // D=64 dense without per-element masks: BlockM 64 (one consumer
     // warpgroup, two CTAs per SM, BlockN 128). Causal: +10-12% over 128 at

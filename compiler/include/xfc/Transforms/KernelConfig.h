@@ -27,10 +27,6 @@ struct KernelProblem {
   unsigned elementBits = 16; ///< 16 (fp16/bf16) or 32 (fp32).
   bool causal = false;
   int64_t layoutBlockSize = 0; ///< 0 for dense attention.
-  /// Block-sparse layouts: the K/V tiles of two gathered layout blocks
-  /// when query-block rows are paired (a 128-row tile of 64-blocks) over
-  /// those when each row has its own (64-row tiles); 0 when unknown.
-  double pairedRowTileRatio = 0.0;
   /// Query length when the config fixes it (seq_len), else 0: the tiles
   /// may then fit the length (BlockM 192 at D=64).
   int64_t qLen = 0;
