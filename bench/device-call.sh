@@ -15,6 +15,8 @@
 #                       block-sparse kernels, source-level stall samples)
 #          variants     bench/bench_variants.py (graph variants vs eager;
 #                       VARIANTS_ONLY=NAME runs the cases whose name has NAME)
+#          ab           bench/ab_templates.py (template trees in turns on
+#                       block-sparse layouts: AB_TREES, AB_ROWS)
 # Binaries come from build-device/bin (see docs/runtime.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +65,11 @@ for step in "$@"; do
   variants)
     run_step variants 300 python3 bench/bench_variants.py \
       --out "$results/variants" ${VARIANTS_ONLY:+--only "$VARIANTS_ONLY"} ;;
-  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants, profile)" ;;
+  ab)
+    # AB_TREES: NAME=DIR template trees; AB_ROWS: NAME@BLOCK layouts.
+    run_step ab 330 python3 bench/ab_templates.py --xfc "$XFC" --out "$results/ab" \
+      --trees "${AB_TREES:-head=templates}" --rows "${AB_ROWS:-}" ;;
+  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants, profile, ab)" ;;
   esac
 done
 echo "packed $(find "$results" -type f | wc -l) files into results.tgz"

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""A/B of template trees on bench_blocksparse.py's layouts, in turns, one card.
+
+  ab_templates.py --xfc build-device/bin/xfc --out DIR \
+      --trees head=templates,old=build-device/old-templates \
+      [--rows "random d=0.50@64,sliding window@64"]
+
+For each chosen layout (NAME@BLOCK of bench_blocksparse.py's layouts, all
+when --rows is empty) xfc compiles the config (its NVRTC cubin and the
+emitted kernel source); nvcc compiles that source once per template tree;
+every cubin is checked against xfc's output (relative error) and all are
+timed in turns (bench_turns) as the runtime launches them. Writes
+DIR/ab_templates.json and .md.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
+import bench_blocksparse as bbs  # noqa: E402
+from cubin_runner import Driver  # noqa: E402
+from timing import bench_turns  # noqa: E402
+
+
+def nvcc_cubin(source, include_dir, out):
+    subprocess.run(["nvcc", "-cubin", "-gencode=arch=compute_90a,code=sm_90a",
+                    "-I", include_dir, source, "-o", out], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return open(out, "rb").read()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--xfc", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--trees", required=True,
+                    help="comma-separated NAME=DIR template trees (DIR holds xfc/)")
+    ap.add_argument("--rows", default="", help="comma-separated NAME@BLOCK; empty: all")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    trees = [t.split("=", 1) for t in args.trees.split(",") if t]
+    wanted = [r for r in args.rows.split(",") if r]
+    torch.cuda.init()
+    driver = Driver()
+    workdir = tempfile.mkdtemp()
+    g = torch.Generator(device="cuda").manual_seed(0)
+    q, k, v = (torch.randn(bbs.B, bbs.H, bbs.S, bbs.D, device="cuda",
+                           dtype=torch.bfloat16, generator=g) for _ in range(3))
+    cases = []
+    for block in (64, 128):
+        for name, layout in bbs.layouts(block):
+            if wanted and "%s@%d" % (name, block) not in wanted:
+                continue
+            tag = "%s_b%d" % (name.replace(" ", "_").replace("=", ""), block)
+            config = {"name": "blocksparse", "head_dim": bbs.D, "num_heads": bbs.H,
+                      "dtype": "bf16", "block_size": block, "seq_len": bbs.S,
+                      "layout": layout}
+            _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag, config)
+            source = os.path.join(workdir, tag, kernel["source"])
+            cases.append((name, block, kernel, cubin, source))
+    # nvcc for every (case, tree) at once: each takes tens of seconds.
+    jobs = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        for i, (_, _, _, _, source) in enumerate(cases):
+            for tree, directory in trees:
+                out = os.path.join(workdir, "%d-%s.cubin" % (i, tree))
+                jobs[(i, tree)] = pool.submit(nvcc_cubin, source, directory, out)
+    result = {"device": torch.cuda.get_device_name(), "date": time.strftime("%Y-%m-%d %H:%M"),
+              "trees": dict(trees), "rows": []}
+    for i, (name, block, kernel, cubin, _) in enumerate(cases):
+        row = {"layout": name, "block": block,
+               "tile": "%dx%ds%d" % (kernel["traits"]["BlockM"], kernel["traits"]["BlockN"],
+                                     kernel["traits"]["NumStages"])}
+        ref = torch.full_like(q, float("nan"))
+        loaded = []
+        lk, launch = bbs.make_launch(driver, kernel, cubin, q, k, v, ref)
+        loaded.append(lk)
+        launch()
+        torch.cuda.synchronize()
+        fns = [launch]
+        for tree, _ in trees:
+            o = torch.full_like(q, float("nan"))
+            lt, fn = bbs.make_launch(driver, kernel, jobs[(i, tree)].result(), q, k, v, o)
+            loaded.append(lt)
+            fn()
+            torch.cuda.synchronize()
+            row["%s_rel_err" % tree] = ((o.float() - ref.float()).norm()
+                                        / ref.float().norm()).item()
+            fns.append(fn)
+        times = bench_turns(fns)
+        row["xfc_nvrtc_ms"] = times[0]
+        for (tree, _), ms in zip(trees, times[1:]):
+            row["%s_ms" % tree] = ms
+        for lk in loaded:
+            lk.unload()
+        result["rows"].append(row)
+        print(json.dumps(row), flush=True)
+    with open(os.path.join(args.out, "ab_templates.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    lines = ["# Template trees in turns, %s, %s, %d×%d×%d×%d bf16" % (
+        result["device"], result["date"], bbs.B, bbs.H, bbs.S, bbs.D), "",
+        "Trees: " + ", ".join("%s = %s" % t for t in trees) + "; ms (relative error "
+        "against xfc's NVRTC cubin)", "",
+        "| layout | block | tiles | xfc (NVRTC) | " + " | ".join(t for t, _ in trees) + " |",
+        "|---|---|---|---|" + "---|" * len(trees)]
+    for r in result["rows"]:
+        lines.append("| %s | %d | %s | %.3f | %s |" % (
+            r["layout"], r["block"], r["tile"], r["xfc_nvrtc_ms"],
+            " | ".join("%.3f (%.0e)" % (r["%s_ms" % t], r["%s_rel_err" % t]) for t, _ in trees)))
+    text = "\n".join(lines) + "\n"
+    open(os.path.join(args.out, "ab_templates.md"), "w").write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
