@@ -109,7 +109,7 @@ def main():
         json.dump(result, f, indent=1)
     lines = ["# Template trees in turns, %s, %s, %d×%d×%d×%d bf16" % (
         result["device"], result["date"], bbs.B, bbs.H, bbs.S, bbs.D), "",
-        "Trees: " + ", ".join("%s = %s" % t for t in trees) + "; ms (relative error "
+        "Trees: " + ", ".join("%s = %s" % tuple(t) for t in trees) + "; ms (relative error "
         "against xfc's NVRTC cubin)", "",
         "| layout | block | tiles | xfc (NVRTC) | " + " | ".join(t for t, _ in trees) + " |",
         "|---|---|---|---|" + "---|" * len(trees)]

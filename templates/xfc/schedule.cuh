@@ -332,20 +332,24 @@ public:
 
   XFC_DEVICE int numTiles() const { return tileCount; }
 
+  // Without branches: the kernels load the next tile an iteration ahead and
+  // use it only later; a branch on the loaded flags (a short-circuit ||)
+  // made the consumer wait for the table read at once, 5-10% on 64-row
+  // tiles (bench/NOTES.md v24).
   XFC_DEVICE KvTile tile(int idx) const {
     const unsigned flags = Layout::tilePartial()[begin + idx];
-    bool partial = flags != 0 || rowsPastLayout;
     if constexpr (TileBlocks == 2) {
       // Two entries a tile, in layout blocks; a second half of -1 is absent.
       // Flags: bit 0 the per-element predicate, bits 1.. the consumers'
       // half masks (KvTile::off).
       int first = Layout::tileCols()[2 * (begin + idx)];
       int second = Layout::tileCols()[2 * (begin + idx) + 1];
-      partial = (flags & 1u) != 0 || rowsPastLayout ||
-                (first + 1) * LayoutBlock > kvLimit ||
-                (second + 1) * LayoutBlock > kvLimit;
+      bool partial = ((flags & 1u) != 0) | rowsPastLayout |
+                     ((first + 1) * LayoutBlock > kvLimit) |
+                     ((second + 1) * LayoutBlock > kvLimit);
       return {first, second, partial, static_cast<unsigned char>(flags >> 1)};
     } else {
+      bool partial = flags != 0 || rowsPastLayout;
       int kv = Layout::tileCols()[begin + idx];
       partial |= (kv + 1) * Traits::BlockN > kvLimit;
       return {kv, -1, partial, 0};
