@@ -567,7 +567,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         itemSlot[qb].item = item;
         itemSlot[qb].place = place;
         itemSlot[qb].first =
-            numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false, 0};
+            numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
         // Word by word: NVRTC has no memcpy; schedules are trivially
         // copyable.
         static_assert(sizeof(Schedule) % 4 == 0 && alignof(Schedule) <= 16,
@@ -608,8 +608,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // read (an L2 round trip) then never sits between two copies. An
       // absent second half loads the first one again (finite values; the
       // consumers mask it).
-      KvTile nextTile =
-          numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false, 0};
+      KvTile nextTile = numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
       for (int idx = 0; idx < numTiles; ++idx) {
         const int slot = kvBase + idx;
         const int stage = slot % Stages;
@@ -860,24 +859,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 s[4 * n + e] = negInf();
         }
         if constexpr (TileBlocks == 2) {
-          // The second half is absent, or (several consumers, KvTile::off)
-          // this consumer's row lacks a half's block that another
-          // consumer's row has: that half is masked whole. Skipped as a
-          // whole where nothing is masked (the per-element selects cost
-          // 10-15% on 64-row tiles, bench/NOTES.md v24).
-          bool maskFirst = false, maskSecond = tile.second < 0;
-          if constexpr (Consumers > 1) {
-            const unsigned off = tile.off >> (2 * wg);
-            maskFirst = (off & 1u) != 0;
-            maskSecond |= (off & 2u) != 0;
-          }
-          if (maskFirst || maskSecond) {
+          if (tile.second < 0) {
 #pragma unroll
-            for (int n = 0; n < BlockN / 8; ++n)
+            for (int n = BlockN / 16; n < BlockN / 8; ++n)
 #pragma unroll
               for (int e = 0; e < 4; ++e)
-                if (n < BlockN / 16 ? maskFirst : maskSecond)
-                  s[4 * n + e] = negInf();
+                s[4 * n + e] = negInf();
           }
         }
         // Row max and sum over Chains independent partial results: short

@@ -32,10 +32,6 @@ struct KvTile {
   int index;
   int second;   ///< The second half's block (TileBlocks 2), else -1.
   bool partial; ///< Needs the per-element predicate (present halves).
-  /// Gathered tiles whose consumer warpgroups own one layout row each: bit
-  /// 2 c + h set when consumer c's row lacks half h's block (the consumer
-  /// masks that half whole instead of element by element).
-  unsigned char off;
 };
 
 /// Where a CTA works: its query tile, head and batch entry.
@@ -192,7 +188,7 @@ public:
       partial |= lastKey > rowBegin + Right;
     if constexpr (RandomPattern<Traits>::Enabled)
       partial = true;
-    return {index, -1, partial, 0};
+    return {index, -1, partial};
   }
 
   XFC_DEVICE bool visible(int i, int j) const {
@@ -332,27 +328,19 @@ public:
 
   XFC_DEVICE int numTiles() const { return tileCount; }
 
-  // Without branches: the kernels load the next tile an iteration ahead and
-  // use it only later; a branch on the loaded flags (a short-circuit ||)
-  // made the consumer wait for the table read at once, 5-10% on 64-row
-  // tiles (bench/NOTES.md v24).
   XFC_DEVICE KvTile tile(int idx) const {
-    const unsigned flags = Layout::tilePartial()[begin + idx];
+    bool partial = Layout::tilePartial()[begin + idx] != 0 || rowsPastLayout;
     if constexpr (TileBlocks == 2) {
       // Two entries a tile, in layout blocks; a second half of -1 is absent.
-      // Flags: bit 0 the per-element predicate, bits 1.. the consumers'
-      // half masks (KvTile::off).
       int first = Layout::tileCols()[2 * (begin + idx)];
       int second = Layout::tileCols()[2 * (begin + idx) + 1];
-      bool partial = ((flags & 1u) != 0) | rowsPastLayout |
-                     ((first + 1) * LayoutBlock > kvLimit) |
-                     ((second + 1) * LayoutBlock > kvLimit);
-      return {first, second, partial, static_cast<unsigned char>(flags >> 1)};
+      partial |= (first + 1) * LayoutBlock > kvLimit ||
+                 (second + 1) * LayoutBlock > kvLimit;
+      return {first, second, partial};
     } else {
-      bool partial = flags != 0 || rowsPastLayout;
       int kv = Layout::tileCols()[begin + idx];
       partial |= (kv + 1) * Traits::BlockN > kvLimit;
-      return {kv, -1, partial, 0};
+      return {kv, -1, partial};
     }
   }
 

@@ -112,30 +112,6 @@ func.func @gathered_tiles(%q: tensor<?x2x?x128xbf16>) -> tensor<?x2x?x128xbf16> 
 
 // -----
 
-// 128-row tiles of 64-blocks on sm_90a: two layout rows a tile, each K/V
-// tile gathered from their blocks; a block only one row has is masked by the
-// other row's consumer warpgroup (TilePartial bit 1 + 2 c + h: consumer c
-// masks half h) rather than element by element. Blocks of one kind pair up
-// first, the odd ones out of the kinds then pair in turn: tile row 0 has
-// block 0 (both rows), block 1 (not row 0: consumer 0 masks) and block 3
-// (not row 1: consumer 1 masks) -> (0, 1) with bit 2, (3, -1) with bit 3;
-// tile row 1 has blocks 2 and 3 (both) and block 1 (not row 2) -> (2, 3),
-// (1, -1) with bit 1.
-// CHECK-LABEL: func.func @paired_rows_mask_per_consumer
-// CHECK: NumTileRows = 2 : i64, TileBlocks = 2 : i64, TileCols = array<i32: 0, 1, 3, -1, 2, 3, 1, -1>, TileOrder = array<i32: 0, 1>, TilePartial = array<i8: 4, 8, 0, 2>, TileRowPtr = array<i32: 0, 2, 4>
-module {
-func.func @paired_rows_mask_per_consumer(%q: tensor<?x2x?x128xbf16>) -> tensor<?x2x?x128xbf16> {
-  %0 = xfa.attention %q, %q, %q {mask = #xfa.mask<>, scale = 0.125 : f32,
-      sparsity = #xfa.block_csr<block_size = 64, heads = 1, blocks = 4, row_ptr = [0, 2, 4, 6, 9], cols = [0, 3, 0, 1, 2, 3, 1, 2, 3], partial = [0, 0, 0, 0, 0, 0, 0, 0, 0],
-                                bits = dense<[[[1, 0, 0, 1], [1, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1]]]> : tensor<1x4x4xi8>>,
-      kernel_config = #xfa.kernel_config<arch = "sm_90a", path = "mma_sync", block_m = 128, block_n = 128, warps = 12, stages = 2, shared_bytes = 197632>}
-      : tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16> -> tensor<?x2x?x128xbf16>
-  return %0 : tensor<?x2x?x128xbf16>
-}
-}
-
-// -----
-
 // The same layout on sm_80 (mma.sync): contiguous 64 x 128 tiles, no
 // TileBlocks; a tile is partial unless both of its blocks are on.
 // CHECK-LABEL: func.func @contiguous_tiles_off_hopper

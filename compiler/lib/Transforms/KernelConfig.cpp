@@ -84,10 +84,11 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // 487 for 64 x 64 tiles in two stages and 447 for two stages of 128
     // keys, one CTA per SM); blocks of 32 take 64 x 64 tiles (two blocks
     // gathered), of 16 64 x 64 tiles of four neighbouring blocks. (128-row
-    // tiles of two block-64 rows, their consumers masking the blocks of the
-    // other row, measured 8-10% slower than 64-row tiles even on windows
-    // and fixed layouts whose rows share most blocks, v24; xfc compile
-    // --tile 128x128 still builds them.)
+    // tiles of two block-64 rows, each consumer masking the blocks only the
+    // other row has, measured 5-10% slower than 64-row tiles even on
+    // windows and fixed layouts whose rows share most blocks, v24; xfc
+    // compile --tile 128x128 builds 128-row tiles whose one-row blocks are
+    // masked element by element.)
     choice.path = "mma_sync";
     choice.wgmma = true;
     choice.blockM = 128;

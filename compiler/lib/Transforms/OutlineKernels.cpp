@@ -141,12 +141,8 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
     for (int64_t tileRow = 0; tileRow < tiles.numTileRows; ++tileRow) {
       int64_t qBegin = tileRow * blockM;
       int64_t qEnd = std::min(qBegin + blockM, seqLen);
-      // Gathered tiles: the row's present blocks, by kind (below).
-      struct Piece {
-        int32_t col;
-        uint8_t partial, off;
-      };
-      SmallVector<Piece> pieces;
+      // Gathered tiles: the row's present blocks, full and partial apart.
+      SmallVector<int32_t> fullBlocks, partialBlocks;
       for (int64_t tileCol = 0; tileCol < numTileCols; ++tileCol) {
         int64_t kBegin = tileCol * colWidth;
         int64_t kEnd = std::min(kBegin + colWidth, seqLen);
@@ -169,70 +165,40 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         bool insideKeys = kBegin + colWidth <= keyEnd;
         bool globalFull = allGlobal(qBegin, qBegin + blockM) ||
                           allGlobal(kBegin, kBegin + colWidth);
-        bool structural =
-            causalFull && insideKeys && globalFull && !randomPattern;
+        bool partial =
+            !(all && causalFull && insideKeys && globalFull && !randomPattern);
         if (tileBlocks == 1) {
           tiles.cols.push_back(tileCol);
-          tiles.partial.push_back(!(all && structural));
+          tiles.partial.push_back(partial);
           ++numTiles;
-          continue;
+        } else {
+          (partial ? partialBlocks : fullBlocks).push_back(tileCol);
         }
-        // Gathered: where each consumer warpgroup's 64 rows lie in one
-        // layout row, a block that only some of the rows have is masked
-        // per consumer (bit c of `off`: consumer c's row lacks it) instead
-        // of element by element.
-        uint8_t off = 0;
-        if (blockSize % 64 == 0) {
-          for (int64_t c = 0; c < blockM / 64; ++c) {
-            int64_t rb = (qBegin + 64 * c) / blockSize;
-            if (rb >= blocks || !present[rb * blocks + tileCol])
-              off |= 1 << c;
-          }
-          all = true;
-        }
-        pieces.push_back({static_cast<int32_t>(tileCol),
-                          static_cast<uint8_t>(!(all && structural)), off});
       }
       if (tileBlocks == 2) {
-        // Blocks of one kind (the same per-element flag and consumer masks)
-        // pair with each other, so that as few tiles as possible pay the
-        // predicate or mask a half; the odd ones out of the kinds pair up
-        // in turn, the last one alone if need be (its second half absent:
-        // -1, which the kernel computes at half width). TilePartial holds
-        // bit 0, the per-element predicate, and bit 1 + 2 c + h: consumer c
-        // masks half h.
-        auto emit = [&](const Piece &first, const Piece *second) {
-          tiles.cols.push_back(first.col);
-          tiles.cols.push_back(second ? second->col : -1);
-          uint8_t byte = first.partial | (second ? second->partial : 0);
-          for (int c = 0; c < 3; ++c) {
-            if (first.off & (1 << c))
-              byte |= 1 << (1 + 2 * c);
-            if (second && (second->off & (1 << c)))
-              byte |= 1 << (2 + 2 * c);
+        // Full blocks pair with full ones and partial with partial, so that
+        // as few tiles as possible pay the per-element predicate; an odd
+        // block out of each pairs with the other's, or stands alone (the
+        // kernel masks the absent half).
+        auto emitPairs = [&](ArrayRef<int32_t> blocks, bool partial) {
+          for (size_t i = 0; i + 1 < blocks.size(); i += 2) {
+            tiles.cols.append({blocks[i], blocks[i + 1]});
+            tiles.partial.push_back(partial);
+            ++numTiles;
           }
-          tiles.partial.push_back(byte);
-          ++numTiles;
         };
-        std::stable_sort(pieces.begin(), pieces.end(),
-                         [](const Piece &a, const Piece &b) {
-                           return std::make_pair(a.partial, a.off) <
-                                  std::make_pair(b.partial, b.off);
-                         });
-        SmallVector<Piece> leftovers;
-        for (size_t i = 0; i < pieces.size();) {
-          size_t j = i;
-          while (j < pieces.size() && pieces[j].partial == pieces[i].partial &&
-                 pieces[j].off == pieces[i].off)
-            ++j;
-          for (; i + 1 < j; i += 2)
-            emit(pieces[i], &pieces[i + 1]);
-          if (i < j)
-            leftovers.push_back(pieces[i++]);
+        emitPairs(fullBlocks, false);
+        emitPairs(partialBlocks, true);
+        bool fullLeft = fullBlocks.size() % 2,
+             partialLeft = partialBlocks.size() % 2;
+        if (fullLeft || partialLeft) {
+          tiles.cols.push_back(fullLeft ? fullBlocks.back()
+                                        : partialBlocks.back());
+          tiles.cols.push_back(fullLeft && partialLeft ? partialBlocks.back()
+                                                       : -1);
+          tiles.partial.push_back(partialLeft);
+          ++numTiles;
         }
-        for (size_t i = 0; i < leftovers.size(); i += 2)
-          emit(leftovers[i],
-               i + 1 < leftovers.size() ? &leftovers[i + 1] : nullptr);
       }
       tiles.rowPtr.push_back(numTiles);
     }

@@ -55,11 +55,8 @@ def tile_tables(layout_bits, block, block_m, block_n, causal, blocks_per_tile=1)
     """CSR tables over (layout head, query tile row) of the KV tiles that hold
     a visible element; partial unless every element of the tile is visible.
     blocks_per_tile 2: gathered tiles, two entries of layout blocks a tile
-    (blocks of one kind together, the odd ones out of the kinds together or
-    alone with -1), the partial flag covering the present halves; where each
-    consumer warpgroup's 64 rows lie in one layout row, a block only some of
-    the tile's rows have is masked per consumer instead: bit 1 + 2 c + h of
-    the flag byte when consumer c's row lacks half h's block."""
+    (full with full, partial with partial, the odd ones out together or
+    alone with -1), the partial flag covering the present halves."""
     num_blocks = len(layout_bits[0])
     covered = num_blocks * block
     num_tile_rows = ceil_div(covered, block_m)
@@ -70,21 +67,9 @@ def tile_tables(layout_bits, block, block_m, block_n, causal, blocks_per_tile=1)
         for t in range(num_tile_rows):
             row_ptr.append(len(partial))
             found = []
-            masks = blocks_per_tile == 2 and block % 64 == 0
             for c in range(num_kv_tiles):
                 rows = range(t * block_m, (t + 1) * block_m)
                 keys = range(c * width, (c + 1) * width)
-                off = 0
-                if masks:
-                    # Consumer k's rows: 64 k .. 64 k + 63 of the tile.
-                    for k in range(block_m // 64):
-                        rb = (t * block_m + 64 * k) // block
-                        if rb >= num_blocks or not bits[rb][c]:
-                            off |= 1 << k
-                    rows = [i for k in range(block_m // 64) if not off & (1 << k)
-                            for i in range(t * block_m + 64 * k, t * block_m + 64 * k + 64)]
-                    if not rows:
-                        continue
                 # Work per layout block pair, then refine the diagonal ones.
                 any_visible, all_visible = False, True
                 for i in rows:
@@ -95,32 +80,23 @@ def tile_tables(layout_bits, block, block_m, block_n, causal, blocks_per_tile=1)
                     if any_visible and not all_visible:
                         break
                 if any_visible:
-                    found.append((c, 0 if all_visible else 1, off))
+                    found.append((c, 0 if all_visible else 1))
             if blocks_per_tile == 1:
-                for c, p, _ in found:
+                for c, p in found:
                     cols.append(c)
                     partial.append(p)
                 continue
-
-            def emit(first, second):
-                flags = first[1] | (second[1] if second else 0)
-                for k in range(3):
-                    if first[2] & (1 << k):
-                        flags |= 1 << (1 + 2 * k)
-                    if second and second[2] & (1 << k):
-                        flags |= 1 << (2 + 2 * k)
-                cols.extend([first[0], second[0] if second else -1])
-                partial.append(flags)
-            kinds = sorted({(p, off) for _, p, off in found})
-            leftovers = []
-            for kind in kinds:
-                group = [f for f in found if (f[1], f[2]) == kind]
+            full = [c for c, p in found if not p]
+            part = [c for c, p in found if p]
+            for group, p in ((full, 0), (part, 1)):
                 for k in range(0, len(group) - 1, 2):
-                    emit(group[k], group[k + 1])
-                if len(group) % 2:
-                    leftovers.append(group[-1])
-            for k in range(0, len(leftovers), 2):
-                emit(leftovers[k], leftovers[k + 1] if k + 1 < len(leftovers) else None)
+                    cols += [group[k], group[k + 1]]
+                    partial.append(p)
+            if len(full) % 2 or len(part) % 2:
+                first = full[-1] if len(full) % 2 else part[-1]
+                second = part[-1] if len(full) % 2 and len(part) % 2 else -1
+                cols += [first, second]
+                partial.append(len(part) % 2)
         row_ptr.append(len(partial))
     return num_tile_rows, row_ptr, cols, partial
 
@@ -315,17 +291,6 @@ def matrix(kind):
                     seed += 1
     if kind == "smoke":
         return specs
-    # 128-row tiles of 64-blocks (two layout rows, K/V tiles gathered from
-    # both, each consumer masking the halves its row lacks): what xfc takes
-    # where neighbouring rows share most blocks.
-    for dtype in ("f16", "bf16"):
-        for d in (64, 128):
-            for causal in (False, True):
-                c = "c" if causal else "n"
-                specs.append(make_spec("wg_%s_d%d_%s_bs64_m128" % (dtype, d, c), dtype, d,
-                                       causal, layout_block=64, layout_heads=2, seed=seed,
-                                       block_m=128, block_n=128, num_stages=2, wgmma=True))
-                seed += 1
     for dtype in ("f16", "bf16"):
         for d in (64, 128, 256):
             specs.append(make_spec("wg_%s_d%d_c_masks" % (dtype, d), dtype, d, True,
