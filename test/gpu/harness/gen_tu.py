@@ -291,6 +291,17 @@ def matrix(kind):
                     seed += 1
     if kind == "smoke":
         return specs
+    # 128-row tiles of 64-blocks (xfc compile --tile 128x128): K/V tiles
+    # gathered from two layout rows' blocks, a block only one row has masked
+    # element by element.
+    for dtype in ("f16", "bf16"):
+        for d in (64, 128):
+            for causal in (False, True):
+                c = "c" if causal else "n"
+                specs.append(make_spec("wg_%s_d%d_%s_bs64_m128" % (dtype, d, c), dtype, d,
+                                       causal, layout_block=64, layout_heads=2, seed=seed,
+                                       block_m=128, block_n=128, num_stages=2, wgmma=True))
+                seed += 1
     for dtype in ("f16", "bf16"):
         for d in (64, 128, 256):
             specs.append(make_spec("wg_%s_d%d_c_masks" % (dtype, d), dtype, d, True,
