@@ -242,7 +242,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // 7 non-causal (+1-2% over 6), 2 causal (+3% over 6; with bit 0 causal
   // kernels that write the LSE spill 4 bytes, ptxas 13.0). Without it
   // (xfc's 128-key single-stage tiles, v17: +4-7% over those) FreshS, so
-  // that P takes S's registers, and the folded scale.
+  // that P takes S's registers, and the folded scale. HeadDim 128 in one
+  // stage (the 64 x 128 gathered tiles of block-64 layouts): the folded
+  // scale, the dense proxy measured (v23: 552 TFLOP/s; with FreshS too 541).
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
