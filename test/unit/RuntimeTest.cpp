@@ -471,6 +471,24 @@ TEST(Manifest, GlobalBits) {
       << parseError(bad);
 }
 
+TEST(Manifest, TileBlocks) {
+  // Gathered K/V tiles: the launcher sizes the K/V tensor-map boxes by
+  // BlockN / TileBlocks; 1 when the tables leave it out.
+  StatusOr<Manifest> contiguous = Manifest::parse(kSparseManifest);
+  ASSERT_TRUE(contiguous.isOk()) << contiguous.getStatus().getMessage();
+  EXPECT_EQ(contiguous->kernels[0].layout->tileBlocks, 1);
+  std::string gathered = replaced(kSparseManifest, "\"LayoutBlock\": 16",
+                                  "\"LayoutBlock\": 16, \"TileBlocks\": 2");
+  StatusOr<Manifest> parsed = Manifest::parse(gathered);
+  ASSERT_TRUE(parsed.isOk()) << parsed.getStatus().getMessage();
+  EXPECT_EQ(parsed->kernels[0].layout->tileBlocks, 2);
+  std::string bad =
+      replaced(gathered, "\"TileBlocks\": 2", "\"TileBlocks\": 3");
+  EXPECT_NE(parseError(bad).find("TileBlocks: expected 1 or 2"),
+            std::string::npos)
+      << parseError(bad);
+}
+
 TEST(Manifest, TablesAtLoad) {
   StatusOr<Manifest> inline_ = Manifest::parse(kSparseManifest);
   ASSERT_TRUE(inline_.isOk()) << inline_.getStatus().getMessage();
