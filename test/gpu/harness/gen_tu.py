@@ -311,8 +311,8 @@ def matrix(kind):
         specs.append(make_spec("wg_%s_d64_c_nolse" % dtype, dtype, 64, True,
                                write_lse=False, wgmma=True))
         # One consumer at HeadDim 128, dense, with 64 x 64 tiles in two stages
-        # (block-32 layouts take them; 64 x 128 tiles need one stage: with
-        # the S/P V overlap S and O of a 64 x 128 tile spill 200 registers).
+        # (block-32 layouts take them; 64 x 128 tiles take one stage so that
+        # two CTAs fit an SM: 99 KiB each, two stages would need 148 KiB).
         specs.append(make_spec("wg_%s_d128_n_m64_n64" % dtype, dtype, 128, False,
                                block_m=64, block_n=64, wgmma=True))
         specs.append(make_spec("wg_%s_d64_c_n64_s3" % dtype, dtype, 64, True,
