@@ -38,7 +38,7 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
   return kernel.arch == "sm_90a" &&
          (traits.element == DType::F16 || traits.element == DType::BF16) &&
          wgmmaTakesHeadDim(traits.headDim) && traits.blockM % 64 == 0 &&
-         traits.numWarps == 4 * (traits.blockM / 64 + 1);
+         traits.numWarps == wgmmaWarps(traits.blockM);
 }
 
 /// Encodes the tensor maps of q, k and v (and, with `output`, o) into

@@ -52,7 +52,7 @@ namespace xfc {
 /// query rows.
 template <typename Traits> XFC_HOST_DEVICE constexpr bool usesWgmmaPath() {
   return isHalfElement<typename Traits::Element> && Traits::BlockM % 64 == 0 &&
-         Traits::NumWarps == 4 * (Traits::BlockM / 64 + 1);
+         Traits::NumWarps == wgmmaWarps(Traits::BlockM);
 }
 
 /// CTAs per SM an attention kernel is built for (its launch bounds' second

@@ -65,6 +65,14 @@ XFC_HOST_DEVICE constexpr bool wgmmaTakesHeadDim(int headDim) {
   return headDim == 64 || headDim == 128 || headDim == 256;
 }
 
+/// Warps of the wgmma kernel with BlockM query rows: a producer warpgroup
+/// plus one consumer warpgroup per 64 rows. The templates pick that kernel
+/// by this warp count; the compiler configures it and the runtime and the
+/// tile tables recognise it by the same count.
+XFC_HOST_DEVICE constexpr int wgmmaWarps(int blockM) {
+  return 4 * (blockM / 64 + 1);
+}
+
 /// Layout blocks per K/V tile of the wgmma kernel's block-sparse schedules:
 /// two where a tile is two layout blocks wide, gathered (each half is any
 /// present block of the row, loaded by its own TMA box or copy), so a tile

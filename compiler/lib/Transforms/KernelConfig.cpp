@@ -39,9 +39,9 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
 }
 
 namespace {
-/// Warps of the wgmma kernel: a producer warpgroup plus one consumer
-/// warpgroup per 64 query rows (the templates pick the path by this count).
-int64_t getWgmmaWarps(int64_t blockM) { return 4 * (blockM / 64 + 1); }
+int64_t getWgmmaWarps(int64_t blockM) {
+  return wgmmaWarps(static_cast<int>(blockM));
+}
 } // namespace
 
 bool usesWgmmaKernel(const KernelProblem &problem) {

@@ -33,10 +33,9 @@ namespace {
 /// element in it is visible (so the kernel skips per-element masking).
 struct TileCsr {
   int64_t numTileRows = 0;
-  /// Layout blocks a tile gathers: 1 (contiguous tiles; cols holds one
-  /// tile column each) or 2 (cols holds two layout blocks a tile, the second
-  /// -1 where absent).
-  int64_t tileBlocks = 1;
+  /// Row pointers index tiles (`partial` has one entry a tile); `cols` holds
+  /// one tile column a tile, or with gathered tiles two layout blocks, the
+  /// second -1 where absent.
   SmallVector<int32_t> rowPtr, cols;
   SmallVector<int8_t> partial;
   /// Per head, the tile rows by decreasing tile count (ties in row order):
@@ -71,8 +70,7 @@ int64_t countHeavyRanks(const TileCsr &tiles) {
   int64_t heads = static_cast<int64_t>(tiles.order.size()) / rows;
   if (heads == 0)
     return 0;
-  double mean = static_cast<double>(tiles.cols.size() / tiles.tileBlocks) /
-                (rows * heads);
+  double mean = static_cast<double>(tiles.partial.size()) / (rows * heads);
   int64_t heavy = 0;
   for (int64_t rank = 0; rank < rows; ++rank) {
     int64_t most = 0;
@@ -109,7 +107,6 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
   int64_t seqLen = blocks * blockSize;
   TileCsr tiles;
   tiles.numTileRows = (seqLen + blockM - 1) / blockM;
-  tiles.tileBlocks = tileBlocks;
   // Gathered tiles are made of whole layout blocks: the columns are blocks.
   int64_t colWidth = blockN / tileBlocks;
   int64_t numTileCols = (seqLen + colWidth - 1) / colWidth;
@@ -134,10 +131,8 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
     }
 
     size_t headRowPtr = tiles.rowPtr.size();
-    // Tiles so far, over all heads (the row pointers index the tables of
-    // every head together).
-    int64_t numTiles = tiles.partial.size();
-    tiles.rowPtr.push_back(numTiles);
+    // Row pointers count the tiles of every head together.
+    tiles.rowPtr.push_back(tiles.partial.size());
     for (int64_t tileRow = 0; tileRow < tiles.numTileRows; ++tileRow) {
       int64_t qBegin = tileRow * blockM;
       int64_t qEnd = std::min(qBegin + blockM, seqLen);
@@ -170,7 +165,6 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         if (tileBlocks == 1) {
           tiles.cols.push_back(tileCol);
           tiles.partial.push_back(partial);
-          ++numTiles;
         } else {
           (partial ? partialBlocks : fullBlocks).push_back(tileCol);
         }
@@ -184,7 +178,6 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
           for (size_t i = 0; i + 1 < blocks.size(); i += 2) {
             tiles.cols.append({blocks[i], blocks[i + 1]});
             tiles.partial.push_back(partial);
-            ++numTiles;
           }
         };
         emitPairs(fullBlocks, false);
@@ -197,10 +190,9 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
           tiles.cols.push_back(fullLeft && partialLeft ? partialBlocks.back()
                                                        : -1);
           tiles.partial.push_back(partialLeft);
-          ++numTiles;
         }
       }
-      tiles.rowPtr.push_back(numTiles);
+      tiles.rowPtr.push_back(tiles.partial.size());
     }
     appendHeaviestFirst(tiles, headRowPtr);
   }
@@ -274,7 +266,9 @@ struct OutlineKernelsPass
         // (wgmmaTileBlocks); mma.sync and SIMT tiles are contiguous.
         bool wgmma = config.getArch().getValue() == "sm_90a" &&
                      op.getElementType().getIntOrFloatBitWidth() == 16 &&
-                     config.getWarps() == 4 * (config.getBlockM() / 64 + 1);
+                     config.getBlockM() % 64 == 0 &&
+                     config.getWarps() ==
+                         wgmmaWarps(static_cast<int>(config.getBlockM()));
         int64_t tileBlocks =
             wgmma ? wgmmaTileBlocks(static_cast<int>(config.getBlockN()),
                                     static_cast<int>(csr.getBlockSize()))
@@ -296,8 +290,8 @@ struct OutlineKernelsPass
         entries.append("TilePartial", b.getDenseI8ArrayAttr(tiles.partial));
         entries.append("TileOrder", b.getDenseI32ArrayAttr(tiles.order));
         entries.append("HeavyRanks", b.getI64IntegerAttr(tiles.heavyRanks));
-        if (tiles.tileBlocks != 1)
-          entries.append("TileBlocks", b.getI64IntegerAttr(tiles.tileBlocks));
+        if (tileBlocks != 1)
+          entries.append("TileBlocks", b.getI64IntegerAttr(tileBlocks));
         entries.append("BlockBits", b.getDenseI8ArrayAttr(bits));
         if (!globalBits.empty())
           entries.append("GlobalBits", b.getDenseI8ArrayAttr(globalBits));
