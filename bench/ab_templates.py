@@ -17,6 +17,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,10 +34,16 @@ from timing import bench_turns  # noqa: E402
 
 
 def nvcc_cubin(source, include_dir, out):
-    subprocess.run(["nvcc", "-cubin", "-gencode=arch=compute_90a,code=sm_90a",
-                    "-I", include_dir, source, "-o", out], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return open(out, "rb").read()
+    """The cubin and ptxas's performance remarks (C75xx codes such as C7511,
+    serialized wgmma, and C7519, injected warpgroup fences) and spills."""
+    done = subprocess.run(["nvcc", "-cubin", "-gencode=arch=compute_90a,code=sm_90a",
+                           "-Xptxas", "-v", "-I", include_dir, source, "-o", out],
+                          check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    codes = sorted(set(re.findall(r"\((C75\d\d)\)", done.stderr)))
+    spills = re.findall(r"(\d+) bytes spill stores", done.stderr)
+    remarks = codes + (["spill %s" % spills[0]] if spills and spills[0] != "0" else [])
+    return open(out, "rb").read(), ",".join(remarks) or "-"
 
 
 def main():
@@ -90,7 +97,8 @@ def main():
         fns = [launch]
         for tree, _ in trees:
             o = torch.full_like(q, float("nan"))
-            lt, fn = bbs.make_launch(driver, kernel, jobs[(i, tree)].result(), q, k, v, o)
+            tree_cubin, row["%s_ptxas" % tree] = jobs[(i, tree)].result()
+            lt, fn = bbs.make_launch(driver, kernel, tree_cubin, q, k, v, o)
             loaded.append(lt)
             fn()
             torch.cuda.synchronize()
@@ -110,13 +118,15 @@ def main():
     lines = ["# Template trees in turns, %s, %s, %d×%d×%d×%d bf16" % (
         result["device"], result["date"], bbs.B, bbs.H, bbs.S, bbs.D), "",
         "Trees: " + ", ".join("%s = %s" % tuple(t) for t in trees) + "; ms (relative error "
-        "against xfc's NVRTC cubin)", "",
+        "against xfc's NVRTC cubin; ptxas remarks: C7511 serialized wgmma, C7519 injected "
+        "warpgroup fences)", "",
         "| layout | block | tiles | xfc (NVRTC) | " + " | ".join(t for t, _ in trees) + " |",
         "|---|---|---|---|" + "---|" * len(trees)]
     for r in result["rows"]:
         lines.append("| %s | %d | %s | %.3f | %s |" % (
             r["layout"], r["block"], r["tile"], r["xfc_nvrtc_ms"],
-            " | ".join("%.3f (%.0e)" % (r["%s_ms" % t], r["%s_rel_err" % t]) for t, _ in trees)))
+            " | ".join("%.3f (%.0e; %s)" % (r["%s_ms" % t], r["%s_rel_err" % t],
+                                            r["%s_ptxas" % t]) for t, _ in trees)))
     text = "\n".join(lines) + "\n"
     open(os.path.join(args.out, "ab_templates.md"), "w").write(text)
     print(text)

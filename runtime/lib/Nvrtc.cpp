@@ -123,6 +123,22 @@ std::string findPtxasResourceProblem(const std::string &log) {
   return "";
 }
 
+std::string findPtxasWgmmaRemarks(const std::string &log) {
+  std::string remarks;
+  size_t begin = 0;
+  while (begin < log.size()) {
+    size_t end = log.find('\n', begin);
+    if (end == std::string::npos)
+      end = log.size();
+    std::string line = log.substr(begin, end - begin);
+    if (line.find("(C7511)") != std::string::npos ||
+        line.find("(C7519)") != std::string::npos)
+      remarks += line + "\n";
+    begin = end + 1;
+  }
+  return remarks;
+}
+
 namespace {
 
 StatusOr<NvrtcOutput> compileOnce(const NvrtcApi &api,

@@ -164,7 +164,9 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 9 hands the next item over after the current one's second K/V
 ///     tile instead of after its last: measured 1-7% slower on causal and
 ///     D=64 rows (the CTA claims its next item too early), 0-1% faster on
-///     D=128 non-causal ones (v13);
+///     D=128 non-causal ones (v13), 1-4% faster on all eight block-128
+///     layouts of bench_blocksparse (v25: items of 3-32 tiles, where the
+///     next item's claim and table reads otherwise start too late);
 ///   bit 10 lets HeadDim 256 kernels run persistent (with one Q buffer and
 ///     long items they gain little; spill-free, ptxas 13.0, only for dense
 ///     non-causal 64-key kernels with bits 0-3);
@@ -202,15 +204,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                 "gathered tiles take two halves of a multiple of 32 keys");
   // With one stage, S(j) would wait for K(j) in the stage that P(j-1) V(j-1)
   // has not released yet: no overlap. Element masks at HeadDim 128 (or
-  // with three consumers) keep the sequential order: their per-row state
-  // does not fit beside S, P and O. Block-sparse schedules overlap (their
-  // partial tiles' predicate fits, ptxas 13.0, no spill), except at HeadDim
-  // 256 (O alone is 128 registers): there block-sparse schedules, random
-  // patterns and windows spilled 4-34 bytes (ptxas 13.0).
+  // with three consumers, or gathered tiles: the global variant's 64 x 128
+  // tiles with both masks spilled 4 bytes at HeadDim 64) keep the
+  // sequential order: their per-row state does not fit beside S, P and O.
+  // Block-sparse schedules overlap (their partial tiles' predicate fits,
+  // ptxas 13.0, no spill), except at HeadDim 256 (O alone is 128
+  // registers): there block-sparse schedules, random patterns and windows
+  // spilled 4-34 bytes (ptxas 13.0).
   constexpr int Overlap =
       Stages == 1          ? 0
       : OverlapChoice >= 0 ? OverlapChoice
-      : (ElementMasks && (HeadDim > 64 || Consumers == 3)) ||
+      : (ElementMasks && (HeadDim > 64 || Consumers == 3 || TileBlocks == 2)) ||
               (!Dense && Consumers == 3) ||
               (HeadDim == 256 &&
                (!Dense || RandomPattern<Traits>::Enabled ||
@@ -245,6 +249,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // that P takes S's registers, and the folded scale. HeadDim 128 in one
   // stage (the 64 x 128 gathered tiles of block-64 layouts): the folded
   // scale, the dense proxy measured (v23: 552 TFLOP/s; with FreshS too 541).
+  // Non-causal block-sparse schedules with two consumers hand items over
+  // early (bit 9, v25); with one consumer (block 64) that was 1-3% slower.
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
@@ -255,7 +261,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
              : HeadDim == 64 && !ElementMasks ? 2
              : HeadDim == 128 && Stages == 1 && !ElementMasks ? 2
                                                               : 0) |
-                (Dense && HeadDim == 64 ? 8 : 0);
+                (Dense && HeadDim == 64 ? 8 : 0) |
+                (!Dense && !Traits::Causal && Consumers == 2 ? 512 : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -770,30 +777,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                                     (((c % 8) ^ (r % 8)) * 16));
         }
       };
-      // A gathered tile whose second half is absent (`half`) takes GEMMs of
-      // half the width: S's first BlockN / 2 columns (the first half of the
-      // accumulators, the same fragment layout) and P V over its keys.
-      auto issueS = [&](int stage, bool half) {
-        if constexpr (TileBlocks == 2) {
-          if (half) {
-            float(&sHalf)[BlockN / 4] =
-                *reinterpret_cast<float(*)[BlockN / 4]>(&s[0]);
-#pragma unroll
-            for (int kk = 0; kk < HeadDim / 16; ++kk) {
-              if constexpr (QRegs)
-                Wgmma<Element, BlockN / 2>::rsk(sHalf, qFrag[kk],
-                                                kDesc(stage, kk), kk > 0);
-              else if (FreshS && kk == 0)
-                Wgmma<Element, BlockN / 2>::ssFresh(sHalf, qDesc(kk),
-                                                    kDesc(stage, kk));
-              else
-                Wgmma<Element, BlockN / 2>::ss(sHalf, qDesc(kk),
-                                               kDesc(stage, kk), kk > 0);
-            }
-            sm90::wgmmaCommit();
-            return;
-          }
-        }
+      // A gathered tile whose second half is absent runs at full width, the
+      // half masked by the softmax: half-width GEMMs for it (a second,
+      // narrower view of S chosen at run time) made ptxas move accumulators
+      // and fence or serialize the wgmma pipeline (C7519, C7511) in every
+      // tile, 0-10% slower on all block-64 layouts (bench/NOTES.md, v25).
+      auto issueS = [&](int stage) {
 #pragma unroll
         for (int kk = 0; kk < HeadDim / 16; ++kk) {
           if constexpr (QRegs)
@@ -805,23 +794,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         }
         sm90::wgmmaCommit();
       };
-      auto issuePV = [&](int stage, bool half) {
-        if constexpr (TileBlocks == 2) {
-          if (half) {
-#pragma unroll
-            for (int kk = 0; kk < BlockN / 32; ++kk)
-              Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
-            sm90::wgmmaCommit();
-            return;
-          }
-        }
+      auto issuePV = [&](int stage) {
 #pragma unroll
         for (int kk = 0; kk < BlockN / 16; ++kk)
           Wgmma<Element, HeadDim>::rs(o, p[kk], vDesc(stage, kk), 1);
         sm90::wgmmaCommit();
-      };
-      auto isHalf = [&](const KvTile &tile) {
-        return TileBlocks == 2 && tile.second < 0;
       };
       // One arrival per consumer warp once its reads of the stage are done.
       auto release = [&](unsigned bar) {
@@ -951,14 +928,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
       // S alone from a stage: wait for K, S = Q K^T in this consumer's
       // turn, release the K stage.
-      auto computeS = [&](int stage, unsigned phase, bool lastTurn, bool half) {
+      auto computeS = [&](int stage, unsigned phase, bool lastTurn) {
         sm90::mbarWait(kFull(stage), phase);
         if (!tma)
           sm90::fenceProxyAsync();
         turnBegin();
         sm90::fenceRegs(s);
         sm90::wgmmaFence();
-        issueS(stage, half);
+        issueS(stage);
         sm90::fenceRegs(s);
         turnEnd(lastTurn);
         sm90::wgmmaWait<0>();
@@ -966,14 +943,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         release(kEmpty(stage));
       };
       // P V alone from a stage: wait for V, O += P V, release the V stage.
-      auto finishPV = [&](int stage, unsigned phase, bool half) {
+      auto finishPV = [&](int stage, unsigned phase) {
         sm90::mbarWait(vFull(stage), phase);
         if (!tma)
           sm90::fenceProxyAsync();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
         sm90::wgmmaFence();
-        issuePV(stage, half);
+        issuePV(stage);
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(o);
         sm90::fenceRegs(p);
@@ -995,13 +972,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         loadQFrag();
 
       if constexpr (Overlap) {
-        // Tile 0: S only. prevHalf: whether the tile whose P V is pending
-        // is a half one.
-        bool prevHalf;
+        // Tile 0: S only.
         {
           const KvTile tile = advance(0);
-          prevHalf = isHalf(tile);
-          computeS(stageOf(0), phaseOf(0), numTiles == 1, prevHalf);
+          computeS(stageOf(0), phaseOf(0), numTiles == 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           packP();
@@ -1018,8 +992,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
           sm90::wgmmaFence();
-          issueS(stage, isHalf(tile));
-          issuePV(prev, prevHalf);
+          issueS(stage);
+          issuePV(prev);
           sm90::fenceRegs(s);
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
@@ -1039,21 +1013,20 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           release(vEmpty(prev));
           rescaleO(scaleOld);
           packP();
-          prevHalf = isHalf(tile);
         }
         // The last P V.
-        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1), prevHalf);
+        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
           const unsigned parity = phaseOf(idx);
           const KvTile tile = advance(idx);
-          computeS(stage, parity, idx == numTiles - 1, isHalf(tile));
+          computeS(stage, parity, idx == numTiles - 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           rescaleO(scaleOld);
           packP();
-          finishPV(stage, parity, isHalf(tile));
+          finishPV(stage, parity);
         }
       }
     }

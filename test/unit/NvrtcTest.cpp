@@ -92,6 +92,19 @@ TEST(PtxasReport, SpillsAndIgnoredSetmaxnregAreProblems) {
             "ptxas warning C7507 (setmaxnreg ignored) is treated as an error");
 }
 
+TEST(PtxasReport, WgmmaRemarksAreTheC7511AndC7519Lines) {
+  EXPECT_EQ(findPtxasWgmmaRemarks("ptxas info    : Used 128 registers\n"), "");
+  const std::string fence = "ptxas info    : (C7519) warpgroup.arrive is "
+                            "injected in around line 883 by compiler";
+  const std::string serial = "ptxas info    : (C7511) Potential Performance "
+                             "Loss: wgmma.mma_async instructions are "
+                             "serialized";
+  EXPECT_EQ(findPtxasWgmmaRemarks("ptxas info    : Compiling entry\n" + fence +
+                                  "\nptxas info    : Used 128 registers\n" +
+                                  serial),
+            fence + "\n" + serial + "\n");
+}
+
 TEST_F(NvrtcTest, FlagsNameTheArchitecture) {
   NvrtcOptions options;
   options.arch = "sm_90a";

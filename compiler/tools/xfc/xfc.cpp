@@ -165,6 +165,11 @@ int failWith(const llvm::Twine &message) {
 void reportNvrtcWarnings(const std::string &name, const std::string &log) {
   if (!log.empty() && log.find("warning") != std::string::npos)
     llvm::errs() << name << ": warning: NVRTC reported:\n" << log;
+  // Correct but slower: every shipped configuration is free of them.
+  std::string remarks = runtime::findPtxasWgmmaRemarks(log);
+  if (!remarks.empty())
+    llvm::errs() << name << ": warning: ptxas slowed the wgmma pipeline down:\n"
+                 << remarks;
 }
 
 using Cubin = std::shared_ptr<const std::vector<char>>;

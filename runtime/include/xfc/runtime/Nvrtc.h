@@ -45,6 +45,11 @@ StatusOr<NvrtcOutput> compileWithNvrtc(const std::string &source,
 /// (register spills, setmaxnreg ignored), or "" when nothing does.
 std::string findPtxasResourceProblem(const std::string &log);
 
+/// The lines of a ptxas `-v` log where ptxas slowed the wgmma pipeline down:
+/// C7511 (wgmma serialized for lack of registers) and C7519 (warpgroup
+/// fences injected). The kernel is correct but slower; "" when none.
+std::string findPtxasWgmmaRemarks(const std::string &log);
+
 /// "13.0" etc., or an error when NVRTC cannot be loaded.
 StatusOr<std::string> getNvrtcVersion();
 
