@@ -71,15 +71,6 @@ template <typename Traits> XFC_HOST_DEVICE constexpr int attentionCtasPerSm() {
 
 namespace xfc {
 
-/// `a` if First, else `b`: a compile-time choice between two register
-/// arrays that leaves the other one unused.
-template <bool First, typename T> XFC_DEVICE T &pickRef(T &a, T &b) {
-  if constexpr (First)
-    return a;
-  else
-    return b;
-}
-
 /// What the producer hands the consumers with each Q buffer use: the work
 /// item (past the last: stop), its place and its first K/V tile.
 struct Sm90ItemSlot {
@@ -185,12 +176,9 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
 ///     default of HeadDim 256's single-stage kernels, v17).
-///   bit 14 (CrossItem) issues the next item's first S right after the
-///     current item's last P V, in the same turn, so that the tensor cores
-///     run one consumer's while the other finishes its item, instead of
-///     idling through both epilogues (two-consumer persistent kernels with
-///     the S/PV overlap only; v22 measured the like for one consumer: 4-8%
-///     slower at D=64, where a second CTA already fills that gap).
+/// (v22 measured issuing a persistent one-consumer kernel's next item's
+/// first S with the current item's last P V: 4-8% slower at D=64, so it was
+/// removed.)
 template <typename Traits, typename Schedule, int OverlapChoice = -1,
           int QRegsChoice = -1, int ReverseChoice = -1, int ChainsChoice = 4,
           int KnobsChoice = -1>
@@ -261,10 +249,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // that P takes S's registers, and the folded scale. HeadDim 128 in one
   // stage (the 64 x 128 gathered tiles of block-64 layouts): the folded
   // scale, the dense proxy measured (v23: 552 TFLOP/s; with FreshS too 541).
-  // Non-causal block-sparse schedules with two consumers at HeadDim 128
-  // (the shape measured) hand items over early (bit 9, v25; with one
-  // consumer, block 64, that was 1-3% slower) and issue each item's first S
-  // with the previous item's last P V (bit 14, v26).
+  // Non-causal block-sparse schedules with two consumers hand items over
+  // early (bit 9, v25); with one consumer (block 64) that was 1-3% slower.
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
@@ -276,9 +262,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
              : HeadDim == 128 && Stages == 1 && !ElementMasks ? 2
                                                               : 0) |
                 (Dense && HeadDim == 64 ? 8 : 0) |
-                (!Dense && !Traits::Causal && Consumers == 2 && HeadDim == 128
-                     ? 512 | 16384
-                     : 0);
+                (!Dense && !Traits::Causal && Consumers == 2 ? 512 : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -316,14 +300,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // from P's packing to the next S GEMM, and without the S/PV overlap P can
   // take its registers.
   constexpr bool FreshS = (Knobs & 8192) != 0;
-  // Knobs bit 14: the next item's first S goes with the current item's last
-  // P V. Its turns then run on across items (TurnChain): the last consumer
-  // opens consumer 0's first turn once, at the start, never skips its
-  // arrive, and consumer 0 takes the one arrive left over when it leaves.
-  constexpr bool CrossItem = (Knobs & 16384) != 0 && Consumers == 2 &&
-                             Overlap != 0 && Persistent && QBuffers == 2 &&
-                             !QRegs;
-  constexpr bool TurnChain = CrossItem;
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -690,20 +666,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // Rows of this thread: g and g + 8 of the warp's 16.
   const int rowInTile = wg * 64 + warp * 16 + g;
   int kvBase = 0;
-  constexpr int TurnThreads = 256;
-  if constexpr (TurnChain) {
-    if (wg == Consumers - 1)
-      sm90::namedBarArrive(1, TurnThreads);
-  }
-  // With CrossItem, S lives across items (it carries the next item's first
-  // tile: preS); otherwise per item, as its lifetime is.
-  float sCarry[BlockN / 2];
-  if constexpr (CrossItem) {
-#pragma unroll
-    for (int i = 0; i < BlockN / 2; ++i)
-      sCarry[i] = 0.0f;
-  }
-  bool preS = false;
   for (int itemCount = 0;; ++itemCount) {
     // This item's Q buffer (see the producer) and its use count's phase;
     // the item, its place and schedule come with the buffer.
@@ -738,15 +700,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     float rowSum[2] = {0.0f, 0.0f};
 
     if (numTiles > 0) {
-      float sItem[BlockN / 2];
-      float(&s)[BlockN / 2] = pickRef<CrossItem>(sCarry, sItem);
-      // Zeroed per item (their old values dead); CrossItem's once, before
-      // the first item (S may carry this item's first tile).
-      if constexpr (!CrossItem) {
+      float s[BlockN / 2];
 #pragma unroll
-        for (int i = 0; i < BlockN / 2; ++i)
-          s[i] = 0.0f;
-      }
+      for (int i = 0; i < BlockN / 2; ++i)
+        s[i] = 0.0f;
       unsigned p[BlockN / 16][4];
 #pragma unroll
       for (int k = 0; k < BlockN / 16; ++k)
@@ -790,20 +747,20 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       };
 
       // Turns, round robin: consumer c waits on barrier 1 + c, then opens
-      // the next one's. The last consumer opens consumer 0's first turn of
-      // an item and skips its own last arrive so that every barrier phase
-      // completes (TurnChain: see CrossItem).
+      // the next one's. The last consumer opens consumer 0's first turn and
+      // skips its own last arrive so that every barrier phase completes.
+      constexpr int TurnThreads = 256;
       auto turnBegin = [&]() {
         if constexpr (Consumers > 1)
           sm90::namedBarSync(1 + wg, TurnThreads);
       };
       auto turnEnd = [&](bool last) {
         if constexpr (Consumers > 1) {
-          if (TurnChain || !(wg == Consumers - 1 && last))
+          if (!(wg == Consumers - 1 && last))
             sm90::namedBarArrive(1 + (wg + 1) % Consumers, TurnThreads);
         }
       };
-      if constexpr (Consumers > 1 && !TurnChain) {
+      if constexpr (Consumers > 1) {
         if (wg == Consumers - 1)
           sm90::namedBarArrive(1, TurnThreads);
       }
@@ -1015,13 +972,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         loadQFrag();
 
       if constexpr (Overlap) {
-        // Tile 0: S only (CrossItem: S may have come, complete, with the
-        // last item's final P V).
+        // Tile 0: S only.
         {
           const KvTile tile = advance(0);
-          if (!preS)
-            computeS(stageOf(0), phaseOf(0), numTiles == 1);
-          preS = false;
+          computeS(stageOf(0), phaseOf(0), numTiles == 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           packP();
@@ -1060,58 +1014,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           rescaleO(scaleOld);
           packP();
         }
-        // The last P V; with CrossItem together with the next item's first
-        // S (its Q is in the other buffer, its first K tile the ring's next).
-        bool crossed = false;
-        if constexpr (CrossItem) {
-          const int nextCount = itemCount + 1, nqb = nextCount % QBuffers;
-          sm90::mbarWait(qFull(nqb), (nextCount / QBuffers) & 1);
-          if (itemSlot[nqb].item < work.count() &&
-              reinterpret_cast<const Schedule *>(scheduleSlot[nqb])
-                      ->numTiles() > 0) {
-            const int last = stageOf(numTiles - 1), next = stageOf(numTiles);
-            sm90::mbarWait(vFull(last), phaseOf(numTiles - 1));
-            sm90::mbarWait(kFull(next), phaseOf(numTiles));
-            if (!tma)
-              sm90::fenceProxyAsync();
-            const unsigned long long nextQDesc0 =
-                sm90::sw128Desc(qBuffer(nqb) + wg * 64 * 128, 16, 1024);
-            turnBegin();
-            sm90::fenceRegs(s);
-            sm90::fenceRegs(o);
-            sm90::fenceRegs(p);
-            sm90::wgmmaFence();
-            issuePV(last);
-#pragma unroll
-            for (int kk = 0; kk < HeadDim / 16; ++kk)
-              Wgmma<Element, BlockN>::ss(
-                  s,
-                  nextQDesc0 + ((kk / 4) * BlockM * 128 + (kk % 4) * 32) / 16,
-                  kDesc(next, kk), kk > 0);
-            sm90::wgmmaCommit();
-            sm90::fenceRegs(s);
-            sm90::fenceRegs(o);
-            sm90::fenceRegs(p);
-            turnEnd(false);
-            sm90::wgmmaWait<1>();
-            sm90::fenceRegs(o);
-            sm90::fenceRegs(p);
-            release(vEmpty(last));
-            // The next S is waited for here, before the epilogue: in flight
-            // across it (and the loop's back edge) it made ptxas serialize
-            // the wgmma pipeline (C7515/C7517), and waited for inside the
-            // epilogue it spilled 40 bytes (ptxas 13.0). The other
-            // consumer's last P V and next S keep the tensor cores busy
-            // under this epilogue.
-            sm90::wgmmaWait<0>();
-            sm90::fenceRegs(s);
-            release(kEmpty(next));
-            crossed = true;
-            preS = true;
-          }
-        }
-        if (!crossed)
-          finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
+        // The last P V.
+        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
@@ -1217,11 +1121,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     kvBase += numTiles;
     if constexpr (!Persistent)
       break;
-  }
-  // The last consumer's last arrive (TurnChain).
-  if constexpr (TurnChain) {
-    if (wg == 0)
-      sm90::namedBarSync(1, TurnThreads);
   }
   // Output tiles stored with TMA must be written before the CTA ends.
   if (tmaStore && ctid == 0)
