@@ -472,27 +472,38 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       sm90::prefetchTensorMap(params.tmaK);
       sm90::prefetchTensorMap(params.tmaV);
     }
-    // A tile of Rows rows from row0 into dst, completing on `full`: with
-    // TMA one box of 64 columns per 128-byte column block (the map's
-    // 128-byte swizzle is the layout of the wgmma descriptors), with
-    // cp.async the producer threads' 16-byte chunks.
+    // Pieces of PieceRows rows, piece i from rows[i] into dst + i *
+    // PieceRows rows of a tile of TileRows rows, completing on `full`: a Q
+    // tile or a contiguous K/V tile is one piece, a gathered K/V tile two
+    // (its halves). With TMA one box of 64 columns per piece and 128-byte
+    // column block (the map's 128-byte swizzle is the layout of the wgmma
+    // descriptors), with cp.async the producer threads' 16-byte chunks.
     // The cp.async path computes the tensor's address only where it copies:
     // the TMA path keeps no pointers live (the producer's registers are few).
-    auto loadTile = [&](auto rowsTag, const void *map, const void *tensor,
-                        long long batchStride, long long headStride,
-                        long long seqStride, int row0, int rowEnd, int head,
-                        int batch, unsigned dst, unsigned full) {
-      constexpr int Rows = decltype(rowsTag)::value;
+    auto loadPieces = [&](auto piecesTag, auto pieceRowsTag, auto tileRowsTag,
+                          const void *map, const void *tensor,
+                          long long batchStride, long long headStride,
+                          long long seqStride, const int(&rows)[2], int rowEnd,
+                          int head, int batch, unsigned dst, unsigned full) {
+      constexpr int Pieces = decltype(piecesTag)::value;
+      constexpr int PieceRows = decltype(pieceRowsTag)::value;
+      constexpr int TileRows = decltype(tileRowsTag)::value;
       if (tma) {
-        sm90::mbarArriveExpectTx(full, Rows * HeadDim * 2);
+        sm90::mbarArriveExpectTx(full, Pieces * PieceRows * HeadDim * 2);
 #pragma unroll
-        for (int c = 0; c < HeadDim / 64; ++c)
-          sm90::tmaLoad4d(dst + c * Rows * 128, map, c * 64, row0, head, batch,
-                          full);
+        for (int piece = 0; piece < Pieces; ++piece)
+#pragma unroll
+          for (int c = 0; c < HeadDim / 64; ++c)
+            sm90::tmaLoad4d(dst + c * TileRows * 128 + piece * PieceRows * 128,
+                            map, c * 64, rows[piece], head, batch, full);
       } else {
         const Element *base = static_cast<const Element *>(tensor) +
                               batch * batchStride + head * headStride;
-        sm90CopyTile<Rows, HeadDim>(base, seqStride, row0, rowEnd, dst, ptid);
+#pragma unroll
+        for (int piece = 0; piece < Pieces; ++piece)
+          sm90CopyTile<PieceRows, HeadDim, TileRows>(
+              base, seqStride, rows[piece], rowEnd,
+              dst + piece * PieceRows * 128, ptid);
         sm90::cpAsyncArriveNoinc(full);
       }
     };
@@ -502,27 +513,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                       long long batchStride, long long headStride,
                       long long seqStride, int row0, int row1, int head,
                       int batch, unsigned dst, unsigned full) {
-      if constexpr (TileBlocks == 1) {
-        (void)row1;
-        loadTile(IntConstant<BlockN>{}, map, tensor, batchStride, headStride,
-                 seqStride, row0, kvLen, head, batch, dst, full);
-      } else if (tma) {
-        sm90::mbarArriveExpectTx(full, BlockN * HeadDim * 2);
-#pragma unroll
-        for (int half = 0; half < 2; ++half)
-#pragma unroll
-          for (int c = 0; c < HeadDim / 64; ++c)
-            sm90::tmaLoad4d(dst + c * BlockN * 128 + half * PieceRows * 128,
-                            map, c * 64, half ? row1 : row0, head, batch, full);
-      } else {
-        const Element *base = static_cast<const Element *>(tensor) +
-                              batch * batchStride + head * headStride;
-        sm90CopyTile<PieceRows, HeadDim, BlockN>(base, seqStride, row0, kvLen,
-                                                 dst, ptid);
-        sm90CopyTile<PieceRows, HeadDim, BlockN>(base, seqStride, row1, kvLen,
-                                                 dst + PieceRows * 128, ptid);
-        sm90::cpAsyncArriveNoinc(full);
-      }
+      const int rows[2] = {row0, row1};
+      loadPieces(IntConstant<TileBlocks>{}, IntConstant<PieceRows>{},
+                 IntConstant<BlockN>{}, map, tensor, batchStride, headStride,
+                 seqStride, rows, kvLen, head, batch, dst, full);
     };
     // The CTA's count-th item: the CTA's own number first, then the next
     // from the counter (one thread takes it; with cp.async the producer's
@@ -591,10 +585,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         sm90::mbarArrive(qFull(qb));
         return;
       }
-      loadTile(IntConstant<BlockM>{}, params.tmaQ, params.q,
-               params.qBatchStride, params.qHeadStride, params.qSeqStride,
-               place.mTile * BlockM, qLen, place.head, place.batch, qBuffer(qb),
-               qFull(qb));
+      const int qRows[2] = {place.mTile * BlockM, 0};
+      loadPieces(IntConstant<1>{}, IntConstant<BlockM>{}, IntConstant<BlockM>{},
+                 params.tmaQ, params.q, params.qBatchStride, params.qHeadStride,
+                 params.qSeqStride, qRows, qLen, place.head, place.batch,
+                 qBuffer(qb), qFull(qb));
     };
     // The next item is handed over once the current one's last K/V loads
     // are issued, Stages tiles ahead of the consumers (Knobs bit 9: after
