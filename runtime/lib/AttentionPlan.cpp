@@ -41,20 +41,23 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
          traits.numWarps == wgmmaWarps(traits.blockM);
 }
 
+/// Whether XFC_NO_TMA (set to anything but 0) turns TMA off: the kernel
+/// then copies with cp.async and stores with its threads.
+bool tensorMapsTurnedOff() {
+  const char *off = std::getenv("XFC_NO_TMA");
+  return off && *off && std::strcmp(off, "0") != 0;
+}
+
 /// Encodes the tensor maps of q, k and v (and, with `output`, o) into
 /// `params`, boxes of BlockM query rows and kvBoxRows key rows (BlockN, or
 /// a layout block for gathered tiles), and sets tmaLoads (tmaStores);
-/// leaves them 0 (the kernel copies
-/// with cp.async, stores with its threads) where the driver rejects a tensor
-/// (e.g. strides that are not multiples of 16 bytes) or XFC_NO_TMA is set to
-/// anything but 0.
+/// leaves them 0 (the kernel copies with cp.async, stores with its threads)
+/// where the driver rejects a tensor (e.g. strides that are not multiples of
+/// 16 bytes).
 void encodeTensorMaps(const CudaDriver &driver, const AttentionTraits &traits,
                       int kvBoxRows, bool output, AttentionParams &params) {
   params.tmaLoads = 0;
   params.tmaStores = 0;
-  if (const char *off = std::getenv("XFC_NO_TMA");
-      off && *off && std::strcmp(off, "0") != 0)
-    return;
   auto encode = [&](unsigned char *map, const void *data, int len,
                     long long batchStride, long long headStride,
                     long long seqStride, int boxRows) {
@@ -228,6 +231,46 @@ StatusOr<int *> LoadedKernel::getWorkCounter(void *stream) const {
   return static_cast<int *>(it->second.data());
 }
 
+/// What a launch's tensor maps are a function of (with the plan's traits):
+/// the tensors' addresses, shapes and strides and the boxes. No padding, so
+/// that keys compare byte by byte.
+struct TensorMapKey {
+  const void *q, *k, *v, *o;
+  long long strides[12];
+  int batch, heads, qLen, kvLen, kvBoxRows, output;
+
+  static TensorMapKey of(const AttentionParams &params, int kvBoxRows,
+                         bool output) {
+    return {params.q,
+            params.k,
+            params.v,
+            params.o,
+            {params.qBatchStride, params.qHeadStride, params.qSeqStride,
+             params.kBatchStride, params.kHeadStride, params.kSeqStride,
+             params.vBatchStride, params.vHeadStride, params.vSeqStride,
+             params.oBatchStride, params.oHeadStride, params.oSeqStride},
+            params.batch,
+            params.heads,
+            params.qLen,
+            params.kvLen,
+            kvBoxRows,
+            output ? 1 : 0};
+  }
+  bool operator==(const TensorMapKey &other) const {
+    return std::memcmp(this, &other, sizeof(TensorMapKey)) == 0;
+  }
+};
+static_assert(sizeof(TensorMapKey) == 4 * 8 + 12 * 8 + 6 * 4,
+              "TensorMapKey must have no padding (keys compare as bytes)");
+
+/// A launch's encoded maps and flags (AttentionParams::tmaLoads, tmaStores,
+/// tmaQ..tmaO).
+struct CachedTensorMaps {
+  TensorMapKey key;
+  int tmaLoads = 0, tmaStores = 0;
+  unsigned char maps[4][128];
+};
+
 struct AttentionPlan::Impl {
   Manifest manifest;
   /// Set when the manifest is a graph of launches (linformer, ...): it runs
@@ -241,6 +284,18 @@ struct AttentionPlan::Impl {
   std::mutex mutex;
   std::vector<std::unique_ptr<LoadedKernel>> loaded;
 
+  /// The tensor maps of the last launches, newest last: encoding takes
+  /// about 1.25 us a map on the host (bench/tensormap_encode_cost.py), four
+  /// a launch, and a plan usually runs on the same tensors again.
+  static constexpr std::size_t TensorMapEntries = 8;
+  std::mutex tensorMapMutex;
+  std::vector<CachedTensorMaps> tensorMaps;
+
+  /// Sets `params`' tensor maps and TMA flags (see encodeTensorMaps),
+  /// from the cache when the same tensors were launched lately.
+  void setTensorMaps(const CudaDriver &driver, int kvBoxRows, bool output,
+                     AttentionParams &params);
+
   const ManifestKernel &kernel() const { return manifest.kernels[kernelIndex]; }
   const ManifestLaunch &launch() const {
     return manifest.launches[launchIndex];
@@ -251,6 +306,39 @@ struct AttentionPlan::Impl {
   StatusOr<const LoadedKernel *> getFunction(const CudaDriver &driver,
                                              const CudaContext &context);
 };
+
+void AttentionPlan::Impl::setTensorMaps(const CudaDriver &driver, int kvBoxRows,
+                                        bool output, AttentionParams &params) {
+  unsigned char *maps[4] = {params.tmaQ, params.tmaK, params.tmaV, params.tmaO};
+  if (tensorMapsTurnedOff()) {
+    params.tmaLoads = 0;
+    params.tmaStores = 0;
+    return;
+  }
+  const TensorMapKey key = TensorMapKey::of(params, kvBoxRows, output);
+  {
+    std::lock_guard<std::mutex> lock(tensorMapMutex);
+    for (const CachedTensorMaps &entry : tensorMaps)
+      if (entry.key == key) {
+        params.tmaLoads = entry.tmaLoads;
+        params.tmaStores = entry.tmaStores;
+        for (int m = 0; m < 4; ++m)
+          std::memcpy(maps[m], entry.maps[m], 128);
+        return;
+      }
+  }
+  encodeTensorMaps(driver, traits(), kvBoxRows, output, params);
+  CachedTensorMaps entry;
+  entry.key = key;
+  entry.tmaLoads = params.tmaLoads;
+  entry.tmaStores = params.tmaStores;
+  for (int m = 0; m < 4; ++m)
+    std::memcpy(entry.maps[m], maps[m], 128);
+  std::lock_guard<std::mutex> lock(tensorMapMutex);
+  if (tensorMaps.size() == TensorMapEntries)
+    tensorMaps.erase(tensorMaps.begin());
+  tensorMaps.push_back(entry);
+}
 
 StatusOr<const LoadedKernel *>
 AttentionPlan::Impl::getFunction(const CudaDriver &driver,
@@ -771,8 +859,8 @@ Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
     // Gathered tiles load each half with boxes of its own.
     int kvBoxRows =
         impl->traits().blockN / (kernel.layout ? kernel.layout->tileBlocks : 1);
-    encodeTensorMaps(**driver, impl->traits(), kvBoxRows,
-                     /*output=*/kernel.layout.has_value(), launchParams);
+    impl->setTensorMaps(**driver, kvBoxRows,
+                        /*output=*/kernel.layout.has_value(), launchParams);
     // The wgmma kernel's persistent launches take items from a counter.
     StatusOr<int *> counter = (*loadedKernel)->getWorkCounter(stream);
     if (!counter)

@@ -1276,6 +1276,49 @@ TEST(AttentionPlanGpu, TmaAndCpAsyncLoadsAgree) {
   }
 }
 
+TEST(AttentionPlanGpu, CachedTensorMapsFollowTheTensors) {
+  REQUIRE_GPU();
+  // The runtime keeps each launch's TMA tensor maps, keyed by the tensors'
+  // addresses, shapes and strides. Other tensors of the same shape (made
+  // while the first ones live, so at other addresses) must be read as
+  // such; the first ones run again (output poisoned first) give their first
+  // output bit for bit.
+  LayoutSpec layout = exampleLayout();
+  struct Variant {
+    ConfigSpec spec;
+    const LayoutSpec *layout;
+    Case c;
+  };
+  std::vector<Variant> variants(2);
+  variants[0].spec = denseConfig(DType::BF16, 128);
+  variants[0].c.batch = 2, variants[0].c.heads = 3, variants[0].c.qLen = 300,
+  variants[0].c.kvLen = 333;
+  variants[1].spec = blockSparseConfig(DType::F16, 64, 8, layout, true);
+  variants[1].layout = &layout;
+  variants[1].c.batch = 2, variants[1].c.heads = 8, variants[1].c.qLen = 450,
+  variants[1].c.kvLen = 512;
+  for (Variant &variant : variants) {
+    ASSERT_PLAN(plan, variant.spec);
+    const AttentionTraits &traits = plan->getTraits();
+    Case first = variant.c, second = variant.c;
+    first.dataSeed = 600;
+    second.dataSeed = 601;
+    CaseData held;
+    std::vector<double> heldOut;
+    std::vector<char> heldRaw;
+    ASSERT_TRUE(runCase(*plan, first, nullptr, held, heldOut, heldRaw));
+    EXPECT_TRUE(checkCase(*plan, second, variant.layout));
+    ASSERT_TRUE(held.oBuffer.fill(0xff));
+    Status status = plan->run(held.args, nullptr);
+    ASSERT_TRUE(status) << status.getMessage();
+    ASSERT_TRUE(getGpu().driver->synchronize(nullptr));
+    std::vector<double> againOut;
+    std::vector<char> againRaw;
+    ASSERT_TRUE(readOutput(first, traits, held, againOut, againRaw));
+    EXPECT_TRUE(againRaw == heldRaw) << first.describe();
+  }
+}
+
 TEST(AttentionPlanGpu, StreamsAndThreads) {
   REQUIRE_GPU();
   StatusOr<std::string> dir =
