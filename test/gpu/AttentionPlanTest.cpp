@@ -1238,18 +1238,16 @@ TEST(AttentionPlanGpu, OtherArchIsAClearError) {
   return runCase(plan, c, nullptr, data, out, raw);
 }
 
-TEST(AttentionPlanGpu, TmaAndCpAsyncLoadsAgree) {
-  REQUIRE_GPU();
-  // On sm_90a the runtime gives the wgmma kernel TMA tensor maps;
-  // XFC_NO_TMA=1 makes it copy with cp.async. Both match the reference, and
-  // each other bit for bit: only the copies differ, not the arithmetic.
-  LayoutSpec layout = exampleLayout();
-  struct Variant {
-    ConfigSpec spec;
-    const LayoutSpec *layout;
-    Case c;
-  };
-  std::vector<Variant> variants(3);
+/// Kernels that load with TMA on sm_90a: dense, dense causal with FairSeq's
+/// sequence-first layout, block-sparse (which also stores with TMA).
+struct TmaVariant {
+  ConfigSpec spec;
+  const LayoutSpec *layout = nullptr;
+  Case c;
+};
+
+std::vector<TmaVariant> tmaVariants(const LayoutSpec &layout) {
+  std::vector<TmaVariant> variants(3);
   variants[0].spec = denseConfig(DType::BF16, 128);
   variants[0].c.batch = 2, variants[0].c.heads = 3, variants[0].c.qLen = 300,
   variants[0].c.kvLen = 333;
@@ -1260,8 +1258,17 @@ TEST(AttentionPlanGpu, TmaAndCpAsyncLoadsAgree) {
   variants[2].layout = &layout;
   variants[2].c.batch = 2, variants[2].c.heads = 8, variants[2].c.qLen = 450,
   variants[2].c.kvLen = 512;
+  return variants;
+}
+
+TEST(AttentionPlanGpu, TmaAndCpAsyncLoadsAgree) {
+  REQUIRE_GPU();
+  // On sm_90a the runtime gives the wgmma kernel TMA tensor maps;
+  // XFC_NO_TMA=1 makes it copy with cp.async. Both match the reference, and
+  // each other bit for bit: only the copies differ, not the arithmetic.
+  LayoutSpec layout = exampleLayout();
   unsigned seed = 400;
-  for (Variant &variant : variants) {
+  for (TmaVariant &variant : tmaVariants(layout)) {
     ASSERT_PLAN(plan, variant.spec);
     variant.c.dataSeed = seed++;
     std::vector<char> withTma, withCpAsync;
@@ -1284,20 +1291,7 @@ TEST(AttentionPlanGpu, CachedTensorMapsFollowTheTensors) {
   // such; the first ones run again (output poisoned first) give their first
   // output bit for bit.
   LayoutSpec layout = exampleLayout();
-  struct Variant {
-    ConfigSpec spec;
-    const LayoutSpec *layout;
-    Case c;
-  };
-  std::vector<Variant> variants(2);
-  variants[0].spec = denseConfig(DType::BF16, 128);
-  variants[0].c.batch = 2, variants[0].c.heads = 3, variants[0].c.qLen = 300,
-  variants[0].c.kvLen = 333;
-  variants[1].spec = blockSparseConfig(DType::F16, 64, 8, layout, true);
-  variants[1].layout = &layout;
-  variants[1].c.batch = 2, variants[1].c.heads = 8, variants[1].c.qLen = 450,
-  variants[1].c.kvLen = 512;
-  for (Variant &variant : variants) {
+  for (const TmaVariant &variant : tmaVariants(layout)) {
     ASSERT_PLAN(plan, variant.spec);
     const AttentionTraits &traits = plan->getTraits();
     Case first = variant.c, second = variant.c;
