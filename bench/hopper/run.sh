@@ -33,11 +33,11 @@ ls -d "$W"/check/*/ "$W"/bench/*/ | xargs -P 16 -I{} bash -c 'compile_one {}' >>
 log "compiled"
 : > "$OUT/ptxas.log"
 for d in "$W"/check/*/ "$W"/bench/*/; do
-  echo "$(basename "$d"): $(grep -hE 'registers|spill|warn|error|C7511|C7519' "$d/ptxas.log" | tr -s ' \n' ' ')" >> "$OUT/ptxas.log"
+  echo "$(basename "$d"): $(grep -hE 'registers|spill|warn|error|C751[0-9]|C7520' "$d/ptxas.log" | tr -s ' \n' ' ')" >> "$OUT/ptxas.log"
 done
 grep -c "0 bytes spill stores" "$OUT/ptxas.log" | xargs echo "spill-free kernels:" | tee -a "$OUT/run.log"
-# ptxas slowing the wgmma pipeline down (C7511 serialized, C7519 fences).
-grep -cE "C7511|C7519" "$OUT/ptxas.log" | xargs echo "kernels with wgmma remarks:" | tee -a "$OUT/run.log"
+# ptxas slowing the wgmma pipeline down (C7511, C7515 serialized; C7517, C7519 injected waits and fences).
+grep -cE "C751[0-9]|C7520" "$OUT/ptxas.log" | xargs echo "kernels with wgmma remarks:" | tee -a "$OUT/run.log"
 
 # SASS: the wgmma kernels must show HGMMA; the whole SASS of SASS_DUMP.
 { for k in "$W"/bench/*wg*/; do

@@ -131,8 +131,11 @@ std::string findPtxasWgmmaRemarks(const std::string &log) {
     if (end == std::string::npos)
       end = log.size();
     std::string line = log.substr(begin, end - begin);
-    if (line.find("(C7511)") != std::string::npos ||
-        line.find("(C7519)") != std::string::npos)
+    // C7510-C7520: wgmma serialized (C7511, C7515, ...) or warpgroup
+    // fences and waits injected (C7517, C7519).
+    if (line.find("(C75") != std::string::npos &&
+        (line.find("wgmma") != std::string::npos ||
+         line.find("warpgroup") != std::string::npos))
       remarks += line + "\n";
     begin = end + 1;
   }

@@ -92,17 +92,24 @@ TEST(PtxasReport, SpillsAndIgnoredSetmaxnregAreProblems) {
             "ptxas warning C7507 (setmaxnreg ignored) is treated as an error");
 }
 
-TEST(PtxasReport, WgmmaRemarksAreTheC7511AndC7519Lines) {
+TEST(PtxasReport, WgmmaRemarksAreTheC75LinesOnWgmma) {
   EXPECT_EQ(findPtxasWgmmaRemarks("ptxas info    : Used 128 registers\n"), "");
+  // A C75xx remark on something else (here: setmaxnreg) is not one.
+  EXPECT_EQ(findPtxasWgmmaRemarks("ptxas warning : (C7507) setmaxnreg "
+                                  "ignored; unable to determine register "
+                                  "count at entry\n"),
+            "");
   const std::string fence = "ptxas info    : (C7519) warpgroup.arrive is "
                             "injected in around line 883 by compiler";
   const std::string serial = "ptxas info    : (C7511) Potential Performance "
                              "Loss: wgmma.mma_async instructions are "
                              "serialized";
+  const std::string wait = "ptxas info    : (C7517) warpgroup.wait is "
+                           "injected in around line 8641 by compiler";
   EXPECT_EQ(findPtxasWgmmaRemarks("ptxas info    : Compiling entry\n" + fence +
                                   "\nptxas info    : Used 128 registers\n" +
-                                  serial),
-            fence + "\n" + serial + "\n");
+                                  serial + "\n" + wait),
+            fence + "\n" + serial + "\n" + wait + "\n");
 }
 
 TEST_F(NvrtcTest, FlagsNameTheArchitecture) {

@@ -49,7 +49,7 @@ echo "compiled in $(( $(date +%s) - start )) s" >> "$OUT/build.log"
 : > "$OUT/ptxas.log"
 for dir in "$WORK"/*/; do
   name=$(basename "$dir")
-  info=$(grep -hE "registers|spill|stack frame|C7511|C7519" "$dir/ptxas.log" | tr -s ' \n' ' ')
+  info=$(grep -hE "registers|spill|stack frame|C751[0-9]|C7520" "$dir/ptxas.log" | tr -s ' \n' ' ')
   echo "$name: $info" >> "$OUT/ptxas.log"
   grep -q "error" "$dir/ptxas.log" && sed 's/^/    /' "$dir/ptxas.log" | head -20 >> "$OUT/ptxas.log"
 done

@@ -46,8 +46,11 @@ StatusOr<NvrtcOutput> compileWithNvrtc(const std::string &source,
 std::string findPtxasResourceProblem(const std::string &log);
 
 /// The lines of a ptxas `-v` log where ptxas slowed the wgmma pipeline down:
-/// C7511 (wgmma serialized for lack of registers) and C7519 (warpgroup
-/// fences injected). The kernel is correct but slower; "" when none.
+/// its C75xx remarks on wgmma or warpgroup instructions, e.g. C7511 (wgmma
+/// serialized for lack of registers), C7515 (serialized: accumulators
+/// defined by other instructions while a wgmma is in flight), C7517 and
+/// C7519 (warpgroup waits and fences injected). The kernel is correct but
+/// slower; "" when none.
 std::string findPtxasWgmmaRemarks(const std::string &log);
 
 /// "13.0" etc., or an error when NVRTC cannot be loaded.
