@@ -59,7 +59,7 @@ TEST(KernelConfig, Sm90aTakesTheWgmmaKernel) {
                   1024);
     EXPECT_EQ(choice->sharedBytes,
               computeSharedBytes("mma_sync", choice->blockM, choice->blockN,
-                                 choice->stages, headDim, 16, true));
+                                 choice->stages, headDim, true));
     EXPECT_LE(choice->sharedBytes, 227 * 1024);
   }
   // Head dims the wgmma kernel does not take, and fp32, keep their paths.
@@ -90,7 +90,7 @@ TEST(KernelConfig, Sm90aD64TilesByMasks) {
     EXPECT_EQ(c->warps, 12) << what;
     EXPECT_EQ(c->stages, 2) << what;
     EXPECT_EQ(c->sharedBytes,
-              computeSharedBytes("mma_sync", 128, 128, 2, p.headDim, 16, true))
+              computeSharedBytes("mma_sync", 128, 128, 2, p.headDim, true))
         << what;
   };
   for (bool isCausal : {false, true}) {
@@ -160,7 +160,7 @@ TEST(KernelConfig, Sm90aD64LongFixedQueriesTake192Rows) {
   ASSERT_TRUE(static_cast<bool>(c));
   EXPECT_EQ(c->warps, 16);
   EXPECT_EQ(c->sharedBytes,
-            computeSharedBytes("mma_sync", 192, 128, 2, 64, 16, true));
+            computeSharedBytes("mma_sync", 192, 128, 2, 64, true));
   KernelProblem causal = p;
   causal.causal = true;
   EXPECT_EQ(blockM(causal), 64);
@@ -236,7 +236,7 @@ TEST(KernelConfig, Fp32TakesSimt) {
   EXPECT_EQ(choice->path, "simt");
   EXPECT_EQ(choice->sharedBytes,
             computeSharedBytes("simt", choice->blockM, choice->blockN,
-                               choice->stages, 64, 32));
+                               choice->stages, 64));
 }
 
 TEST(KernelConfig, SmallLayoutBlocksNarrowTheKvTile) {

@@ -20,8 +20,7 @@ ArrayRef<StringRef> getSupportedArchs() {
 }
 
 int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
-                           int64_t stages, int64_t headDim,
-                           unsigned elementBits, bool wgmma) {
+                           int64_t stages, int64_t headDim, bool wgmma) {
   // The templates' own formulas (templates/xfc/types.cuh), which their
   // static_asserts check SharedBytes against: Q tile(s) plus `stages` K and
   // V tiles; the wgmma kernel takes two Q tiles where they fit in 227 KiB
@@ -33,7 +32,6 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
   if (path == "mma_sync")
     return flashSharedBytes(narrow(blockM), narrow(blockN), narrow(stages),
                             narrow(headDim));
-  (void)elementBits;
   return simtSharedBytes(narrow(blockM), narrow(blockN), narrow(stages),
                          narrow(headDim));
 }
@@ -41,6 +39,25 @@ int64_t computeSharedBytes(StringRef path, int64_t blockM, int64_t blockN,
 namespace {
 int64_t getWgmmaWarps(int64_t blockM) {
   return wgmmaWarps(static_cast<int>(blockM));
+}
+
+/// K/V stages of the wgmma kernel's blockM x blockN tiles for `problem`:
+/// two, but one for dense head_dim 256 without element masks (cuDNN's
+/// tiles: 128 keys beside one Q tile, P in S's registers; bench/NOTES.md
+/// v17) and for one consumer (BlockM 64) whose two CTAs an SM would not fit
+/// in its 228 KiB with two (each CTA also takes 1 KiB the system reserves):
+/// the 64 x 128 tiles at D=128 (v23).
+int64_t getWgmmaStages(const KernelProblem &problem, int64_t blockM,
+                       int64_t blockN) {
+  if (problem.headDim == 256 && problem.layoutBlockSize == 0 &&
+      !problem.hasElementMasks())
+    return 1;
+  if (blockM == 64 && 2 * (wgmmaSharedBytes(64, static_cast<int>(blockN), 2,
+                                            static_cast<int>(problem.headDim)) +
+                           1024) >
+                          228 * 1024)
+    return 1;
+  return 2;
 }
 } // namespace
 
@@ -93,12 +110,9 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     choice.wgmma = true;
     choice.blockM = 128;
     choice.blockN = 128;
-    choice.stages = 2;
     if (problem.layoutBlockSize > 0 && problem.layoutBlockSize < 128) {
       choice.blockM = 64;
       choice.blockN = problem.layoutBlockSize == 64 ? 128 : 64;
-      if (choice.blockN == 128 && problem.headDim == 128)
-        choice.stages = 1;
     }
     // D=64 dense without per-element masks: BlockM 64 (one consumer
     // warpgroup, two CTAs per SM, BlockN 128). Causal: +10-12% over 128 at
@@ -138,15 +152,14 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     if (problem.headDim == 256) {
       choice.blockM = 128;
       choice.blockN = 64;
-      if (problem.layoutBlockSize == 0 && !problem.hasElementMasks()) {
+      if (problem.layoutBlockSize == 0 && !problem.hasElementMasks())
         choice.blockN = 128;
-        choice.stages = 1;
-      }
     }
+    choice.stages = getWgmmaStages(problem, choice.blockM, choice.blockN);
     choice.warps = getWgmmaWarps(choice.blockM);
-    choice.sharedBytes = computeSharedBytes(
-        choice.path, choice.blockM, choice.blockN, choice.stages,
-        problem.headDim, problem.elementBits, /*wgmma=*/true);
+    choice.sharedBytes =
+        computeSharedBytes(choice.path, choice.blockM, choice.blockN,
+                           choice.stages, problem.headDim, /*wgmma=*/true);
     return choice;
   }
   if (problem.elementBits == 32) {
@@ -193,7 +206,7 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     choice.blockN = std::max<int64_t>(32, problem.layoutBlockSize);
   choice.sharedBytes =
       computeSharedBytes(choice.path, choice.blockM, choice.blockN,
-                         choice.stages, problem.headDim, problem.elementBits);
+                         choice.stages, problem.headDim);
   return choice;
 }
 
@@ -215,18 +228,7 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
                 "64 rows)");
   if (blockN % 16 != 0 || blockN < 64 || blockN > 256)
     return fail("BlockN must be a multiple of 16 in [64, 256]");
-  // Two stages, but one where the configuration pass takes one: dense
-  // D=256, and one consumer whose two CTAs would not fit in an SM's 228 KiB
-  // with two.
-  choice.stages = problem.headDim == 256 && problem.layoutBlockSize == 0 &&
-                          !problem.hasElementMasks()
-                      ? 1
-                      : 2;
-  if (blockM == 64 && 2 * (wgmmaSharedBytes(64, static_cast<int>(blockN), 2,
-                                            static_cast<int>(problem.headDim)) +
-                           1024) >
-                          228 * 1024)
-    choice.stages = 1;
+  choice.stages = getWgmmaStages(problem, blockM, blockN);
   if (stages != 0) {
     if (stages < 1 || stages > 4)
       return fail("NumStages must be 1 to 4");
@@ -258,7 +260,7 @@ Error applyTileOverride(const KernelProblem &problem, KernelChoice &choice,
   choice.warps = getWgmmaWarps(blockM);
   choice.sharedBytes =
       computeSharedBytes(choice.path, blockM, blockN, choice.stages,
-                         problem.headDim, problem.elementBits, /*wgmma=*/true);
+                         problem.headDim, /*wgmma=*/true);
   if (choice.sharedBytes > 227 * 1024)
     return fail(formatv("{0} bytes of shared memory exceed the 227 KiB of "
                         "an SM",

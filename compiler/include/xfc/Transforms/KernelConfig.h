@@ -60,13 +60,13 @@ struct KernelChoice {
 };
 
 /// Dynamic shared memory the templates need, the formula documented in
-/// templates/README.md (the emitted code static_asserts the same number).
+/// templates/README.md (the emitted code static_asserts the same number):
+/// 16-bit tiles on the mma_sync path, fp32 ones on the simt path.
 /// `wgmma`: the sm_90a kernel, whose tiles take 1024 more bytes (alignment
 /// of the 128-byte swizzle atoms) and a second Q tile where it fits in 227
 /// KiB.
 int64_t computeSharedBytes(llvm::StringRef path, int64_t blockM, int64_t blockN,
-                           int64_t stages, int64_t headDim,
-                           unsigned elementBits, bool wgmma = false);
+                           int64_t stages, int64_t headDim, bool wgmma = false);
 
 /// Whether the sm_90a wgmma kernel serves `problem` (sm_90a, 16-bit
 /// elements, a head dim it supports); otherwise mma.sync does.
