@@ -37,8 +37,8 @@ bool takesTensorMaps(const ManifestKernel &kernel) {
   const AttentionTraits &traits = *kernel.attention;
   return kernel.arch == "sm_90a" &&
          (traits.element == DType::F16 || traits.element == DType::BF16) &&
-         wgmmaTakesHeadDim(traits.headDim) && traits.blockM % 64 == 0 &&
-         traits.numWarps == wgmmaWarps(traits.blockM);
+         wgmmaTakesHeadDim(traits.headDim) &&
+         isWgmmaTile(traits.blockM, traits.numWarps);
 }
 
 /// Whether XFC_NO_TMA (set to anything but 0) turns TMA off: the kernel

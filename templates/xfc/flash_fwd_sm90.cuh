@@ -51,8 +51,8 @@ namespace xfc {
 /// elements and one producer warpgroup plus one consumer warpgroup per 64
 /// query rows.
 template <typename Traits> XFC_HOST_DEVICE constexpr bool usesWgmmaPath() {
-  return isHalfElement<typename Traits::Element> && Traits::BlockM % 64 == 0 &&
-         Traits::NumWarps == wgmmaWarps(Traits::BlockM);
+  return isHalfElement<typename Traits::Element> &&
+         isWgmmaTile(Traits::BlockM, Traits::NumWarps);
 }
 
 /// CTAs per SM an attention kernel is built for (its launch bounds' second

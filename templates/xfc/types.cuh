@@ -73,6 +73,12 @@ XFC_HOST_DEVICE constexpr int wgmmaWarps(int blockM) {
   return 4 * (blockM / 64 + 1);
 }
 
+/// Whether BlockM rows and NumWarps warps are the wgmma kernel's tile (with
+/// 16-bit elements): the warp count above for a multiple of 64 rows.
+XFC_HOST_DEVICE constexpr bool isWgmmaTile(int blockM, int numWarps) {
+  return blockM % 64 == 0 && numWarps == wgmmaWarps(blockM);
+}
+
 /// Layout blocks per K/V tile of the wgmma kernel's block-sparse schedules:
 /// two where a tile is two layout blocks wide, gathered (each half is any
 /// present block of the row, loaded by its own TMA box or copy), so a tile

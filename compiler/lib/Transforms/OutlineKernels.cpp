@@ -266,9 +266,8 @@ struct OutlineKernelsPass
         // (wgmmaTileBlocks); mma.sync and SIMT tiles are contiguous.
         bool wgmma = config.getArch().getValue() == "sm_90a" &&
                      op.getElementType().getIntOrFloatBitWidth() == 16 &&
-                     config.getBlockM() % 64 == 0 &&
-                     config.getWarps() ==
-                         wgmmaWarps(static_cast<int>(config.getBlockM()));
+                     isWgmmaTile(static_cast<int>(config.getBlockM()),
+                                 static_cast<int>(config.getWarps()));
         int64_t tileBlocks =
             wgmma ? wgmmaTileBlocks(static_cast<int>(config.getBlockN()),
                                     static_cast<int>(csr.getBlockSize()))
