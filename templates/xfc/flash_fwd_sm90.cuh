@@ -618,9 +618,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         const int stage = slot % Stages;
         const unsigned parity = ((slot / Stages) - 1) & 1;
         const int key0 = nextTile.index * PieceRows;
-        const int key1 =
-            (nextTile.second >= 0 ? nextTile.second : nextTile.index) *
-            PieceRows;
+        const int key1 = nextTile.secondLoaded() * PieceRows;
         if (idx + 1 < numTiles)
           nextTile = schedule.tile(idx + 1);
         if (slot >= Stages)
@@ -812,9 +810,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         int colBase[TileBlocks];
         colBase[0] = tile.index * PieceRows + 2 * t;
         if constexpr (TileBlocks == 2)
-          colBase[1] =
-              (tile.second >= 0 ? tile.second : tile.index) * PieceRows -
-              PieceRows + 2 * t;
+          colBase[1] = (tile.secondLoaded() - 1) * PieceRows + 2 * t;
         auto colOf = [&](int n, int e) {
           return colBase[n * 8 / PieceRows] + n * 8 + (e & 1);
         };

@@ -32,6 +32,10 @@ struct KvTile {
   int index;
   int second;   ///< The second half's block (TileBlocks 2), else -1.
   bool partial; ///< Needs the per-element predicate (present halves).
+
+  /// The block loaded into the second half: an absent one loads the first
+  /// block again (finite values, which the kernel masks).
+  XFC_DEVICE int secondLoaded() const { return second >= 0 ? second : index; }
 };
 
 /// Where a CTA works: its query tile, head and batch entry.
