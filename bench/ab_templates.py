@@ -68,11 +68,9 @@ def main():
         for name, layout in bbs.layouts(block):
             if wanted and "%s@%d" % (name, block) not in wanted:
                 continue
-            tag = "%s_b%d" % (name.replace(" ", "_").replace("=", ""), block)
-            config = {"name": "blocksparse", "head_dim": bbs.D, "num_heads": bbs.H,
-                      "dtype": "bf16", "block_size": block, "seq_len": bbs.S,
-                      "layout": layout}
-            _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag, config)
+            tag = bbs.tag_of(name, block)
+            _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag,
+                                                     bbs.config_for(block, layout))
             source = os.path.join(workdir, tag, kernel["source"])
             cases.append((name, block, kernel, cubin, source))
     # nvcc for every (case, tree) at once: each takes tens of seconds.

@@ -57,6 +57,17 @@ def layouts(block):
     return out
 
 
+def config_for(block, layout):
+    """The xfc config of a layout of layouts(block) at the benchmark's shape."""
+    return {"name": "blocksparse", "head_dim": D, "num_heads": H, "dtype": "bf16",
+            "block_size": block, "seq_len": S, "layout": layout}
+
+
+def tag_of(name, block):
+    """A file-name tag for layout `name` at `block`."""
+    return "%s_b%d" % (name.replace(" ", "_").replace("=", ""), block)
+
+
 def flops(density):
     return 4.0 * B * H * S * S * D * density
 
@@ -148,9 +159,8 @@ def main():
 
     for block in ((128,) if args.quick else (64, 128)):
         for name, layout in layouts(block)[: 3 if args.quick else None]:
-            tag = "%s_b%d" % (name.replace(" ", "_").replace("=", ""), block)
-            config = {"name": "blocksparse", "head_dim": D, "num_heads": H, "dtype": "bf16",
-                      "block_size": block, "seq_len": S, "layout": layout}
+            tag = tag_of(name, block)
+            config = config_for(block, layout)
             row = {"layout": name, "block": block, "config": config}
             try:
                 path, kernel, cubin, seconds = compile_config(args.xfc, workdir, tag, config)

@@ -15,7 +15,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_blocksparse import B, D, H, S, compile_config, layouts, make_launch  # noqa: E402
+from bench_blocksparse import (B, D, H, S, compile_config, config_for, layouts,  # noqa: E402
+                               make_launch)
 from cubin_runner import Driver  # noqa: E402
 
 
@@ -28,10 +29,9 @@ def main():
     found = dict(layouts(args.block))
     if args.layout not in found:
         sys.exit("unknown layout '%s'; known: %s" % (args.layout, ", ".join(found)))
-    config = {"name": "blocksparse", "head_dim": D, "num_heads": H, "dtype": "bf16",
-              "block_size": args.block, "seq_len": S, "layout": found[args.layout]}
     workdir = tempfile.mkdtemp()
-    _, kernel, cubin, _ = compile_config(args.xfc, workdir, "profiled", config)
+    _, kernel, cubin, _ = compile_config(args.xfc, workdir, "profiled",
+                                         config_for(args.block, found[args.layout]))
     torch.cuda.init()
     driver = Driver()
     q, k, v = (torch.randn(B, H, S, D, device="cuda", dtype=torch.bfloat16) for _ in range(3))
