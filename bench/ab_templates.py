@@ -3,13 +3,15 @@
 
   ab_templates.py --xfc build-device/bin/xfc --out DIR \
       --trees head=templates,old=build-device/old-templates \
-      [--rows "random d=0.50@64,sliding window@64"]
+      [--rows "random d=0.50@64,sliding window@64,full@128,dense@128"]
 
 For each chosen layout (NAME@BLOCK of bench_blocksparse.py's layouts, all
 when --rows is empty) xfc compiles the config (its NVRTC cubin and the
 emitted kernel source); nvcc compiles that source once per template tree;
 every cubin is checked against xfc's output (relative error) and all are
-timed in turns (bench_turns) as the runtime launches them. Writes
+timed in turns (bench_turns) as the runtime launches them. Two probes run
+only when --rows names them: "dense@B" (the dense kernel) and "full@B" (a
+layout of block B with all but a few blocks on). Writes
 DIR/ab_templates.json and .md.
 """
 
@@ -46,6 +48,21 @@ def nvcc_cubin(source, include_dir, out):
     return open(out, "rb").read(), ",".join(remarks) or "-"
 
 
+# The dense kernel at the benchmark's shape (row "dense@BLOCK", BLOCK
+# ignored), for template trees that change it.
+DENSE_CONFIG = {"name": "scaled_dot_product", "head_dim": bbs.D, "num_heads": bbs.H,
+                "dtype": "bf16"}
+
+
+def probes(block):
+    """Rows timed only when --rows names them: the dense kernel, and a
+    layout with all but a few blocks on ("full"), which runs the block-sparse
+    path at the dense kernel's work."""
+    return [("dense", None),
+            ("full", {"pattern": "random", "density": 0.99999, "seed": 1,
+                      "granularity": "block", "different_layout_per_head": True})]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xfc", required=True)
@@ -65,12 +82,14 @@ def main():
                            dtype=torch.bfloat16, generator=g) for _ in range(3))
     cases = []
     for block in (64, 128):
-        for name, layout in bbs.layouts(block):
-            if wanted and "%s@%d" % (name, block) not in wanted:
+        for name, layout in bbs.layouts(block) + probes(block):
+            if (wanted and "%s@%d" % (name, block) not in wanted) or (
+                    not wanted and (name, layout) in probes(block)):
                 continue
             tag = bbs.tag_of(name, block)
-            _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag,
-                                                     bbs.config_for(block, layout))
+            config = (DENSE_CONFIG if layout is None
+                      else bbs.config_for(block, layout))
+            _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag, config)
             source = os.path.join(workdir, tag, kernel["source"])
             cases.append((name, block, kernel, cubin, source))
     # nvcc for every (case, tree) at once: each takes tens of seconds.

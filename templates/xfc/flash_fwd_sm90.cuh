@@ -175,7 +175,13 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 12 takes one item per CTA (no persistent loop; v16: no gain);
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
-///     default of HeadDim 256's single-stage kernels, v17).
+///     default of HeadDim 256's single-stage kernels, v17);
+///   bits 14 and 15 stagger two overlapping consumers instead of taking
+///     turns: consumer 1 issues an item's first S only once consumer 0 has
+///     finished that item's first softmax (bit 14) or its second S (bit 15;
+///     a one-tile item's first softmax), so that one consumer's item
+///     boundary (last P V, epilogue, first S and softmax) runs beside the
+///     other's GEMMs rather than beside its own boundary.
 /// (v22 measured issuing a persistent one-consumer kernel's next item's
 /// first S with the current item's last P V: 4-8% slower at D=64, so it was
 /// removed.)
@@ -294,6 +300,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // arithmetic instead they spill at 232 (ptxas 13.0).
   constexpr int QBuffers = wgmmaQBuffers(BlockM, BlockN, Stages, HeadDim);
   constexpr bool OrderWait = (Knobs & 1) != 0;
+  // Staggered consumers (bits 14 and 15): 0 off, 1 short lag, 2 long lag.
+  constexpr int Stagger = Consumers != 2 || !Overlap ? 0
+                          : (Knobs & 32768)          ? 2
+                          : (Knobs & 16384)          ? 1
+                                                     : 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
   // S's first k-step overwrites it as an output-only operand: S is dead
@@ -743,20 +754,41 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // the next one's. The last consumer opens consumer 0's first turn and
       // skips its own last arrive so that every barrier phase completes.
       constexpr int TurnThreads = 256;
+      constexpr bool Turns = Consumers > 1 && Stagger == 0;
       auto turnBegin = [&]() {
-        if constexpr (Consumers > 1)
+        if constexpr (Turns)
           sm90::namedBarSync(1 + wg, TurnThreads);
       };
       auto turnEnd = [&](bool last) {
-        if constexpr (Consumers > 1) {
+        if constexpr (Turns) {
           if (!(wg == Consumers - 1 && last))
             sm90::namedBarArrive(1 + (wg + 1) % Consumers, TurnThreads);
         }
       };
-      if constexpr (Consumers > 1) {
+      if constexpr (Turns) {
         if (wg == Consumers - 1)
           sm90::namedBarArrive(1, TurnThreads);
       }
+      // Stagger: consumer 0 arrives on barrier 12 + item parity at its lag
+      // point, consumer 1 waits there before the item's first S. Two
+      // barriers: consumer 0 cannot reach the item after next before
+      // consumer 1 has passed this one (that item's Q goes into the buffer
+      // consumer 1 frees at this item's end), so a barrier never sees two
+      // arrivals of consumer 0 in one phase. Deadlock-free: up to its lag
+      // point consumer 0 needs only K/V stages whose previous tiles belong
+      // to earlier items.
+      auto staggerSignal = [&]() {
+        if constexpr (Stagger != 0) {
+          if (wg == 0)
+            sm90::namedBarArrive(12 + (itemCount & 1), TurnThreads);
+        }
+      };
+      auto staggerWait = [&]() {
+        if constexpr (Stagger != 0) {
+          if (wg == 1)
+            sm90::namedBarSync(12 + (itemCount & 1), TurnThreads);
+        }
+      };
 
       // Q as A fragments (QRegs): ldmatrix x4 from the swizzled tile, matrices
       // rows +0/+8/+0/+8, chunks +0/+0/+1/+1 of the warp's 16 rows.
@@ -966,10 +998,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         // Tile 0: S only.
         {
           const KvTile tile = advance(0);
+          staggerWait();
           computeS(stageOf(0), phaseOf(0), numTiles == 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           packP();
+          if (Stagger == 1 || numTiles == 1)
+            staggerSignal();
         }
         for (int idx = 1; idx < numTiles; ++idx) {
           const int stage = stageOf(idx), prev = stageOf(idx - 1);
@@ -992,6 +1027,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::wgmmaWait<1>();
           sm90::fenceRegs(s);
           release(kEmpty(stage));
+          if (Stagger == 2 && idx == 1)
+            staggerSignal();
           float scaleOld[2];
           softmax(tile, scaleOld);
           if constexpr (OrderWait)
