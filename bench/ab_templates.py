@@ -70,10 +70,14 @@ def main():
     ap.add_argument("--trees", required=True,
                     help="comma-separated NAME=DIR template trees (DIR holds xfc/)")
     ap.add_argument("--rows", default="", help="comma-separated NAME@BLOCK; empty: all")
+    ap.add_argument("--extra-shared", default="",
+                    help="comma-separated NAME=K: tree NAME's kernels take K more "
+                         "K/V tiles of shared memory than xfc's (trees that deepen a ring)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     trees = [t.split("=", 1) for t in args.trees.split(",") if t]
     wanted = [r for r in args.rows.split(",") if r]
+    extra_tiles = {n: int(k) for n, k in (e.split("=") for e in args.extra_shared.split(",") if e)}
     torch.cuda.init()
     driver = Driver()
     workdir = tempfile.mkdtemp()
@@ -115,7 +119,11 @@ def main():
         for tree, _ in trees:
             o = torch.full_like(q, float("nan"))
             tree_cubin, row["%s_ptxas" % tree] = jobs[(i, tree)].result()
-            lt, fn = bbs.make_launch(driver, kernel, tree_cubin, q, k, v, o)
+            tree_kernel = dict(kernel)
+            traits = kernel["traits"]
+            tree_kernel["shared_bytes"] += (extra_tiles.get(tree, 0) * traits["BlockN"]
+                                            * traits["HeadDim"] * 2)
+            lt, fn = bbs.make_launch(driver, tree_kernel, tree_cubin, q, k, v, o)
             loaded.append(lt)
             fn()
             torch.cuda.synchronize()

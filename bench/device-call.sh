@@ -16,7 +16,7 @@
 #          variants     bench/bench_variants.py (graph variants vs eager;
 #                       VARIANTS_ONLY=NAME runs the cases whose name has NAME)
 #          ab           bench/ab_templates.py (template trees in turns on
-#                       block-sparse layouts: AB_TREES, AB_ROWS)
+#                       block-sparse layouts: AB_TREES, AB_ROWS, AB_EXTRA)
 # Binaries come from build-device/bin (see docs/runtime.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -66,9 +66,12 @@ for step in "$@"; do
     run_step variants 300 python3 bench/bench_variants.py \
       --out "$results/variants" ${VARIANTS_ONLY:+--only "$VARIANTS_ONLY"} ;;
   ab)
-    # AB_TREES: NAME=DIR template trees; AB_ROWS: NAME@BLOCK layouts.
+    # AB_TREES: NAME=DIR template trees; AB_ROWS: NAME@BLOCK layouts;
+    # AB_EXTRA: NAME=K, tree NAME's kernels take K more K/V tiles of shared
+    # memory.
     run_step ab 330 python3 bench/ab_templates.py --xfc "$XFC" --out "$results/ab" \
-      --trees "${AB_TREES:-head=templates}" --rows "${AB_ROWS:-}" ;;
+      --trees "${AB_TREES:-head=templates}" --rows "${AB_ROWS:-}" \
+      --extra-shared "${AB_EXTRA:-}" ;;
   *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants, profile, ab)" ;;
   esac
 done

@@ -300,6 +300,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // arithmetic instead they spill at 232 (ptxas 13.0).
   constexpr int QBuffers = wgmmaQBuffers(BlockM, BlockN, Stages, HeadDim);
   constexpr bool OrderWait = (Knobs & 1) != 0;
+  // Knobs bit 16: one V stage more than K stages (the launcher adds
+  // BlockN * HeadDim * 2 bytes to SharedBytes; experiments only).
+  constexpr int VStages = Stages + ((Knobs & 65536) ? 1 : 0);
   // Staggered consumers (bits 14 and 15): 0 off, 1 short lag, 2 long lag.
   constexpr int Stagger = Consumers != 2 || !Overlap ? 0
                           : (Knobs & 32768)          ? 2
@@ -372,8 +375,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                          : (BlockN / 8) % (ChainsChoice / 2) == 0
                              ? ChainsChoice / 2
                              : 1;
-  static_assert(Traits::SharedBytes ==
-                    wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
+  static_assert(VStages != Stages ||
+                    Traits::SharedBytes ==
+                        wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
                 "SharedBytes must be (QBuffers * BlockM + 2 * NumStages * "
                 "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 2 "
                 "where that fits in 227 KiB and 1 otherwise "
@@ -415,7 +419,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // it computes the current one: item i uses buffer i % 2. Per buffer,
   // qFull and qEmpty (the consumers are done with the Q tile and the
   // output staged in its place); K/V full and empty per stage.
-  __shared__ alignas(8) unsigned long long barriers[4 + 4 * Stages];
+  __shared__ alignas(8) unsigned long long barriers[4 + 2 * Stages +
+                                                    2 * VStages];
   // Each Q buffer's current item, its place, first tile and schedule,
   // written by the producer before it arrives on the buffer's qFull: the
   // consumers read them after their wait instead of the counter and the
@@ -431,9 +436,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   auto qFull = [&](int b) { return bar0 + 8 * b; };
   auto kFull = [&](int s) { return bar0 + 8 * (2 + s); };
   auto vFull = [&](int s) { return bar0 + 8 * (2 + Stages + s); };
-  auto kEmpty = [&](int s) { return bar0 + 8 * (2 + 2 * Stages + s); };
-  auto vEmpty = [&](int s) { return bar0 + 8 * (2 + 3 * Stages + s); };
-  auto qEmpty = [&](int b) { return bar0 + 8 * (2 + 4 * Stages + b); };
+  auto kEmpty = [&](int s) {
+    return bar0 + 8 * (2 + Stages + VStages + s);
+  };
+  auto vEmpty = [&](int s) {
+    return bar0 + 8 * (2 + 2 * Stages + VStages + s);
+  };
+  auto qEmpty = [&](int b) {
+    return bar0 + 8 * (2 + 2 * Stages + 2 * VStages + b);
+  };
 
   const unsigned sQ0 = (smemAddress(xfcSharedMemory) + 1023u) & ~1023u;
   auto qBuffer = [&](int b) { return sQ0 + b * QBytes; };
@@ -465,8 +476,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 #pragma unroll
     for (int s = 0; s < Stages; ++s) {
       sm90::mbarInit(kFull(s), fullArrivals);
-      sm90::mbarInit(vFull(s), fullArrivals);
       sm90::mbarInit(kEmpty(s), 4 * Consumers);
+    }
+#pragma unroll
+    for (int s = 0; s < VStages; ++s) {
+      sm90::mbarInit(vFull(s), fullArrivals);
       sm90::mbarInit(vEmpty(s), 4 * Consumers);
     }
   }
@@ -637,11 +651,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         loadKv(params.tmaK, params.k, params.kBatchStride, params.kHeadStride,
                params.kSeqStride, key0, key1, head, batch, sK + stage * KvBytes,
                kFull(stage));
-        if (slot >= Stages)
-          sm90::mbarWait(vEmpty(stage), parity);
+        const int vStage = slot % VStages;
+        if (slot >= VStages)
+          sm90::mbarWait(vEmpty(vStage), ((slot / VStages) - 1) & 1);
         loadKv(params.tmaV, params.v, params.vBatchStride, params.vHeadStride,
-               params.vSeqStride, key0, key1, head, batch, sV + stage * KvBytes,
-               vFull(stage));
+               params.vSeqStride, key0, key1, head, batch,
+               sV + vStage * KvBytes, vFull(vStage));
         if (Persistent && EarlyPublish && idx == mini(1, numTiles - 1)) {
           next = claim(itemCount + 1);
           publish(itemCount + 1, next);
@@ -687,6 +702,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     auto stageOf = [&](int idx) { return (kvBase + idx) % Stages; };
     auto phaseOf = [&](int idx) {
       return static_cast<unsigned>((kvBase + idx) / Stages) & 1u;
+    };
+    auto vStageOf = [&](int idx) { return (kvBase + idx) % VStages; };
+    auto vPhaseOf = [&](int idx) {
+      return static_cast<unsigned>((kvBase + idx) / VStages) & 1u;
     };
     const unsigned sQ = qBuffer(qb);
 
@@ -1007,10 +1026,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
             staggerSignal();
         }
         for (int idx = 1; idx < numTiles; ++idx) {
-          const int stage = stageOf(idx), prev = stageOf(idx - 1);
+          const int stage = stageOf(idx), prev = vStageOf(idx - 1);
           const KvTile tile = advance(idx);
           sm90::mbarWait(kFull(stage), phaseOf(idx));
-          sm90::mbarWait(vFull(prev), phaseOf(idx - 1));
+          sm90::mbarWait(vFull(prev), vPhaseOf(idx - 1));
           if (!tma)
             sm90::fenceProxyAsync();
           turnBegin();
@@ -1043,7 +1062,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           packP();
         }
         // The last P V.
-        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
+        finishPV(vStageOf(numTiles - 1), vPhaseOf(numTiles - 1));
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
@@ -1054,7 +1073,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           softmax(tile, scaleOld);
           rescaleO(scaleOld);
           packP();
-          finishPV(stage, parity);
+          finishPV(vStageOf(idx), vPhaseOf(idx));
         }
       }
     }
