@@ -175,13 +175,7 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 12 takes one item per CTA (no persistent loop; v16: no gain);
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
-///     default of HeadDim 256's single-stage kernels, v17);
-///   bits 14 and 15 stagger two overlapping consumers instead of taking
-///     turns: consumer 1 issues an item's first S only once consumer 0 has
-///     finished that item's first softmax (bit 14) or its second S (bit 15;
-///     a one-tile item's first softmax), so that one consumer's item
-///     boundary (last P V, epilogue, first S and softmax) runs beside the
-///     other's GEMMs rather than beside its own boundary.
+///     default of HeadDim 256's single-stage kernels, v17).
 /// (v22 measured issuing a persistent one-consumer kernel's next item's
 /// first S with the current item's last P V: 4-8% slower at D=64, so it was
 /// removed.)
@@ -300,14 +294,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // arithmetic instead they spill at 232 (ptxas 13.0).
   constexpr int QBuffers = wgmmaQBuffers(BlockM, BlockN, Stages, HeadDim);
   constexpr bool OrderWait = (Knobs & 1) != 0;
-  // Knobs bit 16: one V stage more than K stages (the launcher adds
-  // BlockN * HeadDim * 2 bytes to SharedBytes; experiments only).
-  constexpr int VStages = Stages + ((Knobs & 65536) ? 1 : 0);
-  // Staggered consumers (bits 14 and 15): 0 off, 1 short lag, 2 long lag.
-  constexpr int Stagger = Consumers != 2 || !Overlap ? 0
-                          : (Knobs & 32768)          ? 2
-                          : (Knobs & 16384)          ? 1
-                                                     : 0;
   constexpr bool FoldScale = (Knobs & 2) != 0 && !Traits::HasAttnMask;
   constexpr bool LazyRescale = (Knobs & 4) != 0;
   // S's first k-step overwrites it as an output-only operand: S is dead
@@ -375,9 +361,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                          : (BlockN / 8) % (ChainsChoice / 2) == 0
                              ? ChainsChoice / 2
                              : 1;
-  static_assert(VStages != Stages ||
-                    Traits::SharedBytes ==
-                        wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
+  static_assert(Traits::SharedBytes ==
+                    wgmmaSharedBytes(BlockM, BlockN, Stages, HeadDim),
                 "SharedBytes must be (QBuffers * BlockM + 2 * NumStages * "
                 "BlockN) * HeadDim * 2 + 1024 on the wgmma path, QBuffers 2 "
                 "where that fits in 227 KiB and 1 otherwise "
@@ -419,8 +404,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // it computes the current one: item i uses buffer i % 2. Per buffer,
   // qFull and qEmpty (the consumers are done with the Q tile and the
   // output staged in its place); K/V full and empty per stage.
-  __shared__ alignas(8) unsigned long long barriers[4 + 2 * Stages +
-                                                    2 * VStages];
+  __shared__ alignas(8) unsigned long long barriers[4 + 4 * Stages];
   // Each Q buffer's current item, its place, first tile and schedule,
   // written by the producer before it arrives on the buffer's qFull: the
   // consumers read them after their wait instead of the counter and the
@@ -436,15 +420,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   auto qFull = [&](int b) { return bar0 + 8 * b; };
   auto kFull = [&](int s) { return bar0 + 8 * (2 + s); };
   auto vFull = [&](int s) { return bar0 + 8 * (2 + Stages + s); };
-  auto kEmpty = [&](int s) {
-    return bar0 + 8 * (2 + Stages + VStages + s);
-  };
-  auto vEmpty = [&](int s) {
-    return bar0 + 8 * (2 + 2 * Stages + VStages + s);
-  };
-  auto qEmpty = [&](int b) {
-    return bar0 + 8 * (2 + 2 * Stages + 2 * VStages + b);
-  };
+  auto kEmpty = [&](int s) { return bar0 + 8 * (2 + 2 * Stages + s); };
+  auto vEmpty = [&](int s) { return bar0 + 8 * (2 + 3 * Stages + s); };
+  auto qEmpty = [&](int b) { return bar0 + 8 * (2 + 4 * Stages + b); };
 
   const unsigned sQ0 = (smemAddress(xfcSharedMemory) + 1023u) & ~1023u;
   auto qBuffer = [&](int b) { return sQ0 + b * QBytes; };
@@ -476,11 +454,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 #pragma unroll
     for (int s = 0; s < Stages; ++s) {
       sm90::mbarInit(kFull(s), fullArrivals);
-      sm90::mbarInit(kEmpty(s), 4 * Consumers);
-    }
-#pragma unroll
-    for (int s = 0; s < VStages; ++s) {
       sm90::mbarInit(vFull(s), fullArrivals);
+      sm90::mbarInit(kEmpty(s), 4 * Consumers);
       sm90::mbarInit(vEmpty(s), 4 * Consumers);
     }
   }
@@ -651,12 +626,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         loadKv(params.tmaK, params.k, params.kBatchStride, params.kHeadStride,
                params.kSeqStride, key0, key1, head, batch, sK + stage * KvBytes,
                kFull(stage));
-        const int vStage = slot % VStages;
-        if (slot >= VStages)
-          sm90::mbarWait(vEmpty(vStage), ((slot / VStages) - 1) & 1);
+        if (slot >= Stages)
+          sm90::mbarWait(vEmpty(stage), parity);
         loadKv(params.tmaV, params.v, params.vBatchStride, params.vHeadStride,
-               params.vSeqStride, key0, key1, head, batch,
-               sV + vStage * KvBytes, vFull(vStage));
+               params.vSeqStride, key0, key1, head, batch, sV + stage * KvBytes,
+               vFull(stage));
         if (Persistent && EarlyPublish && idx == mini(1, numTiles - 1)) {
           next = claim(itemCount + 1);
           publish(itemCount + 1, next);
@@ -702,10 +676,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     auto stageOf = [&](int idx) { return (kvBase + idx) % Stages; };
     auto phaseOf = [&](int idx) {
       return static_cast<unsigned>((kvBase + idx) / Stages) & 1u;
-    };
-    auto vStageOf = [&](int idx) { return (kvBase + idx) % VStages; };
-    auto vPhaseOf = [&](int idx) {
-      return static_cast<unsigned>((kvBase + idx) / VStages) & 1u;
     };
     const unsigned sQ = qBuffer(qb);
 
@@ -773,41 +743,20 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // the next one's. The last consumer opens consumer 0's first turn and
       // skips its own last arrive so that every barrier phase completes.
       constexpr int TurnThreads = 256;
-      constexpr bool Turns = Consumers > 1 && Stagger == 0;
       auto turnBegin = [&]() {
-        if constexpr (Turns)
+        if constexpr (Consumers > 1)
           sm90::namedBarSync(1 + wg, TurnThreads);
       };
       auto turnEnd = [&](bool last) {
-        if constexpr (Turns) {
+        if constexpr (Consumers > 1) {
           if (!(wg == Consumers - 1 && last))
             sm90::namedBarArrive(1 + (wg + 1) % Consumers, TurnThreads);
         }
       };
-      if constexpr (Turns) {
+      if constexpr (Consumers > 1) {
         if (wg == Consumers - 1)
           sm90::namedBarArrive(1, TurnThreads);
       }
-      // Stagger: consumer 0 arrives on barrier 12 + item parity at its lag
-      // point, consumer 1 waits there before the item's first S. Two
-      // barriers: consumer 0 cannot reach the item after next before
-      // consumer 1 has passed this one (that item's Q goes into the buffer
-      // consumer 1 frees at this item's end), so a barrier never sees two
-      // arrivals of consumer 0 in one phase. Deadlock-free: up to its lag
-      // point consumer 0 needs only K/V stages whose previous tiles belong
-      // to earlier items.
-      auto staggerSignal = [&]() {
-        if constexpr (Stagger != 0) {
-          if (wg == 0)
-            sm90::namedBarArrive(12 + (itemCount & 1), TurnThreads);
-        }
-      };
-      auto staggerWait = [&]() {
-        if constexpr (Stagger != 0) {
-          if (wg == 1)
-            sm90::namedBarSync(12 + (itemCount & 1), TurnThreads);
-        }
-      };
 
       // Q as A fragments (QRegs): ldmatrix x4 from the swizzled tile, matrices
       // rows +0/+8/+0/+8, chunks +0/+0/+1/+1 of the warp's 16 rows.
@@ -1017,19 +966,16 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         // Tile 0: S only.
         {
           const KvTile tile = advance(0);
-          staggerWait();
           computeS(stageOf(0), phaseOf(0), numTiles == 1);
           float scaleOld[2];
           softmax(tile, scaleOld);
           packP();
-          if (Stagger == 1 || numTiles == 1)
-            staggerSignal();
         }
         for (int idx = 1; idx < numTiles; ++idx) {
-          const int stage = stageOf(idx), prev = vStageOf(idx - 1);
+          const int stage = stageOf(idx), prev = stageOf(idx - 1);
           const KvTile tile = advance(idx);
           sm90::mbarWait(kFull(stage), phaseOf(idx));
-          sm90::mbarWait(vFull(prev), vPhaseOf(idx - 1));
+          sm90::mbarWait(vFull(prev), phaseOf(idx - 1));
           if (!tma)
             sm90::fenceProxyAsync();
           turnBegin();
@@ -1046,8 +992,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::wgmmaWait<1>();
           sm90::fenceRegs(s);
           release(kEmpty(stage));
-          if (Stagger == 2 && idx == 1)
-            staggerSignal();
           float scaleOld[2];
           softmax(tile, scaleOld);
           if constexpr (OrderWait)
@@ -1062,7 +1006,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           packP();
         }
         // The last P V.
-        finishPV(vStageOf(numTiles - 1), vPhaseOf(numTiles - 1));
+        finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
@@ -1073,7 +1017,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           softmax(tile, scaleOld);
           rescaleO(scaleOld);
           packP();
-          finishPV(vStageOf(idx), vPhaseOf(idx));
+          finishPV(stage, parity);
         }
       }
     }
