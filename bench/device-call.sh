@@ -15,6 +15,8 @@
 #                       block-sparse kernels, source-level stall samples)
 #          variants     bench/bench_variants.py (graph variants vs eager;
 #                       VARIANTS_ONLY=NAME runs the cases whose name has NAME)
+#          ceiling      bench/fill_ceiling.cu (TMA fill bandwidth from L2
+#                       and DRAM, nvcc-built here)
 #          ab           bench/ab_templates.py (template trees in turns on
 #                       block-sparse layouts: AB_TREES, AB_ROWS, AB_EXTRA)
 # Binaries come from build-device/bin (see docs/runtime.md).
@@ -72,7 +74,12 @@ for step in "$@"; do
     run_step ab 330 python3 bench/ab_templates.py --xfc "$XFC" --out "$results/ab" \
       --trees "${AB_TREES:-head=templates}" --rows "${AB_ROWS:-}" \
       --extra-shared "${AB_EXTRA:-}" ;;
-  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants, profile, ab)" ;;
+  ceiling)
+    mkdir -p "$results/ceiling"
+    run_step ceiling 120 bash -c "nvcc -O3 -std=c++17 -arch=sm_90a -o '$root/fill_ceiling' \
+      bench/fill_ceiling.cu -lcuda && '$root/fill_ceiling' > '$results/ceiling/fill_ceiling.json' && \
+      cat '$results/ceiling/fill_ceiling.json'" ;;
+  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants, profile, ab, ceiling)" ;;
   esac
 done
 echo "packed $(find "$results" -type f | wc -l) files into results.tgz"

@@ -1,0 +1,36 @@
+"""The shape and layouts of issue 5's block-sparse benchmark, without the
+GPU modules: bench_blocksparse.py times them, ab_templates.py and
+profile_blocksparse.py reuse them, fill_bound.py counts their bytes."""
+
+B, H, S, D = 2, 16, 8192, 128
+
+
+def layouts(block):
+    # Block granularity: each block on with probability d (element
+    # granularity, xFormers' own, turns nearly every block on).
+    out = [("random d=%.2f" % d, {"pattern": "random", "density": d, "seed": 1,
+                                  "granularity": "block",
+                                  "different_layout_per_head": True})
+           for d in (0.05, 0.1, 0.25, 0.5)]
+    out += [
+        ("bigbird", {"pattern": "bigbird", "num_random_blocks": 3,
+                     "num_sliding_window_blocks": 3, "num_global_blocks": 1,
+                     "different_layout_per_head": True, "seed": 0}),
+        ("bslongformer", {"pattern": "bslongformer", "num_sliding_window_blocks": 7,
+                          "global_block_indices": [0]}),
+        ("fixed", {"pattern": "fixed", "num_local_blocks": 8, "num_global_blocks": 1}),
+        ("sliding window", {"pattern": "local_sliding_window",
+                            "num_sliding_window_blocks": max(3, 2048 // block + 1)}),
+    ]
+    return out
+
+
+def config_for(block, layout):
+    """The xfc config of a layout of layouts(block) at the benchmark's shape."""
+    return {"name": "blocksparse", "head_dim": D, "num_heads": H, "dtype": "bf16",
+            "block_size": block, "seq_len": S, "layout": layout}
+
+
+def tag_of(name, block):
+    """A file-name tag for layout `name` at `block`."""
+    return "%s_b%d" % (name.replace(" ", "_").replace("=", ""), block)
