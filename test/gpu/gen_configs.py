@@ -198,6 +198,19 @@ def main():
              "head_dim": 128, "dtype": "bf16", "dropout": 0.1,
              "layout": {"pattern": "fixed", "num_local_blocks": 4, "num_global_blocks": 1}},
             "--key-padding-mask")
+    # Block 64 whose rows pair up (fixed, D=128, not causal): 128-row tiles
+    # of two rows; a length that is not a multiple of the block (the last
+    # key block partial), and fp16 with per-head layouts.
+    if not smoke:
+        add("bs64_fixed_paired_bf16",
+            {"name": "blocksparse", "block_size": 64, "num_heads": 4, "seq_len": 1000,
+             "head_dim": 128, "dtype": "bf16",
+             "layout": {"pattern": "fixed", "num_local_blocks": 4, "num_global_blocks": 1}})
+        add("bs64_fixed_paired_heads_fp16",
+            {"name": "blocksparse", "block_size": 64, "num_heads": 2, "seq_len": 1024,
+             "head_dim": 128, "dtype": "fp16",
+             "layout": {"pattern": "fixed", "num_local_blocks": 2, "num_global_blocks": 1,
+                        "different_layout_per_head": True}})
     # Per-head layouts and the run-time options, on a few shapes.
     for dtype in ("fp16", "bf16", "fp32"):
         heads = [random_layout(rng, 6, 0.5, False) for _ in range(3)]

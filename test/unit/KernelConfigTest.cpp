@@ -290,6 +290,41 @@ TEST(KernelConfig, SmallLayoutBlocksNarrowTheKvTile) {
       }
 }
 
+TEST(KernelConfig, Block64RowsThatPairUpTake128RowTiles) {
+  KernelProblem paired = problem(128, 16, 64);
+  paired.layoutRowsPairUp = true;
+  llvm::Expected<KernelChoice> c = selectKernelConfig(paired);
+  ASSERT_TRUE(static_cast<bool>(c));
+  EXPECT_EQ(c->blockM, 128);
+  EXPECT_EQ(c->blockN, 128);
+  EXPECT_EQ(c->warps, 12);
+  EXPECT_EQ(c->stages, 2);
+  // K/V tiles still gather two layout blocks.
+  EXPECT_EQ(wgmmaTileBlocks(static_cast<int>(c->blockN), 64), 2);
+  // Not measured, so not taken: D=64, causal, per-element masks, the
+  // mma.sync kernel; and not for rows that do not pair up.
+  auto rowsOf = [](KernelProblem p) {
+    llvm::Expected<KernelChoice> choice = selectKernelConfig(p);
+    EXPECT_TRUE(static_cast<bool>(choice));
+    return choice ? choice->blockM : 0;
+  };
+  KernelProblem d64 = paired;
+  d64.headDim = 64;
+  EXPECT_EQ(rowsOf(d64), 64);
+  KernelProblem causal = paired;
+  causal.causal = true;
+  EXPECT_EQ(rowsOf(causal), 64);
+  KernelProblem masked = paired;
+  masked.keyPadding = true;
+  EXPECT_EQ(rowsOf(masked), 64);
+  KernelProblem sm80 = paired;
+  sm80.arch = "sm_80";
+  EXPECT_EQ(rowsOf(sm80), 64);
+  KernelProblem unpaired = paired;
+  unpaired.layoutRowsPairUp = false;
+  EXPECT_EQ(rowsOf(unpaired), 64);
+}
+
 TEST(KernelConfig, RejectsUnsupportedHeadDim) {
   llvm::Expected<KernelChoice> choice = selectKernelConfig(problem(80));
   ASSERT_FALSE(static_cast<bool>(choice));

@@ -102,10 +102,10 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // keys, one CTA per SM); blocks of 32 take 64 x 64 tiles (two blocks
     // gathered), of 16 64 x 64 tiles of four neighbouring blocks. (128-row
     // tiles of two block-64 rows, each consumer masking the blocks only the
-    // other row has, measured 5-10% slower than 64-row tiles even on
-    // windows and fixed layouts whose rows share most blocks, v24; xfc
+    // other row has, measured 5-10% slower than 64-row tiles on windows and
+    // fixed layouts, v24, before the half-width GEMMs went (v25); xfc
     // compile --tile 128x128 builds 128-row tiles whose one-row blocks are
-    // masked element by element.)
+    // masked element by element. Rows that pair up exactly: below.)
     choice.path = "mma_sync";
     choice.wgmma = true;
     choice.blockM = 128;
@@ -113,6 +113,20 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     if (problem.layoutBlockSize > 0 && problem.layoutBlockSize < 128) {
       choice.blockM = 64;
       choice.blockN = problem.layoutBlockSize == 64 ? 128 : 64;
+    }
+    // ... except block-64 layouts whose rows pair up (fixed, and other
+    // layouts of aligned local groups): a 128-row tile of two rows then
+    // computes exactly their blocks, loads each K/V block once for both
+    // (the 64-row tiles' K/V fill is at the L2's limit, bench/NOTES.md v29)
+    // and runs the two-consumer kernel. Measured on an H100 at
+    // 2x16x8192x128 (v30): fixed 0.384 ms against 0.411 for 64-row tiles.
+    // Only where measured: D=128, not causal (the diagonal blocks of a pair
+    // would mask half of each other), no per-element masks.
+    if (problem.layoutBlockSize == 64 && problem.layoutRowsPairUp &&
+        problem.headDim == 128 && !problem.causal &&
+        !problem.hasElementMasks()) {
+      choice.blockM = 128;
+      choice.blockN = 128;
     }
     // D=64 dense without per-element masks: BlockM 64 (one consumer
     // warpgroup, two CTAs per SM, BlockN 128). Causal: +10-12% over 128 at

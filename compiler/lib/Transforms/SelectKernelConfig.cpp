@@ -21,6 +21,27 @@ namespace xfc {
 
 namespace {
 
+/// Whether the layout's block rows pair up: an even count, and rows 2i and
+/// 2i + 1 of every head with the same blocks.
+bool layoutRowsPairUp(BlockCsrAttr csr) {
+  int64_t blocks = csr.getBlocks();
+  if (blocks % 2 != 0)
+    return false;
+  ArrayRef<int32_t> rowPtr = csr.getRowPtr().asArrayRef();
+  ArrayRef<int32_t> cols = csr.getCols().asArrayRef();
+  for (int64_t h = 0; h < csr.getHeads(); ++h) {
+    auto row = [&](int64_t r) {
+      size_t begin = rowPtr[h * (blocks + 1) + r];
+      size_t end = rowPtr[h * (blocks + 1) + r + 1];
+      return cols.slice(begin, end - begin);
+    };
+    for (int64_t r = 0; r < blocks; r += 2)
+      if (row(r) != row(r + 1))
+        return false;
+  }
+  return true;
+}
+
 struct SelectKernelConfigPass
     : public xfc::impl::XfaSelectKernelConfigBase<SelectKernelConfigPass> {
   using XfaSelectKernelConfigBase::XfaSelectKernelConfigBase;
@@ -79,8 +100,10 @@ struct SelectKernelConfigPass
       problem.window = mask.hasWindow();
       problem.randomPattern = mask.hasRandom();
       problem.globalTokens = mask.hasGlobal();
-      if (BlockCsrAttr csr = op.getSparsityAttr())
+      if (BlockCsrAttr csr = op.getSparsityAttr()) {
         problem.layoutBlockSize = csr.getBlockSize();
+        problem.layoutRowsPairUp = layoutRowsPairUp(csr);
+      }
       if (int64_t qLen = op.getQuery().getType().getDimSize(2);
           !ShapedType::isDynamic(qLen))
         problem.qLen = qLen;
