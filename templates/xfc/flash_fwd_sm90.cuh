@@ -802,7 +802,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
       // Masks and online softmax of the S tile in registers: s becomes the
       // probabilities; returns the factor the old O and sum are scaled by.
-      auto softmax = [&](const KvTile &tile, float(&scaleOld)[2]) {
+      // rowBits: this consumer's row mask bits of the tile (bit h: its block
+      // row lacks half h; tiles of two 64-block rows, Schedule::RowMasks).
+      auto softmax = [&](const KvTile &tile, unsigned rowBits,
+                         float(&scaleOld)[2]) {
         // Key of column n * 8 + (e & 1) of this thread: colBase[half] + n * 8
         // + (e & 1), half = n * 8 / PieceRows (a constant once unrolled). An
         // absent second half reads the first one's keys (loaded there
@@ -836,6 +839,19 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
               for (int e = 0; e < 4; ++e)
                 s[4 * n + e] = negInf();
           }
+        }
+        if constexpr (Schedule::RowMasks) {
+          // Warp-uniform: a half this consumer's row lacks, as a whole.
+          if (rowBits != 0) {
+#pragma unroll
+            for (int n = 0; n < BlockN / 8; ++n)
+#pragma unroll
+              for (int e = 0; e < 4; ++e)
+                if (rowBits & (n < BlockN / 16 ? 1u : 2u))
+                  s[4 * n + e] = negInf();
+          }
+        } else {
+          (void)rowBits;
         }
         // Row max and sum over Chains independent partial results: short
         // dependency chains instead of one BlockN / 4 long.
@@ -952,10 +968,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // the barrier waits: its table reads are in flight while the GEMMs run
       // instead of stalling the softmax.
       KvTile nextTile = itemSlot[qb].first;
+      // With row masks, this consumer's bits of the tile too (rowBits).
+      unsigned nextRowBits = 0, rowBits = 0;
+      if constexpr (Schedule::RowMasks)
+        nextRowBits = (schedule.rowMask(0) >> (2 * wg)) & 3u;
       auto advance = [&](int idx) {
         KvTile tile = nextTile;
-        if (idx + 1 < numTiles)
+        rowBits = nextRowBits;
+        if (idx + 1 < numTiles) {
           nextTile = schedule.tile(idx + 1);
+          if constexpr (Schedule::RowMasks)
+            nextRowBits = (schedule.rowMask(idx + 1) >> (2 * wg)) & 3u;
+        }
         return tile;
       };
 
@@ -968,7 +992,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           const KvTile tile = advance(0);
           computeS(stageOf(0), phaseOf(0), numTiles == 1);
           float scaleOld[2];
-          softmax(tile, scaleOld);
+          softmax(tile, rowBits, scaleOld);
           packP();
         }
         for (int idx = 1; idx < numTiles; ++idx) {
@@ -993,7 +1017,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::fenceRegs(s);
           release(kEmpty(stage));
           float scaleOld[2];
-          softmax(tile, scaleOld);
+          softmax(tile, rowBits, scaleOld);
           if constexpr (OrderWait)
             asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(sinkAddr),
                          "f"(rowSum[0] + rowSum[1])
@@ -1014,7 +1038,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           const KvTile tile = advance(idx);
           computeS(stage, parity, idx == numTiles - 1);
           float scaleOld[2];
-          softmax(tile, scaleOld);
+          softmax(tile, rowBits, scaleOld);
           rescaleO(scaleOld);
           packP();
           finishPV(stage, parity);

@@ -170,6 +170,9 @@ public:
 
   /// Contiguous tiles of BlockN keys.
   static constexpr int TileBlocks = 1;
+  /// No per-consumer row masks.
+  static constexpr bool RowMasks = false;
+  XFC_DEVICE unsigned rowMask(int) const { return 0; }
 
   XFC_DEVICE static TilePlace place(const WorkItems &work, int item,
                                     bool reverse) {
@@ -253,12 +256,25 @@ struct TileBlocksOf<Layout, VoidT<decltype(Layout::TileBlocks)>> {
   static constexpr int value = Layout::TileBlocks;
 };
 
+/// Whether a Layout's tile tables carry TileRowMask (tiles of two 64-block
+/// rows, one consumer warpgroup each).
+template <typename Layout, typename = void> struct HasTileRowMask {
+  static constexpr bool value = false;
+};
+template <typename Layout>
+struct HasTileRowMask<Layout, VoidT<decltype(Layout::tileRowMask())>> {
+  static constexpr bool value = true;
+};
+
 /// The tiles of the compiler's CSR tables. `Layout` supplies LayoutBlock,
 /// LayoutHeads, NumBlocks, NumTileRows and the four tables (see README).
 template <typename Traits, typename Layout> class BlockSparseSchedule {
 public:
   /// Layout blocks a K/V tile gathers (1: contiguous tiles of BlockN keys).
   static constexpr int TileBlocks = TileBlocksOf<Layout>::value;
+  /// Tiles of two 64-block rows: each consumer warpgroup masks the halves
+  /// its own block row lacks, as a whole (rowMask).
+  static constexpr bool RowMasks = HasTileRowMask<Layout>::value;
 
 private:
   static constexpr int LayoutBlock = Layout::LayoutBlock;
@@ -346,6 +362,15 @@ public:
       partial |= (kv + 1) * Traits::BlockN > kvLimit;
       return {kv, -1, partial};
     }
+  }
+
+  /// The idx-th tile's row mask: bit 2 * c + h when consumer c's block row
+  /// lacks half h (0 without RowMasks).
+  XFC_DEVICE unsigned rowMask(int idx) const {
+    if constexpr (RowMasks)
+      return Layout::tileRowMask()[begin + idx];
+    else
+      return 0;
   }
 
   XFC_DEVICE bool visible(int i, int j) const {

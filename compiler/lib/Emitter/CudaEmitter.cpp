@@ -136,6 +136,9 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
     printTable("int", "TileRowPtr");
     printTable("int", "TileCols");
     printTable("unsigned char", "TilePartial");
+    bool rowMask = static_cast<bool>(tables.get("TileRowMask"));
+    if (rowMask)
+      printTable("unsigned char", "TileRowMask");
     printTable("int", "TileOrder");
     printTable("unsigned char", "BlockBits");
     auto globalBits = tables.getAs<DenseI8ArrayAttr>("GlobalBits");
@@ -149,6 +152,9 @@ LogicalResult xfc::emitKernelSource(xfk::KernelOp kernel, raw_ostream &os) {
     if (tables.get("TileBlocks"))
       os << "  static constexpr int TileBlocks = "
          << getTableInt(tables, "TileBlocks") << ";\n";
+    if (rowMask)
+      os << "  static __device__ const unsigned char *tileRowMask() {\n"
+         << "    return " << tableSymbol("TileRowMask") << ";\n  }\n";
     if (globalBits)
       os << "  static constexpr int GlobalLength = " << globalBits.size()
          << ";\n"

@@ -38,6 +38,12 @@ struct TileCsr {
   /// second -1 where absent.
   SmallVector<int32_t> rowPtr, cols;
   SmallVector<int8_t> partial;
+  /// Tiles of two block rows (128 rows over 64-blocks, one consumer
+  /// warpgroup a block row): bit 2 * c + h is set where consumer c's block
+  /// row lacks the tile's half h, which that consumer masks as a whole.
+  /// Only for such tiles (`rowMasks`).
+  bool rowMasks = false;
+  SmallVector<int8_t> rowMask;
   /// Per head, the tile rows by decreasing tile count (ties in row order):
   /// the order in which the kernel starts them.
   SmallVector<int32_t> order;
@@ -92,6 +98,10 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
                          ArrayRef<int8_t> globalBits, int64_t blockM,
                          int64_t blockN, int64_t tileBlocks,
                          int64_t staticKvLen) {
+  // Gathered tiles over two rows of 64-blocks: a block only one of the rows
+  // has is masked by the other row's consumer as a whole (TileRowMask), not
+  // element by element.
+  bool rowMasks = tileBlocks == 2 && csr.getBlockSize() == 64 && blockM == 128;
   // Global tokens: a tile is full only when all its queries or all its keys
   // are global (tokens past the table are not).
   auto allGlobal = [&](int64_t begin, int64_t end) {
@@ -107,6 +117,7 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
   int64_t seqLen = blocks * blockSize;
   TileCsr tiles;
   tiles.numTileRows = (seqLen + blockM - 1) / blockM;
+  tiles.rowMasks = rowMasks;
   // Gathered tiles are made of whole layout blocks: the columns are blocks.
   int64_t colWidth = blockN / tileBlocks;
   int64_t numTileCols = (seqLen + colWidth - 1) / colWidth;
@@ -136,8 +147,10 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
     for (int64_t tileRow = 0; tileRow < tiles.numTileRows; ++tileRow) {
       int64_t qBegin = tileRow * blockM;
       int64_t qEnd = std::min(qBegin + blockM, seqLen);
-      // Gathered tiles: the row's present blocks, full and partial apart.
+      // Gathered tiles: the row's present blocks, full and partial apart;
+      // with row masks, each block's rows that lack it.
       SmallVector<int32_t> fullBlocks, partialBlocks;
+      DenseMap<int32_t, int8_t> missingRows;
       for (int64_t tileCol = 0; tileCol < numTileCols; ++tileCol) {
         int64_t kBegin = tileCol * colWidth;
         int64_t kEnd = std::min(kBegin + colWidth, seqLen);
@@ -145,6 +158,7 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         if ((causal && kBegin > qEnd - 1) || kBegin >= keyEnd)
           continue;
         bool any = false, all = true;
+        int8_t missing = 0;
         for (int64_t rb = qBegin / blockSize; rb <= (qEnd - 1) / blockSize;
              ++rb) {
           for (int64_t cb = kBegin / blockSize; cb <= (kEnd - 1) / blockSize;
@@ -152,10 +166,19 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
             bool on = present[rb * blocks + cb];
             any |= on;
             all &= on;
+            if (!on)
+              missing |= 1 << (rb - qBegin / blockSize);
           }
         }
         if (!any)
           continue;
+        // A tile row that ends with the layout has no second block row.
+        if (rowMasks && qEnd - qBegin <= blockSize)
+          missing |= 2;
+        if (rowMasks) {
+          all = true;
+          missingRows[tileCol] = missing;
+        }
         bool causalFull = !causal || kEnd - 1 <= qBegin;
         bool insideKeys = kBegin + colWidth <= keyEnd;
         bool globalFull = allGlobal(qBegin, qBegin + blockM) ||
@@ -174,10 +197,24 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         // as few tiles as possible pay the per-element predicate; an odd
         // block out of each pairs with the other's, or stands alone (the
         // kernel masks the absent half).
+        // Row mask bit 2 * c + h: block row c lacks half h's block.
+        auto emitRowMask = [&](int32_t first, int32_t second) {
+          if (!rowMasks)
+            return;
+          int8_t mask = 0;
+          for (int c = 0; c < 2; ++c) {
+            if (missingRows.lookup(first) & (1 << c))
+              mask |= 1 << (2 * c);
+            if (second >= 0 && (missingRows.lookup(second) & (1 << c)))
+              mask |= 1 << (2 * c + 1);
+          }
+          tiles.rowMask.push_back(mask);
+        };
         auto emitPairs = [&](ArrayRef<int32_t> blocks, bool partial) {
           for (size_t i = 0; i + 1 < blocks.size(); i += 2) {
             tiles.cols.append({blocks[i], blocks[i + 1]});
             tiles.partial.push_back(partial);
+            emitRowMask(blocks[i], blocks[i + 1]);
           }
         };
         emitPairs(fullBlocks, false);
@@ -185,11 +222,11 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         bool fullLeft = fullBlocks.size() % 2,
              partialLeft = partialBlocks.size() % 2;
         if (fullLeft || partialLeft) {
-          tiles.cols.push_back(fullLeft ? fullBlocks.back()
-                                        : partialBlocks.back());
-          tiles.cols.push_back(fullLeft && partialLeft ? partialBlocks.back()
-                                                       : -1);
+          int32_t first = fullLeft ? fullBlocks.back() : partialBlocks.back();
+          int32_t second = fullLeft && partialLeft ? partialBlocks.back() : -1;
+          tiles.cols.append({first, second});
           tiles.partial.push_back(partialLeft);
+          emitRowMask(first, second);
         }
       }
       tiles.rowPtr.push_back(tiles.partial.size());
@@ -291,6 +328,8 @@ struct OutlineKernelsPass
         entries.append("HeavyRanks", b.getI64IntegerAttr(tiles.heavyRanks));
         if (tileBlocks != 1)
           entries.append("TileBlocks", b.getI64IntegerAttr(tileBlocks));
+        if (tiles.rowMasks)
+          entries.append("TileRowMask", b.getDenseI8ArrayAttr(tiles.rowMask));
         entries.append("BlockBits", b.getDenseI8ArrayAttr(bits));
         if (!globalBits.empty())
           entries.append("GlobalBits", b.getDenseI8ArrayAttr(globalBits));

@@ -168,3 +168,29 @@ xfk.kernel @k template "attention_forward" arch "sm_90a" block [256, 1, 1] grid 
             NumBlocks = 2 : i64, NumTileRows = 2 : i64, TileRowPtr = array<i32: 0, 1, 2>,
             TileCols = array<i32: 0, 0>, TilePartial = array<i8: 0, 0>,
             TileOrder = array<i32: 1, 0>, HeavyRanks = 0 : i64, TileBlocks = 4 : i64}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 128, s1, s0)>
+// expected-error @+1 {{expected one 'TileRowMask' entry per tile (1), got 2}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [384, 1, 1] grid #grid shared 197632
+    traits {Element = bf16, HeadDim = 128 : i64, BlockM = 128 : i64, BlockN = 128 : i64, NumWarps = 12 : i64,
+            NumStages = 2 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 197632 : i64}
+    tables {BlockBits = array<i8: 1, 0, 1, 1>, LayoutBlock = 64 : i64, LayoutHeads = 1 : i64,
+            NumBlocks = 2 : i64, NumTileRows = 1 : i64, TileRowPtr = array<i32: 0, 1>,
+            TileCols = array<i32: 0, 1>, TilePartial = array<i8: 0>, TileRowMask = array<i8: 2, 0>,
+            TileOrder = array<i32: 0>, HeavyRanks = 0 : i64, TileBlocks = 2 : i64}
+
+// -----
+
+#grid = affine_map<()[s0, s1, s2, s3] -> (s2 ceildiv 128, s1, s0)>
+// expected-error @+1 {{expected 'TileRowMask' entries in [0, 15], got 16}}
+xfk.kernel @k template "attention_forward" arch "sm_90a" block [384, 1, 1] grid #grid shared 197632
+    traits {Element = bf16, HeadDim = 128 : i64, BlockM = 128 : i64, BlockN = 128 : i64, NumWarps = 12 : i64,
+            NumStages = 2 : i64, Causal = false, HasAttnMask = false, HasKeyPadding = false,
+            HasDropout = false, WriteLse = false, SharedBytes = 197632 : i64}
+    tables {BlockBits = array<i8: 1, 0, 1, 1>, LayoutBlock = 64 : i64, LayoutHeads = 1 : i64,
+            NumBlocks = 2 : i64, NumTileRows = 1 : i64, TileRowPtr = array<i32: 0, 1>,
+            TileCols = array<i32: 0, 1>, TilePartial = array<i8: 0>, TileRowMask = array<i8: 16>,
+            TileOrder = array<i32: 0>, HeavyRanks = 0 : i64, TileBlocks = 2 : i64}

@@ -242,7 +242,8 @@ class CubinKernel:
     # The array tables a `tables_at_load` kernel declares, with their entry
     # types (compiler/lib/Emitter/CudaEmitter.cpp).
     TABLE_TYPES = {"TileRowPtr": ctypes.c_int32, "TileCols": ctypes.c_int32,
-                   "TilePartial": ctypes.c_uint8, "TileOrder": ctypes.c_int32,
+                   "TilePartial": ctypes.c_uint8, "TileRowMask": ctypes.c_uint8,
+                   "TileOrder": ctypes.c_int32,
                    "BlockBits": ctypes.c_uint8, "GlobalBits": ctypes.c_uint8}
 
     def fill_tables(self, symbol, tables):

@@ -33,8 +33,8 @@ static constexpr StringRef kAttentionOptionalTraits[] = {
 static constexpr StringRef kAttentionTables[] = {
     "LayoutBlock", "LayoutHeads", "NumBlocks", "NumTileRows", "TileRowPtr",
     "TileCols",    "TilePartial", "TileOrder", "HeavyRanks",  "BlockBits"};
-static constexpr StringRef kAttentionOptionalTables[] = {"GlobalBits",
-                                                         "TileBlocks"};
+static constexpr StringRef kAttentionOptionalTables[] = {
+    "GlobalBits", "TileBlocks", "TileRowMask"};
 static constexpr StringRef kAttentionRoles[] = {"q", "k", "v", "attn_mask",
                                                 "key_padding"};
 
@@ -352,6 +352,18 @@ LogicalResult KernelOp::verify() {
       return emitOpError("expected ")
              << tileBlocks << " 'TileCols' entries per 'TilePartial' entry ("
              << partial.size() << " tiles), got " << cols.size();
+    // Row masks (tiles of two 64-block rows): one entry a tile, bits 0-3.
+    if (auto rowMask = tables->getAs<DenseI8ArrayAttr>("TileRowMask")) {
+      if (tileBlocks != 2)
+        return emitOpError("expected 'TileRowMask' only with TileBlocks 2");
+      if (partial && rowMask.size() != partial.size())
+        return emitOpError("expected one 'TileRowMask' entry per tile (")
+               << partial.size() << "), got " << rowMask.size();
+      for (int8_t mask : rowMask.asArrayRef())
+        if (mask < 0 || mask > 15)
+          return emitOpError("expected 'TileRowMask' entries in [0, 15], got ")
+                 << static_cast<int>(mask);
+    }
   }
   return success();
 }

@@ -126,6 +126,7 @@ inline constexpr LayoutArrayTable kLayoutArrayTables[] = {
     {"TileRowPtr", "int", 4},
     {"TileCols", "int", 4},
     {"TilePartial", "unsigned char", 1},
+    {"TileRowMask", "unsigned char", 1},
     {"TileOrder", "int", 4},
     {"BlockBits", "unsigned char", 1},
     {"GlobalBits", "unsigned char", 1}};
