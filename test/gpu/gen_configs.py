@@ -198,9 +198,11 @@ def main():
              "head_dim": 128, "dtype": "bf16", "dropout": 0.1,
              "layout": {"pattern": "fixed", "num_local_blocks": 4, "num_global_blocks": 1}},
             "--key-padding-mask")
-    # Block 64 whose rows pair up (fixed, D=128, not causal): 128-row tiles
-    # of two rows; a length that is not a multiple of the block (the last
-    # key block partial), and fp16 with per-head layouts.
+    # Block 64 whose rows pair up (fixed and windows, D=128, not causal):
+    # 128-row tiles of two rows, each consumer masking the blocks only the
+    # other row has (TileRowMask); a length that is not a multiple of the
+    # block (the last key block partial), fp16 with per-head layouts, and an
+    # odd block count (the last tile row has one block row).
     if not smoke:
         add("bs64_fixed_paired_bf16",
             {"name": "blocksparse", "block_size": 64, "num_heads": 4, "seq_len": 1000,
@@ -211,6 +213,10 @@ def main():
              "head_dim": 128, "dtype": "fp16",
              "layout": {"pattern": "fixed", "num_local_blocks": 2, "num_global_blocks": 1,
                         "different_layout_per_head": True}})
+        add("bs64_window_paired_odd_bf16",
+            {"name": "blocksparse", "block_size": 64, "num_heads": 2, "seq_len": 1960,
+             "head_dim": 128, "dtype": "bf16",
+             "layout": {"pattern": "local_sliding_window", "num_sliding_window_blocks": 5}})
     # Per-head layouts and the run-time options, on a few shapes.
     for dtype in ("fp16", "bf16", "fp32"):
         heads = [random_layout(rng, 6, 0.5, False) for _ in range(3)]

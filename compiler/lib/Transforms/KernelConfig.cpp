@@ -105,7 +105,7 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // other row has, measured 5-10% slower than 64-row tiles on windows and
     // fixed layouts, v24, before the half-width GEMMs went (v25); xfc
     // compile --tile 128x128 builds 128-row tiles whose one-row blocks are
-    // masked element by element. Rows that pair up exactly: below.)
+    // masked element by element. Rows that pair up: below.)
     choice.path = "mma_sync";
     choice.wgmma = true;
     choice.blockM = 128;
@@ -114,17 +114,20 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
       choice.blockM = 64;
       choice.blockN = problem.layoutBlockSize == 64 ? 128 : 64;
     }
-    // ... except block-64 layouts whose rows pair up (fixed, and other
-    // layouts of aligned local groups): a 128-row tile of two rows then
-    // computes exactly their blocks, loads each K/V block once for both
-    // (the 64-row tiles' K/V fill is at the L2's limit, bench/NOTES.md v29)
-    // and runs the two-consumer kernel. Measured on an H100 at
-    // 2x16x8192x128 (v30): fixed 0.384 ms against 0.411 for 64-row tiles.
-    // Only where measured: D=128, not causal (the diagonal blocks of a pair
-    // would mask half of each other), no per-element masks.
-    if (problem.layoutBlockSize == 64 && problem.layoutRowsPairUp &&
-        problem.headDim == 128 && !problem.causal &&
-        !problem.hasElementMasks()) {
+    // ... except block-64 layouts whose neighbouring rows share nearly all
+    // their blocks (fixed, sliding windows): a 128-row tile of two rows
+    // loads each K/V block once for both (the 64-row tiles' K/V fill is at
+    // the L2's limit, bench/NOTES.md v29) and runs the two-consumer kernel;
+    // each consumer masks the blocks only the other row has as a whole
+    // (TileRowMask). Measured on an H100 at 2x16x8192x128 (v30), paired
+    // against 64-row tiles in turns: fixed and sliding window (paired tile
+    // ratio 0.5) 7-8% faster, bslongformer (0.66) 15% and bigbird (0.76)
+    // 29% slower; a paired tile costs about 0.92 of its two 64-row tiles'
+    // share, so the break-even ratio is about 0.54. Only where measured:
+    // D=128, not causal, no per-element masks.
+    if (problem.layoutBlockSize == 64 && problem.pairedRowTileRatio > 0.0 &&
+        problem.pairedRowTileRatio <= 0.52 && problem.headDim == 128 &&
+        !problem.causal && !problem.hasElementMasks()) {
       choice.blockM = 128;
       choice.blockN = 128;
     }

@@ -9,6 +9,7 @@
 #include "xfc/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseSet.h"
 
 using namespace mlir;
 using namespace xfc;
@@ -21,25 +22,31 @@ namespace xfc {
 
 namespace {
 
-/// Whether the layout's block rows pair up: an even count, and rows 2i and
-/// 2i + 1 of every head with the same blocks.
-bool layoutRowsPairUp(BlockCsrAttr csr) {
+/// Gathered K/V tiles (two layout blocks each) when query-block rows are
+/// paired, over those when each row has its own: the sum over row pairs of
+/// ceil(|union| / 2) against the sum over rows of ceil(|row| / 2).
+double getPairedRowTileRatio(BlockCsrAttr csr) {
   int64_t blocks = csr.getBlocks();
-  if (blocks % 2 != 0)
-    return false;
   ArrayRef<int32_t> rowPtr = csr.getRowPtr().asArrayRef();
   ArrayRef<int32_t> cols = csr.getCols().asArrayRef();
+  int64_t rowTiles = 0, pairTiles = 0;
   for (int64_t h = 0; h < csr.getHeads(); ++h) {
     auto row = [&](int64_t r) {
       size_t begin = rowPtr[h * (blocks + 1) + r];
       size_t end = rowPtr[h * (blocks + 1) + r + 1];
       return cols.slice(begin, end - begin);
     };
-    for (int64_t r = 0; r < blocks; r += 2)
-      if (row(r) != row(r + 1))
-        return false;
+    for (int64_t r = 0; r < blocks; r += 2) {
+      llvm::SmallDenseSet<int32_t> either(row(r).begin(), row(r).end());
+      rowTiles += (row(r).size() + 1) / 2;
+      if (r + 1 < blocks) {
+        either.insert(row(r + 1).begin(), row(r + 1).end());
+        rowTiles += (row(r + 1).size() + 1) / 2;
+      }
+      pairTiles += (either.size() + 1) / 2;
+    }
   }
-  return true;
+  return rowTiles ? static_cast<double>(pairTiles) / rowTiles : 0.0;
 }
 
 struct SelectKernelConfigPass
@@ -102,7 +109,7 @@ struct SelectKernelConfigPass
       problem.globalTokens = mask.hasGlobal();
       if (BlockCsrAttr csr = op.getSparsityAttr()) {
         problem.layoutBlockSize = csr.getBlockSize();
-        problem.layoutRowsPairUp = layoutRowsPairUp(csr);
+        problem.pairedRowTileRatio = getPairedRowTileRatio(csr);
       }
       if (int64_t qLen = op.getQuery().getType().getDimSize(2);
           !ShapedType::isDynamic(qLen))

@@ -27,10 +27,11 @@ struct KernelProblem {
   unsigned elementBits = 16; ///< 16 (fp16/bf16) or 32 (fp32).
   bool causal = false;
   int64_t layoutBlockSize = 0; ///< 0 for dense attention.
-  /// Block-sparse: the layout's query-block rows pair up (an even count, and
-  /// rows 2i and 2i + 1 of every layout head have the same blocks), so a
-  /// tile of two rows computes no block that one of them lacks.
-  bool layoutRowsPairUp = false;
+  /// Block-sparse: the gathered K/V tiles (two layout blocks each) when
+  /// query-block rows are paired (a tile of rows 2i and 2i + 1 takes the
+  /// union of their blocks) over those when each row has its own; 0 when
+  /// unknown. 0.5 where neighbouring rows have the same blocks.
+  double pairedRowTileRatio = 0.0;
   /// Query length when the config fixes it (seq_len), else 0: the tiles
   /// may then fit the length (BlockM 192 at D=64).
   int64_t qLen = 0;
