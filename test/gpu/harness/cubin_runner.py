@@ -222,6 +222,7 @@ class CubinKernel:
         # makes that the default).
         self.use_tma_store = os.environ.get("XFC_HARNESS_NO_TMA_STORE", "0") == "0"
         self._tma_key = None
+        self._tma_store_encoded = 0
         # For a wgmma kernel (tma set): persistent launches take items from
         # a work counter (AttentionParams.workCounter), as the runtime gives
         # them, while use_counter is true; false leaves it null (the static
@@ -286,8 +287,10 @@ class CubinKernel:
             if key != self._tma_key or not params.tmaLoads:
                 self.driver.encode_tensor_maps(params, self.tma)
                 self._tma_key = key
-            if not self.use_tma_store:
-                params.tmaStores = 0
+                # Whether O's map was encoded: use_tma_store may change
+                # between launches of the same tensors.
+                self._tma_store_encoded = params.tmaStores
+            params.tmaStores = self._tma_store_encoded if self.use_tma_store else 0
         else:
             params.tmaLoads = 0
             params.tmaStores = 0
