@@ -2,7 +2,8 @@
 // the K/V bytes an attention kernel can bring into its SMs, from L2 (a
 // buffer that fits in it) and from DRAM (one that does not).
 //
-//   nvcc -O3 -std=c++17 -arch=sm_90a -o fill_ceiling bench/fill_ceiling.cu -lcuda
+//   nvcc -O3 -std=c++17 -arch=sm_90a -o fill_ceiling bench/fill_ceiling.cu
+//   -lcuda
 //   ./fill_ceiling > fill_ceiling.json
 //
 // Every CTA keeps Stages copies of ChunkBytes in flight (one thread issues
@@ -13,9 +14,9 @@
 // the 128-byte swizzle, each 64-row block as two boxes, the chunk's blocks
 // at scattered rows). Two patterns: "scattered", each CTA its own hashed
 // sequence of chunks, as block-sparse layouts read K/V; "lockstep", every
-// CTA the buffer's chunks in order, as dense attention does. Nothing reads the shared memory: this is the copy
-// engine and the memory system alone, an upper bound for a kernel that
-// also computes.
+// CTA the buffer's chunks in order, as dense attention does. Nothing reads the
+// shared memory: this is the copy engine and the memory system alone, an upper
+// bound for a kernel that also computes.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -37,17 +38,17 @@ __device__ __forceinline__ unsigned smemAddr(const void *p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
-__global__ void fillKernel(const __grid_constant__ CUtensorMap map,
-                           bool boxes, bool lockstep, const char *buffer,
-                           long long numChunks,
-                           int chunkBytes, int stages, int chunksPerCta,
-                           unsigned long long *sink) {
+__global__ void fillKernel(const __grid_constant__ CUtensorMap map, bool boxes,
+                           bool lockstep, const char *buffer,
+                           long long numChunks, int chunkBytes, int stages,
+                           int chunksPerCta, unsigned long long *sink) {
   extern __shared__ __align__(1024) unsigned char ring[];
   __shared__ __align__(8) unsigned long long full[8];
   if (threadIdx.x != 0)
     return;
   for (int s = 0; s < stages; ++s)
-    asm volatile("mbarrier.init.shared.b64 [%0], 1;\n" ::"r"(smemAddr(&full[s])));
+    asm volatile(
+        "mbarrier.init.shared.b64 [%0], 1;\n" ::"r"(smemAddr(&full[s])));
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   // Scattered chunks: a multiplicative hash of (CTA, index) over the buffer.
   unsigned long long state = 0x9E3779B97F4A7C15ull * (blockIdx.x + 1);
@@ -131,12 +132,26 @@ int main() {
   CHECK(cudaMemset(buffer, 1, dramBytes));
   unsigned long long *sink = nullptr;
   CHECK(cudaMalloc(&sink, sizeof(*sink)));
-  CHECK(cudaFuncSetAttribute(fillKernel,
-                             cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             200 * 1024));
+  CHECK(cudaFuncSetAttribute(
+      fillKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 * 1024));
   cudaEvent_t start, stop;
   CHECK(cudaEventCreate(&start));
   CHECK(cudaEventCreate(&stop));
+  // The median of seven timed runs of `work`, in ms.
+  auto medianMs = [&](auto work) {
+    std::vector<float> times;
+    for (int rep = 0; rep < 7; ++rep) {
+      CHECK(cudaEventRecord(start));
+      work();
+      CHECK(cudaEventRecord(stop));
+      CHECK(cudaEventSynchronize(stop));
+      float ms = 0;
+      CHECK(cudaEventElapsedTime(&ms, start, stop));
+      times.push_back(ms);
+    }
+    std::sort(times.begin(), times.end());
+    return static_cast<double>(times[times.size() / 2]);
+  };
 
   struct Case {
     const char *source;
@@ -162,23 +177,21 @@ int main() {
   // Rows of 128 bf16 over the whole buffer; boxes of 64 x 64, as xfc's K
   // and V maps (runtime/lib/Cuda.cpp: 128-byte swizzle, 256-byte L2
   // promotion).
-  using EncodeFn = CUresult (*)(CUtensorMap *, CUtensorMapDataType, cuuint32_t,
-                                void *, const cuuint64_t *, const cuuint64_t *,
-                                const cuuint32_t *, const cuuint32_t *,
-                                CUtensorMapInterleave, CUtensorMapSwizzle,
-                                CUtensorMapL2promotion,
-                                CUtensorMapFloatOOBfill);
+  using EncodeFn = CUresult (*)(
+      CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *,
+      const cuuint64_t *, const cuuint64_t *, const cuuint32_t *,
+      const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
+      CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
   auto encodeMap = [&](long long bytes) {
     CUtensorMap map;
     const cuuint64_t dims[2] = {128, static_cast<cuuint64_t>(bytes / 256)};
     const cuuint64_t strides[1] = {256};
     const cuuint32_t box[2] = {64, 64}, elementStrides[2] = {1, 1};
-    if (cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, buffer,
-                               dims, strides, box, elementStrides,
-                               CU_TENSOR_MAP_INTERLEAVE_NONE,
-                               CU_TENSOR_MAP_SWIZZLE_128B,
-                               CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+    if (cuTensorMapEncodeTiled(
+            &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, buffer, dims, strides,
+            box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
       std::fprintf(stderr, "cuTensorMapEncodeTiled failed\n");
       std::exit(1);
     }
@@ -187,60 +200,46 @@ int main() {
   std::vector<Result> results;
   for (const Case &c : cases) {
     const int ctas = sms * c.ctasPerSm;
-    const int chunksPerCta = static_cast<int>((2ll << 30) / c.chunkBytes / ctas);
+    const int chunksPerCta =
+        static_cast<int>((2ll << 30) / c.chunkBytes / ctas);
     const size_t shared = static_cast<size_t>(c.stages) * c.chunkBytes;
     const CUtensorMap map = encodeMap(c.bufferBytes);
     auto launch = [&]() {
-      fillKernel<<<ctas, 32, shared>>>(map, c.boxes, c.lockstep, buffer,
-                                       c.bufferBytes / c.chunkBytes,
-                                       c.chunkBytes, c.stages, chunksPerCta,
-                                       sink);
+      fillKernel<<<ctas, 32, shared>>>(
+          map, c.boxes, c.lockstep, buffer, c.bufferBytes / c.chunkBytes,
+          c.chunkBytes, c.stages, chunksPerCta, sink);
     };
     launch();
     CHECK(cudaGetLastError());
     CHECK(cudaDeviceSynchronize());
-    std::vector<float> times;
-    for (int rep = 0; rep < 7; ++rep) {
-      CHECK(cudaEventRecord(start));
-      launch();
-      CHECK(cudaEventRecord(stop));
-      CHECK(cudaEventSynchronize(stop));
-      float ms = 0;
-      CHECK(cudaEventElapsedTime(&ms, start, stop));
-      times.push_back(ms);
-    }
-    std::sort(times.begin(), times.end());
-    const double ms = times[times.size() / 2];
-    const double bytes = static_cast<double>(chunksPerCta) * ctas * c.chunkBytes;
+    const double ms = medianMs(launch);
+    const double bytes =
+        static_cast<double>(chunksPerCta) * ctas * c.chunkBytes;
     results.push_back({c.source, c.boxes ? "boxes" : "bulk",
                        c.lockstep ? "lockstep" : "scattered", c.bufferBytes,
-                       c.ctasPerSm, c.stages,
-                       c.chunkBytes, ms, bytes / (ms * 1e-3) / 1e12});
+                       c.ctasPerSm, c.stages, c.chunkBytes, ms,
+                       bytes / (ms * 1e-3) / 1e12});
   }
   // DRAM read and write together: a device-to-device copy of 1 GiB.
   const long long copyBytes = 1ll << 30;
-  std::vector<float> copyTimes;
-  for (int rep = 0; rep < 7; ++rep) {
-    CHECK(cudaEventRecord(start));
+  const double copyMs = medianMs([&]() {
     CHECK(cudaMemcpyAsync(buffer + copyBytes, buffer, copyBytes,
                           cudaMemcpyDeviceToDevice));
-    CHECK(cudaEventRecord(stop));
-    CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    CHECK(cudaEventElapsedTime(&ms, start, stop));
-    copyTimes.push_back(ms);
-  }
-  std::sort(copyTimes.begin(), copyTimes.end());
-  const double copyMs = copyTimes[copyTimes.size() / 2];
-  std::printf("{\"device\": \"%s\", \"sms\": %d, \"dram_copy_read_plus_write_tb_per_s\": %.3f, "
-              "\"cases\": [\n", prop.name, sms, 2.0 * copyBytes / (copyMs * 1e-3) / 1e12);
+  });
+  std::printf("{\"device\": \"%s\", \"sms\": %d, "
+              "\"dram_copy_read_plus_write_tb_per_s\": %.3f, "
+              "\"cases\": [\n",
+              prop.name, sms, 2.0 * copyBytes / (copyMs * 1e-3) / 1e12);
   for (size_t i = 0; i < results.size(); ++i) {
     const Result &r = results[i];
-    std::printf("  {\"source\": \"%s\", \"copies\": \"%s\", \"pattern\": \"%s\", \"buffer_bytes\": %lld, "
-                "\"ctas_per_sm\": %d, \"stages\": %d, \"chunk_bytes\": %d, \"ms\": %.4f, "
+    std::printf("  {\"source\": \"%s\", \"copies\": \"%s\", \"pattern\": "
+                "\"%s\", \"buffer_bytes\": %lld, "
+                "\"ctas_per_sm\": %d, \"stages\": %d, \"chunk_bytes\": %d, "
+                "\"ms\": %.4f, "
                 "\"tb_per_s\": %.3f}%s\n",
-                r.source, r.copies, r.pattern, r.bufferBytes, r.ctasPerSm, r.stages, r.chunkBytes, r.ms,
-                r.tbPerS, i + 1 < results.size() ? "," : "");
+                r.source, r.copies, r.pattern, r.bufferBytes, r.ctasPerSm,
+                r.stages, r.chunkBytes, r.ms, r.tbPerS,
+                i + 1 < results.size() ? "," : "");
   }
   std::printf("]}\n");
   return 0;
