@@ -1015,6 +1015,37 @@ TEST(AttentionPlanGpu, LargeLayoutTablesFilledAtLoad) {
   EXPECT_TRUE(checkCase(*plan, c, &layout));
 }
 
+TEST(AttentionPlanGpu, PairedBlock64RowsOnTheWgmmaKernel) {
+  REQUIRE_GPU();
+  // A band of 64-blocks (neighbouring rows share all but one block): on
+  // sm_90a at D=128 the compiler takes 128-row tiles of two block rows,
+  // each consumer masking the blocks only the other row has (TileRowMask).
+  LayoutSpec band;
+  band.block = 64;
+  band.numBlocks = 32;
+  std::vector<std::vector<int>> head(32, std::vector<int>(32));
+  for (int r = 0; r < 32; ++r)
+    for (int c = 0; c < 32; ++c)
+      head[r][c] = std::abs(r - c) <= 3;
+  band.bits.push_back(head);
+  ASSERT_PLAN(plan, blockSparseConfig(DType::BF16, 128, 2, band));
+  if (getGpu().arch == "sm_90a") {
+    EXPECT_EQ(plan->getTraits().blockM, 128);
+    EXPECT_TRUE(plan->getKernel().tables.count("TileRowMask"));
+  }
+  // Whole layout, a query length that ends inside a tile row's second
+  // block row, and keys that end inside a block.
+  std::vector<std::pair<int64_t, int64_t>> lengths = {
+      {2048, 2048}, {2000, 2048}, {1900, 1990}};
+  unsigned seed = 41;
+  for (auto [qLen, kvLen] : lengths) {
+    Case c;
+    c.batch = 2, c.heads = 2, c.qLen = qLen, c.kvLen = kvLen;
+    c.dataSeed = seed++;
+    EXPECT_TRUE(checkCase(*plan, c, &band));
+  }
+}
+
 TEST(AttentionPlanGpu, FairSeqSequenceFirst) {
   REQUIRE_GPU();
   // Self- and cross-attention on [T, B, C] buffers, no copies.
