@@ -945,19 +945,26 @@ TEST(AttentionPlanGpu, MasksAndKeyPadding) {
   }
 }
 
+/// Checks `plan` on `layout` at each (qLen, kvLen), batch 2, fresh data
+/// from `seed` on.
+void checkLengths(const AttentionPlan &plan, const LayoutSpec &layout,
+                  int64_t heads,
+                  const std::vector<std::pair<int64_t, int64_t>> &lengths,
+                  unsigned seed) {
+  for (auto [qLen, kvLen] : lengths) {
+    Case c;
+    c.batch = 2, c.heads = heads, c.qLen = qLen, c.kvLen = kvLen;
+    c.dataSeed = seed++;
+    EXPECT_TRUE(checkCase(plan, c, &layout)) << qLen << " x " << kvLen;
+  }
+}
+
 TEST(AttentionPlanGpu, BlockSparseExampleLayout) {
   REQUIRE_GPU();
   LayoutSpec layout = exampleLayout();
   ASSERT_PLAN(plan, blockSparseConfig(DType::F16, 64, 8, layout, true));
-  std::vector<std::pair<int64_t, int64_t>> lengths = {
-      {512, 512}, {300, 300}, {450, 512}, {1, 1}, {512, 77}};
-  unsigned seed = 30;
-  for (auto [qLen, kvLen] : lengths) {
-    Case c;
-    c.batch = 2, c.heads = 8, c.qLen = qLen, c.kvLen = kvLen;
-    c.dataSeed = seed++;
-    EXPECT_TRUE(checkCase(*plan, c, &layout));
-  }
+  checkLengths(*plan, layout, 8,
+               {{512, 512}, {300, 300}, {450, 512}, {1, 1}, {512, 77}}, 30);
 
   // Longer than the layout covers: a clear error before any launch.
   Case tooLong;
@@ -1035,15 +1042,7 @@ TEST(AttentionPlanGpu, PairedBlock64RowsOnTheWgmmaKernel) {
   }
   // Whole layout, a query length that ends inside a tile row's second
   // block row, and keys that end inside a block.
-  std::vector<std::pair<int64_t, int64_t>> lengths = {
-      {2048, 2048}, {2000, 2048}, {1900, 1990}};
-  unsigned seed = 41;
-  for (auto [qLen, kvLen] : lengths) {
-    Case c;
-    c.batch = 2, c.heads = 2, c.qLen = qLen, c.kvLen = kvLen;
-    c.dataSeed = seed++;
-    EXPECT_TRUE(checkCase(*plan, c, &band));
-  }
+  checkLengths(*plan, band, 2, {{2048, 2048}, {2000, 2048}, {1900, 1990}}, 41);
 }
 
 TEST(AttentionPlanGpu, FairSeqSequenceFirst) {
