@@ -168,11 +168,9 @@ public:
   /// kernel's static split of them is then balanced): not with Causal.
   static constexpr bool BalancedItems = !Traits::Causal;
 
-  /// Contiguous tiles of BlockN keys.
+  /// Contiguous tiles of BlockN keys, without per-consumer row masks.
   static constexpr int TileBlocks = 1;
-  /// No per-consumer row masks.
   static constexpr bool RowMasks = false;
-  XFC_DEVICE unsigned rowMask(int) const { return 0; }
 
   XFC_DEVICE static TilePlace place(const WorkItems &work, int item,
                                     bool reverse) {
@@ -364,13 +362,10 @@ public:
     }
   }
 
-  /// The idx-th tile's row mask: bit 2 * c + h when consumer c's block row
-  /// lacks half h (0 without RowMasks).
+  /// The idx-th tile's row mask (RowMasks only): bit 2 * c + h when
+  /// consumer c's block row lacks half h.
   XFC_DEVICE unsigned rowMask(int idx) const {
-    if constexpr (RowMasks)
-      return Layout::tileRowMask()[begin + idx];
-    else
-      return 0;
+    return Layout::tileRowMask()[begin + idx];
   }
 
   XFC_DEVICE bool visible(int i, int j) const {

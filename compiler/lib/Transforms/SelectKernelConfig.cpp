@@ -109,7 +109,9 @@ struct SelectKernelConfigPass
       problem.globalTokens = mask.hasGlobal();
       if (BlockCsrAttr csr = op.getSparsityAttr()) {
         problem.layoutBlockSize = csr.getBlockSize();
-        problem.pairedRowTileRatio = getPairedRowTileRatio(csr);
+        // Only 64-blocks may pair their rows (selectKernelConfig).
+        if (csr.getBlockSize() == 64)
+          problem.pairedRowTileRatio = getPairedRowTileRatio(csr);
       }
       if (int64_t qLen = op.getQuery().getType().getDimSize(2);
           !ShapedType::isDynamic(qLen))

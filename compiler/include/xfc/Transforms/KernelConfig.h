@@ -30,7 +30,8 @@ struct KernelProblem {
   /// Block-sparse: the gathered K/V tiles (two layout blocks each) when
   /// query-block rows are paired (a tile of rows 2i and 2i + 1 takes the
   /// union of their blocks) over those when each row has its own; 0 when
-  /// unknown. 0.5 where neighbouring rows have the same blocks.
+  /// unknown (the configuration pass computes it for 64-blocks). 0.5 where
+  /// neighbouring rows have the same blocks.
   double pairedRowTileRatio = 0.0;
   /// Query length when the config fixes it (seq_len), else 0: the tiles
   /// may then fit the length (BlockM 192 at D=64).
