@@ -19,6 +19,8 @@
 #                       and DRAM, nvcc-built here)
 #          ab           bench/ab_templates.py (template trees in turns on
 #                       block-sparse layouts: AB_TREES, AB_ROWS, AB_EXTRA)
+#          trace        bench/trace_items.py (per-item timelines of the wgmma
+#                       kernel, -DXFC_TRACE: TRACE_ROWS, TRACE_TEMPLATES)
 # Binaries come from build-device/bin (see docs/runtime.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +76,9 @@ for step in "$@"; do
     run_step ab 330 python3 bench/ab_templates.py --xfc "$XFC" --out "$results/ab" \
       --trees "${AB_TREES:-head=templates}" --rows "${AB_ROWS:-}" \
       --extra-shared "${AB_EXTRA:-}" ;;
+  trace)
+    run_step trace 300 python3 bench/trace_items.py --xfc "$XFC" --out "$results/trace" \
+      --templates "${TRACE_TEMPLATES:-templates}" ${TRACE_ROWS:+--rows "$TRACE_ROWS"} ;;
   ceiling)
     mkdir -p "$results/ceiling"
     run_step ceiling 120 bash -c "nvcc -O3 -std=c++17 -arch=sm_90a -o '$root/fill_ceiling' \

@@ -47,6 +47,41 @@
 
 namespace xfc {
 
+// Item timeline for bench/trace_items.py, compiled in only with XFC_TRACE
+// (nvcc -DXFC_TRACE; never by xfc): clock64 stamps per CTA, warpgroup, item
+// and event in xfcTrace, which the script reads back with
+// cuModuleGetGlobal. Events are listed in bench/trace_items.py.
+#if defined(XFC_TRACE)
+constexpr int TraceCtas = 512, TraceGroups = 4, TraceItems = 64,
+              TraceEvents = 16;
+} // namespace xfc
+extern "C" __device__ long long xfcTrace[xfc::TraceCtas * xfc::TraceGroups *
+                                         xfc::TraceItems * xfc::TraceEvents];
+namespace xfc {
+XFC_DEVICE long long traceGlobalTime() {
+  long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+  return t;
+}
+XFC_DEVICE void traceStamp(int cta, int group, int item, int event,
+                           long long value) {
+  if (cta < TraceCtas && item < TraceItems)
+    xfcTrace[((cta * TraceGroups + group) * TraceItems + item) * TraceEvents +
+             event] = value;
+}
+#define XFC_TRACE_AT(group, item, event, value)                                \
+  traceStamp(cta, group, item, event, value)
+#define XFC_TRACE_TIMED(sum, statement)                                        \
+  do {                                                                         \
+    const long long traceStart = clock64();                                    \
+    statement;                                                                 \
+    sum += clock64() - traceStart;                                             \
+  } while (0)
+#else
+#define XFC_TRACE_AT(group, item, event, value) ((void)0)
+#define XFC_TRACE_TIMED(sum, statement) statement
+#endif
+
 /// True when Traits select the warp-specialized wgmma kernel: 16-bit
 /// elements and one producer warpgroup plus one consumer warpgroup per 64
 /// query rows.
@@ -176,6 +211,10 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
 ///     default of HeadDim 256's single-stage kernels, v17).
+///   bit 14 prefetches the first four K/V tiles of each item into L2 when
+///     the producer hands it over (TMA loads only);
+///   bit 15 waits for a TMA store's read of the staged output (which frees
+///     the Q buffer) after the next item's first S, not before it.
 /// (v22 measured issuing a persistent one-consumer kernel's next item's
 /// first S with the current item's last P V: 4-8% slower at D=64, so it was
 /// removed.)
@@ -300,6 +339,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // from P's packing to the next S GEMM, and without the S/PV overlap P can
   // take its registers.
   constexpr bool FreshS = (Knobs & 8192) != 0;
+  // Bit 14: the producer prefetches a published item's first K/V tiles
+  // into L2.
+  constexpr int PrefetchTiles = (Knobs & 16384) != 0 ? 4 : 0;
+  // Bit 15: a TMA store's read of the staged output is waited for after the
+  // next item's first S (DeferStoreWait, at the consumers).
+  constexpr bool DeferStoreWait = (Knobs & 32768) != 0;
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -590,6 +635,27 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                  params.tmaQ, params.q, params.qBatchStride, params.qHeadStride,
                  params.qSeqStride, qRows, qLen, place.head, place.batch,
                  qBuffer(qb), qFull(qb));
+      if constexpr (PrefetchTiles > 0) {
+        // The item's first K/V tiles into L2 while the current item still
+        // computes: a new item's first loads otherwise start only when a
+        // ring stage frees, from DRAM where no other CTA read them lately.
+        if (tma) {
+          for (int i = 0; i < mini(numTiles, PrefetchTiles); ++i) {
+            const KvTile tile = schedule.tile(i);
+#pragma unroll
+            for (int piece = 0; piece < TileBlocks; ++piece)
+#pragma unroll
+              for (int c = 0; c < HeadDim / 64; ++c) {
+                const int key =
+                    (piece == 0 ? tile.index : tile.secondLoaded()) * PieceRows;
+                sm90::tmaPrefetchL2(params.tmaK, c * 64, key, place.head,
+                                    place.batch);
+                sm90::tmaPrefetchL2(params.tmaV, c * 64, key, place.head,
+                                    place.batch);
+              }
+          }
+        }
+      }
     };
     // The next item is handed over once the current one's last K/V loads
     // are issued, Stages tiles ahead of the consumers (Knobs bit 9: after
@@ -608,6 +674,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       const int numTiles = schedule.numTiles();
       int next = 0;
       bool published = false;
+#if defined(XFC_TRACE)
+      long long traceEmptyWait = 0;
+      if (ptid == 0) {
+        XFC_TRACE_AT(0, itemCount, 0, clock64());
+        XFC_TRACE_AT(0, itemCount, 5, numTiles);
+        XFC_TRACE_AT(0, itemCount, 6, item);
+      }
+#endif
       // Each tile's index is loaded one tile ahead: a block-sparse table
       // read (an L2 round trip) then never sits between two copies. An
       // absent second half loads the first one again (finite values; the
@@ -622,27 +696,43 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         if (idx + 1 < numTiles)
           nextTile = schedule.tile(idx + 1);
         if (slot >= Stages)
-          sm90::mbarWait(kEmpty(stage), parity);
+          XFC_TRACE_TIMED(traceEmptyWait,
+                          sm90::mbarWait(kEmpty(stage), parity));
+        if (ptid == 0 && idx == 0)
+          XFC_TRACE_AT(0, itemCount, 1, clock64());
         loadKv(params.tmaK, params.k, params.kBatchStride, params.kHeadStride,
                params.kSeqStride, key0, key1, head, batch, sK + stage * KvBytes,
                kFull(stage));
         if (slot >= Stages)
-          sm90::mbarWait(vEmpty(stage), parity);
+          XFC_TRACE_TIMED(traceEmptyWait,
+                          sm90::mbarWait(vEmpty(stage), parity));
         loadKv(params.tmaV, params.v, params.vBatchStride, params.vHeadStride,
                params.vSeqStride, key0, key1, head, batch, sV + stage * KvBytes,
                vFull(stage));
         if (Persistent && EarlyPublish && idx == mini(1, numTiles - 1)) {
+          if (ptid == 0)
+            XFC_TRACE_AT(0, itemCount, 7, clock64());
           next = claim(itemCount + 1);
           publish(itemCount + 1, next);
+          if (ptid == 0)
+            XFC_TRACE_AT(0, itemCount, 3, clock64());
           published = true;
         }
+      }
+      if (ptid == 0) {
+        XFC_TRACE_AT(0, itemCount, 2, clock64());
+        XFC_TRACE_AT(0, itemCount, 4, traceEmptyWait);
       }
       kvBase += numTiles;
       if constexpr (!Persistent)
         break;
       if (!published) {
+        if (ptid == 0)
+          XFC_TRACE_AT(0, itemCount, 7, clock64());
         next = claim(itemCount + 1);
         publish(itemCount + 1, next);
+        if (ptid == 0)
+          XFC_TRACE_AT(0, itemCount, 3, clock64());
       }
       item = next;
     }
@@ -659,13 +749,46 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // Rows of this thread: g and g + 8 of the warp's 16.
   const int rowInTile = wg * 64 + warp * 16 + g;
   int kvBase = 0;
+  // DeferStoreWait: the Q buffer whose staged output a TMA store may still
+  // be reading (-1: none). Its first thread waits for the read and frees
+  // the buffer for the warpgroup's four warps once the next item's first S
+  // is done, instead of holding the warpgroup's next GEMM behind the wait.
+  int stagedQb = -1;
+  auto releaseStaged = [&]() {
+    if constexpr (DeferStoreWait) {
+      if (stagedQb >= 0) {
+        if (ctid == 0) {
+          sm90::bulkWaitRead();
+#pragma unroll
+          for (int w = 0; w < 4; ++w)
+            sm90::mbarArrive(qEmpty(stagedQb));
+        }
+        stagedQb = -1;
+      }
+    }
+  };
   for (int itemCount = 0;; ++itemCount) {
     // This item's Q buffer (see the producer) and its use count's phase;
     // the item, its place and schedule come with the buffer.
     const int qb = itemCount % QBuffers;
+#if defined(XFC_TRACE)
+    const bool traceThread = ctid == 0;
+    long long traceLoadWait = 0, traceTurnWait = 0, traceSWait = 0,
+              tracePVWait = 0;
+    if (traceThread) {
+      XFC_TRACE_AT(warpgroup, itemCount, 0, clock64());
+      XFC_TRACE_AT(warpgroup, itemCount, 10, traceGlobalTime());
+    }
+#endif
     sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
-    if (itemSlot[qb].item >= work.count())
+#if defined(XFC_TRACE)
+    if (traceThread)
+      XFC_TRACE_AT(warpgroup, itemCount, 1, clock64());
+#endif
+    if (itemSlot[qb].item >= work.count()) {
+      releaseStaged();
       break;
+    }
     const TilePlace place = itemSlot[qb].place;
     const int mTile = place.mTile, head = place.head, batch = place.batch;
     const Schedule schedule =
@@ -991,18 +1114,29 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         {
           const KvTile tile = advance(0);
           computeS(stageOf(0), phaseOf(0), numTiles == 1);
+          releaseStaged();
+#if defined(XFC_TRACE)
+          if (traceThread)
+            XFC_TRACE_AT(warpgroup, itemCount, 2, clock64());
+#endif
           float scaleOld[2];
           softmax(tile, rowBits, scaleOld);
           packP();
+#if defined(XFC_TRACE)
+          if (traceThread)
+            XFC_TRACE_AT(warpgroup, itemCount, 3, clock64());
+#endif
         }
         for (int idx = 1; idx < numTiles; ++idx) {
           const int stage = stageOf(idx), prev = stageOf(idx - 1);
           const KvTile tile = advance(idx);
-          sm90::mbarWait(kFull(stage), phaseOf(idx));
-          sm90::mbarWait(vFull(prev), phaseOf(idx - 1));
+          XFC_TRACE_TIMED(traceLoadWait,
+                          sm90::mbarWait(kFull(stage), phaseOf(idx)));
+          XFC_TRACE_TIMED(traceLoadWait,
+                          sm90::mbarWait(vFull(prev), phaseOf(idx - 1)));
           if (!tma)
             sm90::fenceProxyAsync();
-          turnBegin();
+          XFC_TRACE_TIMED(traceTurnWait, turnBegin());
           sm90::fenceRegs(s);
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
@@ -1013,7 +1147,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
           turnEnd(idx == numTiles - 1);
-          sm90::wgmmaWait<1>();
+          XFC_TRACE_TIMED(traceSWait, sm90::wgmmaWait<1>());
           sm90::fenceRegs(s);
           release(kEmpty(stage));
           float scaleOld[2];
@@ -1022,21 +1156,31 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
             asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(sinkAddr),
                          "f"(rowSum[0] + rowSum[1])
                          : "memory");
-          sm90::wgmmaWait<0>();
+          XFC_TRACE_TIMED(tracePVWait, sm90::wgmmaWait<0>());
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
           release(vEmpty(prev));
           rescaleO(scaleOld);
           packP();
         }
+#if defined(XFC_TRACE)
+        if (traceThread)
+          XFC_TRACE_AT(warpgroup, itemCount, 4, clock64());
+#endif
         // The last P V.
         finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
+#if defined(XFC_TRACE)
+        if (traceThread)
+          XFC_TRACE_AT(warpgroup, itemCount, 5, clock64());
+#endif
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
           const unsigned parity = phaseOf(idx);
           const KvTile tile = advance(idx);
           computeS(stage, parity, idx == numTiles - 1);
+          if (idx == 0)
+            releaseStaged();
           float scaleOld[2];
           softmax(tile, rowBits, scaleOld);
           rescaleO(scaleOld);
@@ -1048,6 +1192,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
     // Epilogue: normalise, stage through this warp's own Q rows (swizzled),
     // then write 16-byte chunks of rows < qLen.
+    releaseStaged();
     float rowScale[2];
     float keepScale = 1.0f;
     if constexpr (Traits::HasDropout)
@@ -1083,11 +1228,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::tmaStore4d(params.tmaO, c * 64, mTile * BlockM + wg * 64, head,
                            batch, sQ + c * BlockM * 128 + wg * 64 * 128);
         sm90::bulkCommit();
-        sm90::bulkWaitRead();
+        if constexpr (!DeferStoreWait) {
+          sm90::bulkWaitRead();
 #pragma unroll
-        for (int w = 0; w < 4; ++w)
-          sm90::mbarArrive(qEmpty(qb));
+          for (int w = 0; w < 4; ++w)
+            sm90::mbarArrive(qEmpty(qb));
+        }
       }
+      if constexpr (DeferStoreWait)
+        stagedQb = qb;
     } else {
       __syncwarp();
 
@@ -1133,6 +1282,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       if (lane == 0)
         sm90::mbarArrive(qEmpty(qb));
     }
+#if defined(XFC_TRACE)
+    if (traceThread) {
+      XFC_TRACE_AT(warpgroup, itemCount, 6, clock64());
+      XFC_TRACE_AT(warpgroup, itemCount, 7, numTiles);
+      XFC_TRACE_AT(warpgroup, itemCount, 8, traceLoadWait);
+      XFC_TRACE_AT(warpgroup, itemCount, 9, traceTurnWait);
+      XFC_TRACE_AT(warpgroup, itemCount, 11, traceGlobalTime());
+      XFC_TRACE_AT(warpgroup, itemCount, 12, traceSWait);
+      XFC_TRACE_AT(warpgroup, itemCount, 13, tracePVWait);
+    }
+#endif
     kvBase += numTiles;
     if constexpr (!Persistent)
       break;

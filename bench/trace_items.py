@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Where a wgmma kernel's time goes, item by item (GPU machine).
+
+  trace_items.py --xfc build-device/bin/xfc --out DIR [--templates templates]
+      [--rows "sliding window@128,random d=0.05@128,dense@128"]
+
+For each row (NAME@BLOCK of bench_blocksparse.py's layouts, or the dense
+kernel "dense@128") xfc compiles the config, nvcc compiles its kernel source
+again with -DXFC_TRACE, and one launch (as the runtime launches it, after
+warm-up) fills xfcTrace: clock64 stamps per CTA, warpgroup and item
+(templates/xfc/flash_fwd_sm90.cuh). Consumer events (warpgroup >= 1, its
+first thread; the S/PV overlap path):
+  0 item loop top, 1 Q ready (qFull), 2 first S done (its K wait and turn
+  included), 3 first softmax done, 4 main loop done, 5 last P V done,
+  6 epilogue done; 7 tiles; 8 cycles waiting on K/V full barriers in the
+  loop; 9 on the turn barrier; 12 on S (wgmma.wait 1); 13 on P V (wait 0);
+  10 and 11 globaltimer at 0 and 6.
+Producer events (warpgroup 0, thread 0): 0 item top, 1 first K issued,
+2 last V issued, 7 next item's claim starts, 3 next item published,
+4 cycles waiting on empty barriers, 5 tiles, 6 the item.
+
+Prints and writes DIR/trace_items.json and .md: per row, the mean of each
+phase per item (µs), and a least-squares fit of item time = a + b * tiles
+(a: the per-item cost, b: the per-tile cost).
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
+import bench_blocksparse as bbs  # noqa: E402
+from cubin_runner import Driver  # noqa: E402
+from timing import bench  # noqa: E402
+
+# Must match flash_fwd_sm90.cuh's Trace* constants.
+CTAS, GROUPS, ITEMS, EVENTS = 512, 4, 64, 16
+DENSE_CONFIG = {"name": "scaled_dot_product", "head_dim": bbs.D, "num_heads": bbs.H,
+                "dtype": "bf16"}
+
+
+def read_trace(driver, kernel):
+    pointer, size = ctypes.c_uint64(), ctypes.c_size_t()
+    driver.check(driver.lib.cuModuleGetGlobal_v2(
+        ctypes.byref(pointer), ctypes.byref(size), kernel.module, b"xfcTrace"),
+        "cuModuleGetGlobal(xfcTrace)")
+    return pointer.value, size.value
+
+
+def phases(trace, ns_per_cycle):
+    """Per consumer item: phase durations in µs, and the fit."""
+    rows = []
+    for cta in range(CTAS):
+        for group in range(1, GROUPS):
+            for item in range(ITEMS):
+                e = trace[cta, group, item]
+                if e[0] == 0 or e[6] == 0 or e[7] <= 0:
+                    continue
+                rows.append(e)
+    if not rows:
+        return None
+    e = np.array(rows, dtype=np.float64)
+    us = ns_per_cycle / 1000.0
+    tiles = e[:, 7]
+    total = (e[:, 6] - e[:, 0]) * us
+    have_overlap = np.all(e[:, 2] > 0)
+    out = {"items": len(rows), "mean_tiles": float(tiles.mean()),
+           "item_us": float(total.mean())}
+    if have_overlap:
+        out.update({
+            "q_wait_us": float(((e[:, 1] - e[:, 0]) * us).mean()),
+            "first_s_us": float(((e[:, 2] - e[:, 1]) * us).mean()),
+            "first_softmax_us": float(((e[:, 3] - e[:, 2]) * us).mean()),
+            "loop_us": float(((e[:, 4] - e[:, 3]) * us).mean()),
+            "loop_us_per_tile": float(((e[:, 4] - e[:, 3]) * us).sum()
+                                      / max(1.0, (tiles - 1).sum())),
+            "last_pv_us": float(((e[:, 5] - e[:, 4]) * us).mean()),
+            "epilogue_us": float(((e[:, 6] - e[:, 5]) * us).mean()),
+        })
+    out.update({
+        "load_wait_us": float((e[:, 8] * us).mean()),
+        "turn_wait_us": float((e[:, 9] * us).mean()),
+        "s_wait_us": float((e[:, 12] * us).mean()),
+        "pv_wait_us": float((e[:, 13] * us).mean()),
+    })
+    if np.ptp(tiles) > 0:
+        b, a = np.polyfit(tiles, total, 1)
+        out["fit_item_us"] = float(a)
+        out["fit_tile_us"] = float(b)
+    return out
+
+
+def producer_phases(trace, ns_per_cycle):
+    rows = [trace[cta, 0, item] for cta in range(CTAS) for item in range(ITEMS)
+            if trace[cta, 0, item, 0] != 0 and trace[cta, 0, item, 2] != 0]
+    if not rows:
+        return None
+    e = np.array(rows, dtype=np.float64)
+    us = ns_per_cycle / 1000.0
+    return {"first_k_us": float(((e[:, 1] - e[:, 0]) * us).mean()),
+            "empty_wait_us": float((e[:, 4] * us).mean()),
+            "publish_us": float(((e[:, 3] - e[:, 7]) * us).mean())}
+
+
+def boundary(trace, ns_per_cycle):
+    """Per consumer, from one item's last P V done (5) to the next item's
+    first S done (2): the tensor cores' view of the hand-over."""
+    us = ns_per_cycle / 1000.0
+    gaps = []
+    for cta in range(CTAS):
+        for group in range(1, GROUPS):
+            for item in range(ITEMS - 1):
+                a, b = trace[cta, group, item], trace[cta, group, item + 1]
+                if a[5] and b[2] and b[7] > 0:
+                    gaps.append((b[2] - a[5]) * us)
+    return float(np.mean(gaps)) if gaps else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--xfc", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--templates", default=os.path.join(HERE, "..", "templates"))
+    ap.add_argument("--rows", default="sliding window@128,random d=0.05@128,fixed@128,"
+                                      "random d=0.50@128,dense@128,bigbird@64")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.cuda.init()
+    driver = Driver()
+    driver.lib.cuMemcpyDtoH_v2.argtypes = [ctypes.c_void_p, ctypes.c_uint64, ctypes.c_size_t]
+    workdir = tempfile.mkdtemp()
+    g = torch.Generator(device="cuda").manual_seed(0)
+    q, k, v = (torch.randn(bbs.B, bbs.H, bbs.S, bbs.D, device="cuda",
+                           dtype=torch.bfloat16, generator=g) for _ in range(3))
+    result = {"device": torch.cuda.get_device_name(), "date": time.strftime("%Y-%m-%d %H:%M"),
+              "rows": []}
+    for wanted in [r for r in args.rows.split(",") if r]:
+        name, block = wanted.rsplit("@", 1)
+        block = int(block)
+        if name == "dense":
+            config = DENSE_CONFIG
+        else:
+            config = bbs.config_for(block, dict(bbs.layouts(block))[name])
+        tag = bbs.tag_of(name, block)
+        _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag, config)
+        source = os.path.join(workdir, tag, kernel["source"])
+        traced_path = os.path.join(workdir, tag + "-trace.cubin")
+        subprocess.run(["nvcc", "-cubin", "-gencode=arch=compute_90a,code=sm_90a",
+                        "-DXFC_TRACE", "-I", args.templates, source, "-o", traced_path],
+                       check=True)
+        traced = open(traced_path, "rb").read()
+        o = torch.full_like(q, float("nan"))
+        plain, launch_plain = bbs.make_launch(driver, kernel, cubin, q, k, v, o)
+        lk, launch = bbs.make_launch(driver, kernel, traced, q, k, v, o)
+        pointer, size = read_trace(driver, lk)
+        plain_ms = bench(launch_plain)
+        traced_ms = bench(launch)
+        driver.check(driver.lib.cuMemsetD8_v2(pointer, 0, size), "cuMemsetD8")
+        torch.cuda.synchronize()
+        launch()
+        torch.cuda.synchronize()
+        host = np.zeros(size // 8, dtype=np.int64)
+        driver.check(driver.lib.cuMemcpyDtoH_v2(host.ctypes.data, pointer, size),
+                     "cuMemcpyDtoH")
+        trace = host.reshape(CTAS, GROUPS, ITEMS, EVENTS)
+        # ns per cycle from the consumers' globaltimer and clock64 spans.
+        c = trace[:, 1:, :, :]
+        live = (c[..., 0] != 0) & (c[..., 6] != 0)
+        cycles = (c[..., 6] - c[..., 0])[live].sum()
+        ns = (c[..., 11] - c[..., 10])[live].sum()
+        ns_per_cycle = float(ns) / float(cycles) if cycles else 0.0
+        row = {"row": wanted, "tile": "%dx%d" % (kernel["traits"]["BlockM"],
+                                                 kernel["traits"]["BlockN"]),
+               "plain_ms": plain_ms, "traced_ms": traced_ms,
+               "clock_ghz": 1.0 / ns_per_cycle if ns_per_cycle else None,
+               "consumer": phases(trace, ns_per_cycle),
+               "producer": producer_phases(trace, ns_per_cycle),
+               "boundary_us": boundary(trace, ns_per_cycle)}
+        np.savez_compressed(os.path.join(args.out, tag + "-trace.npz"), trace=trace)
+        lk.unload()
+        plain.unload()
+        result["rows"].append(row)
+        print(json.dumps(row), flush=True)
+    with open(os.path.join(args.out, "trace_items.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    keys = ["item_us", "mean_tiles", "fit_item_us", "fit_tile_us", "q_wait_us", "first_s_us",
+            "first_softmax_us", "loop_us_per_tile", "last_pv_us", "epilogue_us",
+            "load_wait_us", "turn_wait_us", "s_wait_us", "pv_wait_us"]
+    lines = ["# Item timelines, %s, %s, %d×%d×%d×%d bf16" % (
+        result["device"], result["date"], bbs.B, bbs.H, bbs.S, bbs.D), "",
+        "Per consumer item, means in µs (bench/trace_items.py's docstring says what each is)",
+        "", "| row | tile | plain ms | traced ms | GHz | boundary | "
+        + " | ".join(keys) + " |", "|---" * (6 + len(keys)) + "|"]
+    for r in result["rows"]:
+        cons = r["consumer"] or {}
+        lines.append("| %s | %s | %.3f | %.3f | %.2f | %s | %s |" % (
+            r["row"], r["tile"], r["plain_ms"], r["traced_ms"], r["clock_ghz"] or 0,
+            "%.2f" % r["boundary_us"] if r["boundary_us"] is not None else "-",
+            " | ".join("%.2f" % cons[k] if k in cons else "-" for k in keys)))
+    lines += ["", "Producer, per item (µs): first K issued after item top, empty waits, "
+              "claim + publish of the next", ""]
+    for r in result["rows"]:
+        lines.append("- %s: %s" % (r["row"], json.dumps(r["producer"])))
+    text = "\n".join(lines) + "\n"
+    open(os.path.join(args.out, "trace_items.md"), "w").write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
