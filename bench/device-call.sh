@@ -20,7 +20,7 @@
 #          ab           bench/ab_templates.py (template trees in turns on
 #                       block-sparse layouts: AB_TREES, AB_ROWS, AB_EXTRA)
 #          trace        bench/trace_items.py (per-item timelines of the wgmma
-#                       kernel, -DXFC_TRACE: TRACE_ROWS, TRACE_TEMPLATES)
+#                       kernel, -DXFC_TRACE: TRACE_TREES, TRACE_ROWS)
 # Binaries come from build-device/bin (see docs/runtime.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -77,8 +77,12 @@ for step in "$@"; do
       --trees "${AB_TREES:-head=templates}" --rows "${AB_ROWS:-}" \
       --extra-shared "${AB_EXTRA:-}" ;;
   trace)
-    run_step trace 300 python3 bench/trace_items.py --xfc "$XFC" --out "$results/trace" \
-      --templates "${TRACE_TEMPLATES:-templates}" ${TRACE_ROWS:+--rows "$TRACE_ROWS"} ;;
+    # TRACE_TREES: NAME=DIR template trees, one timeline each.
+    for tree in $(echo "${TRACE_TREES:-head=templates}" | tr ',' ' '); do
+      run_step "trace-${tree%%=*}" 300 python3 bench/trace_items.py --xfc "$XFC" \
+        --out "$results/trace-${tree%%=*}" --templates "${tree#*=}" \
+        ${TRACE_ROWS:+--rows "$TRACE_ROWS"}
+    done ;;
   ceiling)
     mkdir -p "$results/ceiling"
     run_step ceiling 120 bash -c "nvcc -O3 -std=c++17 -arch=sm_90a -o '$root/fill_ceiling' \

@@ -14,7 +14,10 @@ first thread; the S/PV overlap path):
   included), 3 first softmax done, 4 main loop done, 5 last P V done,
   6 epilogue done; 7 tiles; 8 cycles waiting on K/V full barriers in the
   loop; 9 on the turn barrier; 12 on S (wgmma.wait 1); 13 on P V (wait 0);
-  10 and 11 globaltimer at 0 and 6.
+  14 issuing S and P V (turn held); 15 in the softmax; 19 rescaling O and
+  packing P; 16 waiting for the first tile's K; 17 output normalised and
+  staged; 18 the warpgroup's staging barrier passed; 10 and 11 globaltimer
+  at 0 and 6.
 Producer events (warpgroup 0, thread 0): 0 item top, 1 first K issued,
 2 last V issued, 7 next item's claim starts, 3 next item published,
 4 cycles waiting on empty barriers, 5 tiles, 6 the item.
@@ -44,7 +47,7 @@ from cubin_runner import Driver  # noqa: E402
 from timing import bench  # noqa: E402
 
 # Must match flash_fwd_sm90.cuh's Trace* constants.
-CTAS, GROUPS, ITEMS, EVENTS = 512, 4, 64, 16
+CTAS, GROUPS, ITEMS, EVENTS = 512, 4, 64, 24
 DENSE_CONFIG = {"name": "scaled_dot_product", "head_dim": bbs.D, "num_heads": bbs.H,
                 "dtype": "bf16"}
 
@@ -86,7 +89,18 @@ def phases(trace, ns_per_cycle):
                                       / max(1.0, (tiles - 1).sum())),
             "last_pv_us": float(((e[:, 5] - e[:, 4]) * us).mean()),
             "epilogue_us": float(((e[:, 6] - e[:, 5]) * us).mean()),
+            "stage_out_us": float(((e[:, 17] - e[:, 5]) * us).mean()),
+            "stage_barrier_us": float(((e[:, 18] - e[:, 17]) * us).mean())
+            if np.all(e[:, 18] > 0) else 0.0,
+            "first_k_wait_us": float((e[:, 16] * us).mean()),
         })
+        loop_tiles = max(1.0, (tiles - 1).sum())
+        for name, col in (("ld", 8), ("turn", 9), ("issue", 14), ("s_wait", 12),
+                          ("softmax", 15), ("pv_wait", 13), ("rescale_pack", 19)):
+            out["tile_%s_us" % name] = float((e[:, col] * us).sum() / loop_tiles)
+        out["tile_other_us"] = out["loop_us_per_tile"] - sum(
+            out["tile_%s_us" % n] for n in ("ld", "turn", "issue", "s_wait", "softmax",
+                                             "pv_wait", "rescale_pack"))
     out.update({
         "load_wait_us": float((e[:, 8] * us).mean()),
         "turn_wait_us": float((e[:, 9] * us).mean()),
@@ -194,19 +208,27 @@ def main():
     with open(os.path.join(args.out, "trace_items.json"), "w") as f:
         json.dump(result, f, indent=1)
     keys = ["item_us", "mean_tiles", "fit_item_us", "fit_tile_us", "q_wait_us", "first_s_us",
-            "first_softmax_us", "loop_us_per_tile", "last_pv_us", "epilogue_us",
-            "load_wait_us", "turn_wait_us", "s_wait_us", "pv_wait_us"]
+            "first_k_wait_us", "first_softmax_us", "last_pv_us", "epilogue_us",
+            "stage_out_us", "stage_barrier_us", "loop_us_per_tile", "tile_ld_us",
+            "tile_turn_us", "tile_issue_us", "tile_s_wait_us", "tile_softmax_us",
+            "tile_pv_wait_us", "tile_rescale_pack_us", "tile_other_us"]
     lines = ["# Item timelines, %s, %s, %d×%d×%d×%d bf16" % (
         result["device"], result["date"], bbs.B, bbs.H, bbs.S, bbs.D), "",
-        "Per consumer item, means in µs (bench/trace_items.py's docstring says what each is)",
-        "", "| row | tile | plain ms | traced ms | GHz | boundary | "
-        + " | ".join(keys) + " |", "|---" * (6 + len(keys)) + "|"]
-    for r in result["rows"]:
-        cons = r["consumer"] or {}
-        lines.append("| %s | %s | %.3f | %.3f | %.2f | %s | %s |" % (
-            r["row"], r["tile"], r["plain_ms"], r["traced_ms"], r["clock_ghz"] or 0,
-            "%.2f" % r["boundary_us"] if r["boundary_us"] is not None else "-",
-            " | ".join("%.2f" % cons[k] if k in cons else "-" for k in keys)))
+        "Per consumer item, means in µs (tile_*: per main-loop tile; bench/trace_items.py's "
+        "docstring says what each is). Traced kernels run slower than plain ones.", "",
+        "| | " + " | ".join(r["row"] for r in result["rows"]) + " |",
+        "|---" * (1 + len(result["rows"])) + "|"]
+    head = [("tile", lambda r: r["tile"]), ("plain ms", lambda r: "%.3f" % r["plain_ms"]),
+            ("traced ms", lambda r: "%.3f" % r["traced_ms"]),
+            ("GHz", lambda r: "%.2f" % (r["clock_ghz"] or 0)),
+            ("boundary_us", lambda r: "%.2f" % r["boundary_us"]
+             if r["boundary_us"] is not None else "-")]
+    for label, fn in head:
+        lines.append("| %s | %s |" % (label, " | ".join(fn(r) for r in result["rows"])))
+    for k in keys:
+        lines.append("| %s | %s |" % (k, " | ".join(
+            "%.2f" % (r["consumer"] or {})[k] if k in (r["consumer"] or {}) else "-"
+            for r in result["rows"])))
     lines += ["", "Producer, per item (µs): first K issued after item top, empty waits, "
               "claim + publish of the next", ""]
     for r in result["rows"]:

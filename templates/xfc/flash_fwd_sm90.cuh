@@ -53,7 +53,7 @@ namespace xfc {
 // cuModuleGetGlobal. Events are listed in bench/trace_items.py.
 #if defined(XFC_TRACE)
 constexpr int TraceCtas = 512, TraceGroups = 4, TraceItems = 64,
-              TraceEvents = 16;
+              TraceEvents = 24;
 } // namespace xfc
 extern "C" __device__ long long xfcTrace[xfc::TraceCtas * xfc::TraceGroups *
                                          xfc::TraceItems * xfc::TraceEvents];
@@ -77,9 +77,13 @@ XFC_DEVICE void traceStamp(int cta, int group, int item, int event,
     statement;                                                                 \
     sum += clock64() - traceStart;                                             \
   } while (0)
+#define XFC_TRACE_MARK(mark) const long long mark = clock64()
+#define XFC_TRACE_ADD(sum, mark) sum += clock64() - mark
 #else
 #define XFC_TRACE_AT(group, item, event, value) ((void)0)
 #define XFC_TRACE_TIMED(sum, statement) statement
+#define XFC_TRACE_MARK(mark) ((void)0)
+#define XFC_TRACE_ADD(sum, mark) ((void)0)
 #endif
 
 /// True when Traits select the warp-specialized wgmma kernel: 16-bit
@@ -211,10 +215,10 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
 ///     default of HeadDim 256's single-stage kernels, v17).
-///   bit 14 prefetches the first four K/V tiles of each item into L2 when
-///     the producer hands it over (TMA loads only);
-///   bit 15 waits for a TMA store's read of the staged output (which frees
-///     the Q buffer) after the next item's first S, not before it.
+///   bit 14: the producer takes an item's place, schedule and first tile
+///     from the slot it published them in (TMA loads: one producer thread)
+///     instead of reading the layout tables again (three dependent L2
+///     reads before the item's first K load).
 /// (v22 measured issuing a persistent one-consumer kernel's next item's
 /// first S with the current item's last P V: 4-8% slower at D=64, so it was
 /// removed.)
@@ -339,12 +343,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // from P's packing to the next S GEMM, and without the S/PV overlap P can
   // take its registers.
   constexpr bool FreshS = (Knobs & 8192) != 0;
-  // Bit 14: the producer prefetches a published item's first K/V tiles
-  // into L2.
-  constexpr int PrefetchTiles = (Knobs & 16384) != 0 ? 4 : 0;
-  // Bit 15: a TMA store's read of the staged output is waited for after the
-  // next item's first S (DeferStoreWait, at the consumers).
-  constexpr bool DeferStoreWait = (Knobs & 32768) != 0;
+  // Bit 14: the producer reuses its published item slot.
+  constexpr bool ReuseSlot = (Knobs & 16384) != 0;
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -635,27 +635,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                  params.tmaQ, params.q, params.qBatchStride, params.qHeadStride,
                  params.qSeqStride, qRows, qLen, place.head, place.batch,
                  qBuffer(qb), qFull(qb));
-      if constexpr (PrefetchTiles > 0) {
-        // The item's first K/V tiles into L2 while the current item still
-        // computes: a new item's first loads otherwise start only when a
-        // ring stage frees, from DRAM where no other CTA read them lately.
-        if (tma) {
-          for (int i = 0; i < mini(numTiles, PrefetchTiles); ++i) {
-            const KvTile tile = schedule.tile(i);
-#pragma unroll
-            for (int piece = 0; piece < TileBlocks; ++piece)
-#pragma unroll
-              for (int c = 0; c < HeadDim / 64; ++c) {
-                const int key =
-                    (piece == 0 ? tile.index : tile.secondLoaded()) * PieceRows;
-                sm90::tmaPrefetchL2(params.tmaK, c * 64, key, place.head,
-                                    place.batch);
-                sm90::tmaPrefetchL2(params.tmaV, c * 64, key, place.head,
-                                    place.batch);
-              }
-          }
-        }
-      }
     };
     // The next item is handed over once the current one's last K/V loads
     // are issued, Stages tiles ahead of the consumers (Knobs bit 9: after
@@ -668,9 +647,18 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     int item = claim(0);
     publish(0, item);
     for (int itemCount = 0; item < work.count(); ++itemCount) {
-      const TilePlace place = Schedule::place(work, item, Reverse);
+      // ReuseSlot: with TMA the one producer thread wrote the item's slot
+      // when it published the item, and the slot stays until the item after
+      // next is published.
+      const int publishedQb = itemCount % QBuffers;
+      const bool fromSlot = ReuseSlot && tma;
+      const TilePlace place = fromSlot ? itemSlot[publishedQb].place
+                                       : Schedule::place(work, item, Reverse);
       const int head = place.head, batch = place.batch;
-      const Schedule schedule(params, head, place.mTile);
+      const Schedule schedule =
+          fromSlot
+              ? *reinterpret_cast<const Schedule *>(scheduleSlot[publishedQb])
+              : Schedule(params, head, place.mTile);
       const int numTiles = schedule.numTiles();
       int next = 0;
       bool published = false;
@@ -686,7 +674,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // read (an L2 round trip) then never sits between two copies. An
       // absent second half loads the first one again (finite values; the
       // consumers mask it).
-      KvTile nextTile = numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
+      KvTile nextTile = fromSlot       ? itemSlot[publishedQb].first
+                        : numTiles > 0 ? schedule.tile(0)
+                                       : KvTile{0, -1, false};
       for (int idx = 0; idx < numTiles; ++idx) {
         const int slot = kvBase + idx;
         const int stage = slot % Stages;
@@ -749,24 +739,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // Rows of this thread: g and g + 8 of the warp's 16.
   const int rowInTile = wg * 64 + warp * 16 + g;
   int kvBase = 0;
-  // DeferStoreWait: the Q buffer whose staged output a TMA store may still
-  // be reading (-1: none). Its first thread waits for the read and frees
-  // the buffer for the warpgroup's four warps once the next item's first S
-  // is done, instead of holding the warpgroup's next GEMM behind the wait.
-  int stagedQb = -1;
-  auto releaseStaged = [&]() {
-    if constexpr (DeferStoreWait) {
-      if (stagedQb >= 0) {
-        if (ctid == 0) {
-          sm90::bulkWaitRead();
-#pragma unroll
-          for (int w = 0; w < 4; ++w)
-            sm90::mbarArrive(qEmpty(stagedQb));
-        }
-        stagedQb = -1;
-      }
-    }
-  };
   for (int itemCount = 0;; ++itemCount) {
     // This item's Q buffer (see the producer) and its use count's phase;
     // the item, its place and schedule come with the buffer.
@@ -774,7 +746,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 #if defined(XFC_TRACE)
     const bool traceThread = ctid == 0;
     long long traceLoadWait = 0, traceTurnWait = 0, traceSWait = 0,
-              tracePVWait = 0;
+              tracePVWait = 0, traceIssue = 0, traceSoftmax = 0,
+              traceRescale = 0, traceFirstKWait = 0;
     if (traceThread) {
       XFC_TRACE_AT(warpgroup, itemCount, 0, clock64());
       XFC_TRACE_AT(warpgroup, itemCount, 10, traceGlobalTime());
@@ -785,10 +758,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     if (traceThread)
       XFC_TRACE_AT(warpgroup, itemCount, 1, clock64());
 #endif
-    if (itemSlot[qb].item >= work.count()) {
-      releaseStaged();
+    if (itemSlot[qb].item >= work.count())
       break;
-    }
     const TilePlace place = itemSlot[qb].place;
     const int mTile = place.mTile, head = place.head, batch = place.batch;
     const Schedule schedule =
@@ -1059,7 +1030,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // S alone from a stage: wait for K, S = Q K^T in this consumer's
       // turn, release the K stage.
       auto computeS = [&](int stage, unsigned phase, bool lastTurn) {
-        sm90::mbarWait(kFull(stage), phase);
+        XFC_TRACE_TIMED(traceFirstKWait, sm90::mbarWait(kFull(stage), phase));
         if (!tma)
           sm90::fenceProxyAsync();
         turnBegin();
@@ -1114,7 +1085,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         {
           const KvTile tile = advance(0);
           computeS(stageOf(0), phaseOf(0), numTiles == 1);
-          releaseStaged();
 #if defined(XFC_TRACE)
           if (traceThread)
             XFC_TRACE_AT(warpgroup, itemCount, 2, clock64());
@@ -1137,6 +1107,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           if (!tma)
             sm90::fenceProxyAsync();
           XFC_TRACE_TIMED(traceTurnWait, turnBegin());
+          XFC_TRACE_MARK(traceIssueStart);
           sm90::fenceRegs(s);
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
@@ -1147,11 +1118,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
           turnEnd(idx == numTiles - 1);
+          XFC_TRACE_ADD(traceIssue, traceIssueStart);
           XFC_TRACE_TIMED(traceSWait, sm90::wgmmaWait<1>());
           sm90::fenceRegs(s);
           release(kEmpty(stage));
           float scaleOld[2];
+          XFC_TRACE_MARK(traceSoftmaxStart);
           softmax(tile, rowBits, scaleOld);
+          XFC_TRACE_ADD(traceSoftmax, traceSoftmaxStart);
           if constexpr (OrderWait)
             asm volatile("st.shared.f32 [%0], %1;\n" ::"r"(sinkAddr),
                          "f"(rowSum[0] + rowSum[1])
@@ -1160,8 +1134,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::fenceRegs(o);
           sm90::fenceRegs(p);
           release(vEmpty(prev));
+          XFC_TRACE_MARK(traceRescaleStart);
           rescaleO(scaleOld);
           packP();
+          XFC_TRACE_ADD(traceRescale, traceRescaleStart);
         }
 #if defined(XFC_TRACE)
         if (traceThread)
@@ -1179,8 +1155,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           const unsigned parity = phaseOf(idx);
           const KvTile tile = advance(idx);
           computeS(stage, parity, idx == numTiles - 1);
-          if (idx == 0)
-            releaseStaged();
           float scaleOld[2];
           softmax(tile, rowBits, scaleOld);
           rescaleO(scaleOld);
@@ -1192,7 +1166,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
     // Epilogue: normalise, stage through this warp's own Q rows (swizzled),
     // then write 16-byte chunks of rows < qLen.
-    releaseStaged();
     float rowScale[2];
     float keepScale = 1.0f;
     if constexpr (Traits::HasDropout)
@@ -1215,6 +1188,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                      "r"(v)
                      : "memory");
       }
+#if defined(XFC_TRACE)
+    if (traceThread)
+      XFC_TRACE_AT(warpgroup, itemCount, 17, clock64());
+#endif
     if (tmaStore) {
       // The warpgroup's 64 staged rows leave as HeadDim / 64 TMA boxes
       // (the staging layout is a box's swizzled layout; the map clips rows
@@ -1222,21 +1199,21 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // producer: one thread arrives for the warpgroup's four warps.
       sm90::fenceProxyAsync();
       sm90::namedBarSync(8 + wg, 128);
+#if defined(XFC_TRACE)
+      if (traceThread)
+        XFC_TRACE_AT(warpgroup, itemCount, 18, clock64());
+#endif
       if (ctid == 0) {
 #pragma unroll
         for (int c = 0; c < HeadDim / 64; ++c)
           sm90::tmaStore4d(params.tmaO, c * 64, mTile * BlockM + wg * 64, head,
                            batch, sQ + c * BlockM * 128 + wg * 64 * 128);
         sm90::bulkCommit();
-        if constexpr (!DeferStoreWait) {
-          sm90::bulkWaitRead();
+        sm90::bulkWaitRead();
 #pragma unroll
-          for (int w = 0; w < 4; ++w)
-            sm90::mbarArrive(qEmpty(qb));
-        }
+        for (int w = 0; w < 4; ++w)
+          sm90::mbarArrive(qEmpty(qb));
       }
-      if constexpr (DeferStoreWait)
-        stagedQb = qb;
     } else {
       __syncwarp();
 
@@ -1291,6 +1268,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       XFC_TRACE_AT(warpgroup, itemCount, 11, traceGlobalTime());
       XFC_TRACE_AT(warpgroup, itemCount, 12, traceSWait);
       XFC_TRACE_AT(warpgroup, itemCount, 13, tracePVWait);
+      XFC_TRACE_AT(warpgroup, itemCount, 14, traceIssue);
+      XFC_TRACE_AT(warpgroup, itemCount, 15, traceSoftmax);
+      XFC_TRACE_AT(warpgroup, itemCount, 16, traceFirstKWait);
+      XFC_TRACE_AT(warpgroup, itemCount, 19, traceRescale);
     }
 #endif
     kvBase += numTiles;

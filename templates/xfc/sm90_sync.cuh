@@ -81,15 +81,6 @@ XFC_DEVICE void bulkWait() {
   asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 }
 
-/// Starts fetching the box at coordinates (c0..c3) of `map` into L2 (no
-/// shared memory, no barrier).
-XFC_DEVICE void tmaPrefetchL2(const void *map, int c0, int c1, int c2, int c3) {
-  asm volatile("cp.async.bulk.prefetch.tensor.4d.L2.global.tile [%0, {%1, "
-               "%2, %3, %4}];\n" ::"l"(map),
-               "r"(c0), "r"(c1), "r"(c2), "r"(c3)
-               : "memory");
-}
-
 /// Starts fetching a tensor map into the TMA unit's descriptor cache.
 XFC_DEVICE void prefetchTensorMap(const void *map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory");
