@@ -214,11 +214,9 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 12 takes one item per CTA (no persistent loop; v16: no gain);
 ///   bit 13 issues S's first k-step as an output-only GEMM (FreshS), so
 ///     that without the S/PV overlap P can live in S's registers (the
-///     default of HeadDim 256's single-stage kernels, v17).
-///   bit 14: the producer takes an item's place, schedule and first tile
-///     from the slot it published them in (TMA loads: one producer thread)
-///     instead of reading the layout tables again (three dependent L2
-///     reads before the item's first K load).
+///     default of HeadDim 256's single-stage kernels, v17);
+///   bit 14 keeps the consumers' turns running from one item to the next
+///     (OpenTurns, see the consumers' turns).
 /// (v22 measured issuing a persistent one-consumer kernel's next item's
 /// first S with the current item's last P V: 4-8% slower at D=64, so it was
 /// removed.)
@@ -343,8 +341,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // from P's packing to the next S GEMM, and without the S/PV overlap P can
   // take its registers.
   constexpr bool FreshS = (Knobs & 8192) != 0;
-  // Bit 14: the producer reuses its published item slot.
-  constexpr bool ReuseSlot = (Knobs & 16384) != 0;
+  constexpr bool OpenTurns = (Knobs & 16384) != 0;
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -647,18 +644,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     int item = claim(0);
     publish(0, item);
     for (int itemCount = 0; item < work.count(); ++itemCount) {
-      // ReuseSlot: with TMA the one producer thread wrote the item's slot
-      // when it published the item, and the slot stays until the item after
-      // next is published.
-      const int publishedQb = itemCount % QBuffers;
-      const bool fromSlot = ReuseSlot && tma;
-      const TilePlace place = fromSlot ? itemSlot[publishedQb].place
-                                       : Schedule::place(work, item, Reverse);
+      const TilePlace place = Schedule::place(work, item, Reverse);
       const int head = place.head, batch = place.batch;
-      const Schedule schedule =
-          fromSlot
-              ? *reinterpret_cast<const Schedule *>(scheduleSlot[publishedQb])
-              : Schedule(params, head, place.mTile);
+      const Schedule schedule(params, head, place.mTile);
       const int numTiles = schedule.numTiles();
       int next = 0;
       bool published = false;
@@ -674,9 +662,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // read (an L2 round trip) then never sits between two copies. An
       // absent second half loads the first one again (finite values; the
       // consumers mask it).
-      KvTile nextTile = fromSlot       ? itemSlot[publishedQb].first
-                        : numTiles > 0 ? schedule.tile(0)
-                                       : KvTile{0, -1, false};
+      KvTile nextTile = numTiles > 0 ? schedule.tile(0) : KvTile{0, -1, false};
       for (int idx = 0; idx < numTiles; ++idx) {
         const int slot = kvBase + idx;
         const int stage = slot % Stages;
@@ -739,6 +725,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // Rows of this thread: g and g + 8 of the warp's 16.
   const int rowInTile = wg * 64 + warp * 16 + g;
   int kvBase = 0;
+  // OpenTurns: whether the last consumer has opened consumer 0's turns.
+  bool turnsOpen = false;
   for (int itemCount = 0;; ++itemCount) {
     // This item's Q buffer (see the producer) and its use count's phase;
     // the item, its place and schedule come with the buffer.
@@ -834,8 +822,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       };
 
       // Turns, round robin: consumer c waits on barrier 1 + c, then opens
-      // the next one's. The last consumer opens consumer 0's first turn and
-      // skips its own last arrive so that every barrier phase completes.
+      // the next one's. The last consumer opens consumer 0's first turn.
+      // Without OpenTurns it does so in every item and skips its own last
+      // arrive, so that every barrier phase completes within the item; with
+      // OpenTurns only in the CTA's first item with tiles, and its last turn
+      // of an item opens consumer 0's first turn of the next (consumer 0
+      // takes the last arrive after the loop): consumer 0's first S then
+      // waits for its own Q and K, not for the last consumer's epilogue.
       constexpr int TurnThreads = 256;
       auto turnBegin = [&]() {
         if constexpr (Consumers > 1)
@@ -843,14 +836,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       };
       auto turnEnd = [&](bool last) {
         if constexpr (Consumers > 1) {
-          if (!(wg == Consumers - 1 && last))
+          if (OpenTurns || !(wg == Consumers - 1 && last))
             sm90::namedBarArrive(1 + (wg + 1) % Consumers, TurnThreads);
         }
       };
       if constexpr (Consumers > 1) {
-        if (wg == Consumers - 1)
+        if (wg == Consumers - 1 && !(OpenTurns && turnsOpen))
           sm90::namedBarArrive(1, TurnThreads);
       }
+      turnsOpen = true;
 
       // Q as A fragments (QRegs): ldmatrix x4 from the swizzled tile, matrices
       // rows +0/+8/+0/+8, chunks +0/+0/+1/+1 of the warp's 16 rows.
@@ -1058,22 +1052,26 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         release(vEmpty(stage));
       };
 
-      // The next tile's schedule entry is loaded an iteration ahead, before
-      // the barrier waits: its table reads are in flight while the GEMMs run
-      // instead of stalling the softmax.
-      KvTile nextTile = itemSlot[qb].first;
+      // The next tile's table entries are read an iteration ahead, before
+      // the barrier waits, and decoded only when the tile is used: the reads
+      // are in flight while the GEMMs run instead of stalling the consumer.
+      // Tile 0 comes decoded with the item.
+      const KvTile firstTile = itemSlot[qb].first;
+      TileEntry pending = numTiles > 1 ? schedule.entry(1) : TileEntry{};
       // With row masks, this consumer's bits of the tile too (rowBits).
-      unsigned nextRowBits = 0, rowBits = 0;
+      unsigned firstRowBits = 0, rowBits = 0;
       if constexpr (Schedule::RowMasks)
-        nextRowBits = (schedule.rowMask(0) >> (2 * wg)) & 3u;
+        firstRowBits = (schedule.rowMask(0) >> (2 * wg)) & 3u;
       auto advance = [&](int idx) {
-        KvTile tile = nextTile;
-        rowBits = nextRowBits;
-        if (idx + 1 < numTiles) {
-          nextTile = schedule.tile(idx + 1);
-          if constexpr (Schedule::RowMasks)
-            nextRowBits = (schedule.rowMask(idx + 1) >> (2 * wg)) & 3u;
+        if (idx == 0) {
+          rowBits = firstRowBits;
+          return firstTile;
         }
+        const KvTile tile = schedule.decode(pending);
+        if constexpr (Schedule::RowMasks)
+          rowBits = (pending.rowMask >> (2 * wg)) & 3u;
+        if (idx + 1 < numTiles)
+          pending = schedule.entry(idx + 1);
         return tile;
       };
 
@@ -1277,6 +1275,12 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     kvBase += numTiles;
     if constexpr (!Persistent)
       break;
+  }
+  // OpenTurns: the last consumer's last arrive opened a turn of consumer 0
+  // that no item took; take it, so that the barrier's phase completes.
+  if constexpr (OpenTurns && Consumers > 1) {
+    if (turnsOpen && wg == 0)
+      sm90::namedBarSync(1, 256);
   }
   // Output tiles stored with TMA must be written before the CTA ends.
   if (tmaStore && ctid == 0)

@@ -38,6 +38,18 @@ struct KvTile {
   XFC_DEVICE int secondLoaded() const { return second >= 0 ? second : index; }
 };
 
+/// A KV tile's schedule entries as read from its tables, before decoding
+/// (Schedule::entry, Schedule::decode): the wgmma consumers read a tile's
+/// entries a main-loop iteration before its use and decode them there, so
+/// the decoding comparisons never wait on the reads (an L2 round trip where
+/// the tables are not in L1).
+struct TileEntry {
+  int first;        ///< Tile index, or the first half's block.
+  int second;       ///< The second half's block (TileBlocks 2).
+  unsigned partial; ///< The TilePartial entry.
+  unsigned rowMask; ///< The TileRowMask entry (RowMasks).
+};
+
 /// Where a CTA works: its query tile, head and batch entry.
 struct TilePlace {
   int mTile, head, batch;
@@ -178,6 +190,15 @@ public:
   }
 
   XFC_DEVICE int numTiles() const { return tileCount; }
+
+  /// Dense tiles read no tables: the entry is the decoded tile.
+  XFC_DEVICE TileEntry entry(int idx) const {
+    const KvTile t = tile(idx);
+    return {t.index, t.second, t.partial ? 1u : 0u, 0u};
+  }
+  XFC_DEVICE KvTile decode(const TileEntry &entry) const {
+    return {entry.first, entry.second, entry.partial != 0};
+  }
 
   XFC_DEVICE KvTile tile(int idx) const {
     constexpr int BlockN = Traits::BlockN;
@@ -346,19 +367,36 @@ public:
 
   XFC_DEVICE int numTiles() const { return tileCount; }
 
-  XFC_DEVICE KvTile tile(int idx) const {
-    bool partial = Layout::tilePartial()[begin + idx] != 0 || rowsPastLayout;
+  /// The idx-th tile's table entries, read but not decoded.
+  XFC_DEVICE TileEntry entry(int idx) const {
+    TileEntry e;
+    e.partial = Layout::tilePartial()[begin + idx];
     if constexpr (TileBlocks == 2) {
       // Two entries a tile, in layout blocks; a second half of -1 is absent.
-      int first = Layout::tileCols()[2 * (begin + idx)];
-      int second = Layout::tileCols()[2 * (begin + idx) + 1];
-      partial |= (first + 1) * LayoutBlock > kvLimit ||
-                 (second + 1) * LayoutBlock > kvLimit;
-      return {first, second, partial};
+      e.first = Layout::tileCols()[2 * (begin + idx)];
+      e.second = Layout::tileCols()[2 * (begin + idx) + 1];
     } else {
-      int kv = Layout::tileCols()[begin + idx];
-      partial |= (kv + 1) * Traits::BlockN > kvLimit;
-      return {kv, -1, partial};
+      e.first = Layout::tileCols()[begin + idx];
+      e.second = -1;
+    }
+    if constexpr (RowMasks)
+      e.rowMask = rowMask(idx);
+    else
+      e.rowMask = 0u;
+    return e;
+  }
+
+  XFC_DEVICE KvTile tile(int idx) const { return decode(entry(idx)); }
+
+  XFC_DEVICE KvTile decode(const TileEntry &entry) const {
+    bool partial = entry.partial != 0 || rowsPastLayout;
+    if constexpr (TileBlocks == 2) {
+      partial |= (entry.first + 1) * LayoutBlock > kvLimit ||
+                 (entry.second + 1) * LayoutBlock > kvLimit;
+      return {entry.first, entry.second, partial};
+    } else {
+      partial |= (entry.first + 1) * Traits::BlockN > kvLimit;
+      return {entry.first, -1, partial};
     }
   }
 
