@@ -216,7 +216,15 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///     that without the S/PV overlap P can live in S's registers (the
 ///     default of HeadDim 256's single-stage kernels, v17);
 ///   bit 14 keeps the consumers' turns running from one item to the next
-///     (OpenTurns, see the consumers' turns).
+///     (OpenTurns, see the consumers' turns), so that consumer 0's first S
+///     of an item does not wait for the last consumer's epilogue of the
+///     previous one;
+///   bit 15 waits for a TMA store's read of the staged output (which frees
+///     the Q buffer for the producer) after the next item's first S instead
+///     of before it (DeferStoreWait): the warpgroup's next GEMM no longer
+///     waits on its first thread's store. Bits 14 and 15 together took 0.5
+///     us off each item boundary of a two-consumer block-sparse kernel
+///     (bench/trace_items.py, v31).
 /// (v22 measured issuing a persistent one-consumer kernel's next item's
 /// first S with the current item's last P V: 4-8% slower at D=64, so it was
 /// removed.)
@@ -292,6 +300,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // scale, the dense proxy measured (v23: 552 TFLOP/s; with FreshS too 541).
   // Non-causal block-sparse schedules with two consumers hand items over
   // early (bit 9, v25); with one consumer (block 64) that was 1-3% slower.
+  // They also run their turns on across items and wait for the output's
+  // TMA store late (bits 14 and 15, v31: 1-2% faster on block-128 layouts
+  // and paired block-64 rows; the late wait alone was 1-3% slower with one
+  // consumer).
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
@@ -303,7 +315,9 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
              : HeadDim == 128 && Stages == 1 && !ElementMasks ? 2
                                                               : 0) |
                 (Dense && HeadDim == 64 ? 8 : 0) |
-                (!Dense && !Traits::Causal && Consumers == 2 ? 512 : 0);
+                (!Dense && !Traits::Causal && Consumers == 2
+                     ? 512 | 16384 | 32768
+                     : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -342,6 +356,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // take its registers.
   constexpr bool FreshS = (Knobs & 8192) != 0;
   constexpr bool OpenTurns = (Knobs & 16384) != 0;
+  constexpr bool DeferStoreWait = (Knobs & 32768) != 0;
   // Every PolyPeriod-th column group of 8 takes exp2Poly (0: none).
   constexpr int PolyPeriod = (Knobs & 32) ? 2 : (Knobs & 16) ? 4 : 0;
   // Register split: the producer keeps few, the consumers take the rest of
@@ -727,6 +742,22 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   int kvBase = 0;
   // OpenTurns: whether the last consumer has opened consumer 0's turns.
   bool turnsOpen = false;
+  // DeferStoreWait: the Q buffer whose staged output a TMA store may still
+  // be reading (-1: none); freed after the next item's first S.
+  int stagedQb = -1;
+  auto releaseStaged = [&]() {
+    if constexpr (DeferStoreWait) {
+      if (stagedQb >= 0) {
+        if (ctid == 0) {
+          sm90::bulkWaitRead();
+#pragma unroll
+          for (int w = 0; w < 4; ++w)
+            sm90::mbarArrive(qEmpty(stagedQb));
+        }
+        stagedQb = -1;
+      }
+    }
+  };
   for (int itemCount = 0;; ++itemCount) {
     // This item's Q buffer (see the producer) and its use count's phase;
     // the item, its place and schedule come with the buffer.
@@ -746,8 +777,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     if (traceThread)
       XFC_TRACE_AT(warpgroup, itemCount, 1, clock64());
 #endif
-    if (itemSlot[qb].item >= work.count())
+    if (itemSlot[qb].item >= work.count()) {
+      releaseStaged();
       break;
+    }
     const TilePlace place = itemSlot[qb].place;
     const int mTile = place.mTile, head = place.head, batch = place.batch;
     const Schedule schedule =
@@ -1083,6 +1116,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         {
           const KvTile tile = advance(0);
           computeS(stageOf(0), phaseOf(0), numTiles == 1);
+          releaseStaged();
 #if defined(XFC_TRACE)
           if (traceThread)
             XFC_TRACE_AT(warpgroup, itemCount, 2, clock64());
@@ -1153,6 +1187,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           const unsigned parity = phaseOf(idx);
           const KvTile tile = advance(idx);
           computeS(stage, parity, idx == numTiles - 1);
+          if (idx == 0)
+            releaseStaged();
           float scaleOld[2];
           softmax(tile, rowBits, scaleOld);
           rescaleO(scaleOld);
@@ -1164,6 +1200,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
     // Epilogue: normalise, stage through this warp's own Q rows (swizzled),
     // then write 16-byte chunks of rows < qLen.
+    releaseStaged();
     float rowScale[2];
     float keepScale = 1.0f;
     if constexpr (Traits::HasDropout)
@@ -1207,11 +1244,15 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::tmaStore4d(params.tmaO, c * 64, mTile * BlockM + wg * 64, head,
                            batch, sQ + c * BlockM * 128 + wg * 64 * 128);
         sm90::bulkCommit();
-        sm90::bulkWaitRead();
+        if constexpr (!DeferStoreWait) {
+          sm90::bulkWaitRead();
 #pragma unroll
-        for (int w = 0; w < 4; ++w)
-          sm90::mbarArrive(qEmpty(qb));
+          for (int w = 0; w < 4; ++w)
+            sm90::mbarArrive(qEmpty(qb));
+        }
       }
+      if constexpr (DeferStoreWait)
+        stagedQb = qb;
     } else {
       __syncwarp();
 
