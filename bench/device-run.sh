@@ -49,7 +49,8 @@ check_status=${PIPESTATUS[0]}
 
 # Sanitizers on a subset (each run replays the quick cases of one kernel).
 : > "$OUT/sanitizer.txt"
-for pattern in sdp_masks_bf16 bs16_fp16_d64_c- sdp_fp32_d64- random_masks_bf16- global_masks_bf16-; do
+for pattern in sdp_masks_bf16 bs16_fp16_d64_c- sdp_fp32_d64- random_masks_bf16- global_masks_bf16- \
+  bs64_fixed_paired_bf16-; do
   dir=$(grep -m1 -- "/$pattern" "$work/kernel-dirs.txt" || true)
   [ -n "$dir" ] || continue
   for tool in memcheck racecheck; do
