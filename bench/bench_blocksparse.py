@@ -81,6 +81,7 @@ def make_launch(driver, kernel_info, cubin, q, k, v, o, persistent=True, tma=Tru
 
 
 def main():
+    global D
     parser = argparse.ArgumentParser()
     parser.add_argument("--xfc", required=True)
     parser.add_argument("--out", required=True)
@@ -92,7 +93,11 @@ def main():
     parser.add_argument("--tile-block", type=int, default=64,
                         help="the layout block size whose rows an entry of --tiles without "
                              "BLOCK: retiles (64 or 128)")
+    parser.add_argument("--head-dim", type=int, default=D,
+                        help="head dimension of every kernel (default %d, issue 5's shape)" % D)
     args = parser.parse_args()
+    # The shape's D for flops(), make_launch() and the tensors below.
+    D = args.head_dim
     # (layout block, tile) pairs of --tiles.
     extra_tiles = []
     for entry in [t for t in args.tiles.split(",") if t]:
@@ -129,7 +134,7 @@ def main():
     for block in ((128,) if args.quick else (64, 128)):
         for name, layout in layouts(block)[: 3 if args.quick else None]:
             tag = tag_of(name, block)
-            config = config_for(block, layout)
+            config = config_for(block, layout, D)
             row = {"layout": name, "block": block, "config": config}
             try:
                 path, kernel, cubin, seconds = compile_config(args.xfc, workdir, tag, config)

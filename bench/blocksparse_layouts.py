@@ -25,9 +25,10 @@ def layouts(block):
     return out
 
 
-def config_for(block, layout):
-    """The xfc config of a layout of layouts(block) at the benchmark's shape."""
-    return {"name": "blocksparse", "head_dim": D, "num_heads": H, "dtype": "bf16",
+def config_for(block, layout, head_dim=None):
+    """The xfc config of a layout of layouts(block) at the benchmark's shape
+    (head_dim: D unless given)."""
+    return {"name": "blocksparse", "head_dim": head_dim or D, "num_heads": H, "dtype": "bf16",
             "block_size": block, "seq_len": S, "layout": layout}
 
 
