@@ -124,7 +124,9 @@ Expected<KernelChoice> selectKernelConfig(const KernelProblem &problem) {
     // ratio 0.5) 7-8% faster, bslongformer (0.66) 15% and bigbird (0.76)
     // 29% slower; a paired tile costs about 0.92 of its two 64-row tiles'
     // share, so the break-even ratio is about 0.54. Only where measured:
-    // D=128, not causal, no per-element masks.
+    // D=128, not causal, no per-element masks. At D=64 (v31, 2x16x8192x64)
+    // paired tiles gained nothing: fixed 0.266 ms against 0.264 for 64-row
+    // tiles (two stages there), sliding window 0.201 against 0.195.
     if (problem.layoutBlockSize == 64 && problem.pairedRowTileRatio > 0.0 &&
         problem.pairedRowTileRatio <= 0.52 && problem.headDim == 128 &&
         !problem.causal && !problem.hasElementMasks()) {
