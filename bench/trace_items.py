@@ -115,15 +115,17 @@ def phases(trace, ns_per_cycle):
 
 
 def producer_phases(trace, ns_per_cycle):
+    # Items with tiles only: an empty item issues no K (event 1 stays 0).
     rows = [trace[cta, 0, item] for cta in range(CTAS) for item in range(ITEMS)
-            if trace[cta, 0, item, 0] != 0 and trace[cta, 0, item, 2] != 0]
+            if trace[cta, 0, item, 0] != 0 and trace[cta, 0, item, 2] != 0
+            and trace[cta, 0, item, 5] > 0]
     if not rows:
         return None
     e = np.array(rows, dtype=np.float64)
     us = ns_per_cycle / 1000.0
     return {"first_k_us": float(((e[:, 1] - e[:, 0]) * us).mean()),
             "empty_wait_us": float((e[:, 4] * us).mean()),
-            "publish_us": float(((e[:, 3] - e[:, 7]) * us).mean())}
+            "publish_us": float(((e[:, 3] - e[:, 7]) * us)[e[:, 3] > 0].mean())}
 
 
 def boundary(trace, ns_per_cycle):
