@@ -222,8 +222,8 @@ XFC_DEVICE void sm90CopyTile(const E *base, long long seqStride, int row0,
 ///   bit 15 waits for a TMA store's read of the staged output (which frees
 ///     the Q buffer for the producer) after the next item's first S instead
 ///     of before it (DeferStoreWait): the warpgroup's next GEMM no longer
-///     waits on its first thread's store. Bits 14 and 15 together took 0.5
-///     us off each item boundary of a two-consumer block-sparse kernel
+///     waits on its first thread's store. Bits 14 and 15 together took
+///     0.3-0.5 us off each item boundary of a two-consumer block-sparse kernel
 ///     (bench/trace_items.py, v31).
 /// (v22 measured issuing a persistent one-consumer kernel's next item's
 /// first S with the current item's last P V: 4-8% slower at D=64, so it was
