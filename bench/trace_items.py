@@ -15,9 +15,10 @@ first thread; the S/PV overlap path):
   6 epilogue done; 7 tiles; 8 cycles waiting on K/V full barriers in the
   loop; 9 on the turn barrier; 12 on S (wgmma.wait 1); 13 on P V (wait 0);
   14 issuing S and P V (turn held); 15 in the softmax; 19 rescaling O and
-  packing P; 16 waiting for the first tile's K; 17 output normalised and
-  staged; 18 the warpgroup's staging barrier passed; 10 and 11 globaltimer
-  at 0 and 6.
+  packing P; 16 waiting for the first tile's K; 22 item set up (before
+  the first S), 20 the first S's turn taken, 21 the first S issued; 17
+  output normalised and staged; 18 the warpgroup's staging barrier passed;
+  10 and 11 globaltimer at 0 and 6.
 Producer events (warpgroup 0, thread 0): 0 item top, 1 first K issued,
 2 last V issued, 7 next item's claim starts, 3 next item published,
 4 cycles waiting on empty barriers, 5 tiles, 6 the item.
@@ -94,6 +95,13 @@ def phases(trace, ns_per_cycle):
             if np.all(e[:, 18] > 0) else 0.0,
             "first_k_wait_us": float((e[:, 16] * us).mean()),
         })
+        if np.all(e[:, 20] > 0) and np.all(e[:, 22] > 0):
+            out.update({
+                "item_setup_us": float(((e[:, 22] - e[:, 1]) * us).mean()),
+                "first_turn_us": float(((e[:, 20] - e[:, 22]) * us).mean()),
+                "first_issue_us": float(((e[:, 21] - e[:, 20]) * us).mean()),
+                "first_s_wait_us": float(((e[:, 2] - e[:, 21]) * us).mean()),
+            })
         loop_tiles = max(1.0, (tiles - 1).sum())
         for name, col in (("ld", 8), ("turn", 9), ("issue", 14), ("s_wait", 12),
                           ("softmax", 15), ("pv_wait", 13), ("rescale_pack", 19)):
@@ -210,7 +218,8 @@ def main():
     with open(os.path.join(args.out, "trace_items.json"), "w") as f:
         json.dump(result, f, indent=1)
     keys = ["item_us", "mean_tiles", "fit_item_us", "fit_tile_us", "q_wait_us", "first_s_us",
-            "first_k_wait_us", "first_softmax_us", "last_pv_us", "epilogue_us",
+            "first_k_wait_us", "item_setup_us", "first_turn_us", "first_issue_us",
+            "first_s_wait_us", "first_softmax_us", "last_pv_us", "epilogue_us",
             "stage_out_us", "stage_barrier_us", "loop_us_per_tile", "tile_ld_us",
             "tile_turn_us", "tile_issue_us", "tile_s_wait_us", "tile_softmax_us",
             "tile_pv_wait_us", "tile_rescale_pack_us", "tile_other_us"]

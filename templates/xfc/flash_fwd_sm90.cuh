@@ -1061,11 +1061,19 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         if (!tma)
           sm90::fenceProxyAsync();
         turnBegin();
+#if defined(XFC_TRACE)
+        if (traceThread)
+          XFC_TRACE_AT(warpgroup, itemCount, 20, clock64());
+#endif
         sm90::fenceRegs(s);
         sm90::wgmmaFence();
         issueS(stage);
         sm90::fenceRegs(s);
         turnEnd(lastTurn);
+#if defined(XFC_TRACE)
+        if (traceThread)
+          XFC_TRACE_AT(warpgroup, itemCount, 21, clock64());
+#endif
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(s);
         release(kEmpty(stage));
@@ -1110,6 +1118,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
       if constexpr (QRegs)
         loadQFrag();
+#if defined(XFC_TRACE)
+      if (traceThread)
+        XFC_TRACE_AT(warpgroup, itemCount, 22, clock64());
+#endif
 
       if constexpr (Overlap) {
         // Tile 0: S only.
