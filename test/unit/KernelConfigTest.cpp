@@ -19,6 +19,13 @@ KernelProblem problem(int64_t headDim, unsigned bits = 16,
   return p;
 }
 
+/// The query tile rows selectKernelConfig picks for p (0 if it fails).
+int64_t selectedBlockM(const KernelProblem &p) {
+  llvm::Expected<KernelChoice> c = selectKernelConfig(p);
+  EXPECT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
+  return c ? c->blockM : 0;
+}
+
 TEST(KernelConfig, HalfPrecisionTakesTensorCores) {
   for (const char *arch : {"sm_80", "sm_86", "sm_89", "sm_90"}) {
     for (int64_t headDim : {32, 64, 96, 128}) {
@@ -139,11 +146,6 @@ TEST(KernelConfig, Sm90aD64LongFixedQueriesTake192Rows) {
   // A config that fixes a long query length (seq_len) gets three consumer
   // warpgroups at D=64 where 192-row tiles pad it by at most 5%; not at
   // short or unknown lengths, causal, with element masks or layouts.
-  auto blockM = [](KernelProblem p) {
-    llvm::Expected<KernelChoice> c = selectKernelConfig(p);
-    EXPECT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
-    return c ? c->blockM : 0;
-  };
   KernelProblem p = problem(64);
   for (auto [qLen, expected] : {std::pair<int64_t, int64_t>{0, 64},
                                 {512, 64},
@@ -153,7 +155,7 @@ TEST(KernelConfig, Sm90aD64LongFixedQueriesTake192Rows) {
                                 {4096, 192},
                                 {2120, 64}}) {
     p.qLen = qLen;
-    EXPECT_EQ(blockM(p), expected) << qLen;
+    EXPECT_EQ(selectedBlockM(p), expected) << qLen;
   }
   p.qLen = 2048;
   llvm::Expected<KernelChoice> c = selectKernelConfig(p);
@@ -163,14 +165,14 @@ TEST(KernelConfig, Sm90aD64LongFixedQueriesTake192Rows) {
             computeSharedBytes("mma_sync", 192, 128, 2, 64, true));
   KernelProblem causal = p;
   causal.causal = true;
-  EXPECT_EQ(blockM(causal), 64);
+  EXPECT_EQ(selectedBlockM(causal), 64);
   KernelProblem masked = p;
   masked.keyPadding = true;
-  EXPECT_EQ(blockM(masked), 128);
-  EXPECT_EQ(blockM(problem(64, 16, 64)), 64);
+  EXPECT_EQ(selectedBlockM(masked), 128);
+  EXPECT_EQ(selectedBlockM(problem(64, 16, 64)), 64);
   KernelProblem d128 = problem(128);
   d128.qLen = 2048;
-  EXPECT_EQ(blockM(d128), 128);
+  EXPECT_EQ(selectedBlockM(d128), 128);
 }
 
 TEST(KernelConfig, HeadDim256TilesFitEveryArch) {
@@ -303,29 +305,24 @@ TEST(KernelConfig, Block64RowsThatPairUpTake128RowTiles) {
   EXPECT_EQ(wgmmaTileBlocks(static_cast<int>(c->blockN), 64), 2);
   // Not measured, so not taken: D=64, causal, per-element masks, the
   // mma.sync kernel; and not for rows that do not pair up.
-  auto rowsOf = [](KernelProblem p) {
-    llvm::Expected<KernelChoice> choice = selectKernelConfig(p);
-    EXPECT_TRUE(static_cast<bool>(choice));
-    return choice ? choice->blockM : 0;
-  };
   KernelProblem d64 = paired;
   d64.headDim = 64;
-  EXPECT_EQ(rowsOf(d64), 64);
+  EXPECT_EQ(selectedBlockM(d64), 64);
   KernelProblem causal = paired;
   causal.causal = true;
-  EXPECT_EQ(rowsOf(causal), 64);
+  EXPECT_EQ(selectedBlockM(causal), 64);
   KernelProblem masked = paired;
   masked.keyPadding = true;
-  EXPECT_EQ(rowsOf(masked), 64);
+  EXPECT_EQ(selectedBlockM(masked), 64);
   KernelProblem sm80 = paired;
   sm80.arch = "sm_80";
-  EXPECT_EQ(rowsOf(sm80), 64);
+  EXPECT_EQ(selectedBlockM(sm80), 64);
   // Rows that share fewer blocks (bslongformer's 0.66 measured 15% slower
   // paired), or an unknown ratio.
   for (double ratio : {0.0, 0.53, 0.66, 1.0}) {
     KernelProblem unpaired = paired;
     unpaired.pairedRowTileRatio = ratio;
-    EXPECT_EQ(rowsOf(unpaired), 64) << ratio;
+    EXPECT_EQ(selectedBlockM(unpaired), 64) << ratio;
   }
 }
 
