@@ -172,10 +172,10 @@ TileCsr mapBlocksToTiles(BlockCsrAttr csr, bool causal, bool randomPattern,
         }
         if (!any)
           continue;
-        // A tile row that ends with the layout has no second block row.
-        if (rowMasks && qEnd - qBegin <= blockSize)
-          missing |= 2;
         if (rowMasks) {
+          // A tile row that ends with the layout has no second block row.
+          if (qEnd - qBegin <= blockSize)
+            missing |= 2;
           all = true;
           missingRows[tileCol] = missing;
         }
