@@ -35,11 +35,13 @@ from cubin_runner import Driver  # noqa: E402
 from timing import bench_turns  # noqa: E402
 
 
-def nvcc_cubin(source, include_dir, out):
+def nvcc_cubin(source, include_dir, out, defines=()):
     """The cubin and ptxas's performance remarks (C75xx codes such as C7511,
-    serialized wgmma, and C7519, injected warpgroup fences) and spills."""
+    serialized wgmma, and C7519, injected warpgroup fences) and spills.
+    defines: macros to set (-D), e.g. XFC_TRACE."""
     done = subprocess.run(["nvcc", "-cubin", "-gencode=arch=compute_90a,code=sm_90a",
-                           "-Xptxas", "-v", "-I", include_dir, source, "-o", out],
+                           "-Xptxas", "-v"] + ["-D" + d for d in defines] +
+                          ["-I", include_dir, source, "-o", out],
                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                           text=True)
     codes = sorted(set(re.findall(r"\((C75\d\d)\)", done.stderr)))

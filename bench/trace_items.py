@@ -32,7 +32,6 @@ import argparse
 import ctypes
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,13 +43,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 import bench_blocksparse as bbs  # noqa: E402
+from ab_templates import DENSE_CONFIG, nvcc_cubin  # noqa: E402
 from cubin_runner import Driver  # noqa: E402
 from timing import bench  # noqa: E402
 
 # Must match flash_fwd_sm90.cuh's Trace* constants.
 CTAS, GROUPS, ITEMS, EVENTS = 512, 4, 64, 24
-DENSE_CONFIG = {"name": "scaled_dot_product", "head_dim": bbs.D, "num_heads": bbs.H,
-                "dtype": "bf16"}
 
 
 def read_trace(driver, kernel):
@@ -179,10 +177,8 @@ def main():
         _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag, config)
         source = os.path.join(workdir, tag, kernel["source"])
         traced_path = os.path.join(workdir, tag + "-trace.cubin")
-        subprocess.run(["nvcc", "-cubin", "-gencode=arch=compute_90a,code=sm_90a",
-                        "-DXFC_TRACE", "-I", args.templates, source, "-o", traced_path],
-                       check=True)
-        traced = open(traced_path, "rb").read()
+        traced, traced_ptxas = nvcc_cubin(source, args.templates, traced_path,
+                                          defines=("XFC_TRACE",))
         o = torch.full_like(q, float("nan"))
         plain, launch_plain = bbs.make_launch(driver, kernel, cubin, q, k, v, o)
         lk, launch = bbs.make_launch(driver, kernel, traced, q, k, v, o)
@@ -205,7 +201,7 @@ def main():
         ns_per_cycle = float(ns) / float(cycles) if cycles else 0.0
         row = {"row": wanted, "tile": "%dx%d" % (kernel["traits"]["BlockM"],
                                                  kernel["traits"]["BlockN"]),
-               "plain_ms": plain_ms, "traced_ms": traced_ms,
+               "plain_ms": plain_ms, "traced_ms": traced_ms, "traced_ptxas": traced_ptxas,
                "clock_ghz": 1.0 / ns_per_cycle if ns_per_cycle else None,
                "consumer": phases(trace, ns_per_cycle),
                "producer": producer_phases(trace, ns_per_cycle),
