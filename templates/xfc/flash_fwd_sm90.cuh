@@ -50,7 +50,9 @@ namespace xfc {
 // Item timeline for bench/trace_items.py, compiled in only with XFC_TRACE
 // (nvcc -DXFC_TRACE; never by xfc): clock64 stamps per CTA, warpgroup, item
 // and event in xfcTrace, which the script reads back with
-// cuModuleGetGlobal. Events are listed in bench/trace_items.py.
+// cuModuleGetGlobal. Events are listed in bench/trace_items.py. Every stamp
+// is XFC_TRACE_BY(who, ...), taken by the threads where `who` holds; the
+// variables only stamps read are declared under XFC_TRACE.
 #if defined(XFC_TRACE)
 constexpr int TraceCtas = 512, TraceGroups = 4, TraceItems = 64,
               TraceEvents = 24;
@@ -69,8 +71,11 @@ XFC_DEVICE void traceStamp(int cta, int group, int item, int event,
     xfcTrace[((cta * TraceGroups + group) * TraceItems + item) * TraceEvents +
              event] = value;
 }
-#define XFC_TRACE_AT(group, item, event, value)                                \
-  traceStamp(cta, group, item, event, value)
+#define XFC_TRACE_BY(who, group, item, event, value)                           \
+  do {                                                                         \
+    if (who)                                                                   \
+      traceStamp(cta, group, item, event, value);                              \
+  } while (0)
 #define XFC_TRACE_TIMED(sum, statement)                                        \
   do {                                                                         \
     const long long traceStart = clock64();                                    \
@@ -80,7 +85,7 @@ XFC_DEVICE void traceStamp(int cta, int group, int item, int event,
 #define XFC_TRACE_MARK(mark) const long long mark = clock64()
 #define XFC_TRACE_ADD(sum, mark) sum += clock64() - mark
 #else
-#define XFC_TRACE_AT(group, item, event, value) ((void)0)
+#define XFC_TRACE_BY(who, group, item, event, value) ((void)0)
 #define XFC_TRACE_TIMED(sum, statement) statement
 #define XFC_TRACE_MARK(mark) ((void)0)
 #define XFC_TRACE_ADD(sum, mark) ((void)0)
@@ -667,12 +672,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       bool published = false;
 #if defined(XFC_TRACE)
       long long traceEmptyWait = 0;
-      if (ptid == 0) {
-        XFC_TRACE_AT(0, itemCount, 0, clock64());
-        XFC_TRACE_AT(0, itemCount, 5, numTiles);
-        XFC_TRACE_AT(0, itemCount, 6, item);
-      }
 #endif
+      XFC_TRACE_BY(ptid == 0, 0, itemCount, 0, clock64());
+      XFC_TRACE_BY(ptid == 0, 0, itemCount, 5, numTiles);
+      XFC_TRACE_BY(ptid == 0, 0, itemCount, 6, item);
       // Each tile's index is loaded one tile ahead: a block-sparse table
       // read (an L2 round trip) then never sits between two copies. An
       // absent second half loads the first one again (finite values; the
@@ -689,8 +692,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         if (slot >= Stages)
           XFC_TRACE_TIMED(traceEmptyWait,
                           sm90::mbarWait(kEmpty(stage), parity));
-        if (ptid == 0 && idx == 0)
-          XFC_TRACE_AT(0, itemCount, 1, clock64());
+        XFC_TRACE_BY(ptid == 0 && idx == 0, 0, itemCount, 1, clock64());
         loadKv(params.tmaK, params.k, params.kBatchStride, params.kHeadStride,
                params.kSeqStride, key0, key1, head, batch, sK + stage * KvBytes,
                kFull(stage));
@@ -701,29 +703,23 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                params.vSeqStride, key0, key1, head, batch, sV + stage * KvBytes,
                vFull(stage));
         if (Persistent && EarlyPublish && idx == mini(1, numTiles - 1)) {
-          if (ptid == 0)
-            XFC_TRACE_AT(0, itemCount, 7, clock64());
+          XFC_TRACE_BY(ptid == 0, 0, itemCount, 7, clock64());
           next = claim(itemCount + 1);
           publish(itemCount + 1, next);
-          if (ptid == 0)
-            XFC_TRACE_AT(0, itemCount, 3, clock64());
+          XFC_TRACE_BY(ptid == 0, 0, itemCount, 3, clock64());
           published = true;
         }
       }
-      if (ptid == 0) {
-        XFC_TRACE_AT(0, itemCount, 2, clock64());
-        XFC_TRACE_AT(0, itemCount, 4, traceEmptyWait);
-      }
+      XFC_TRACE_BY(ptid == 0, 0, itemCount, 2, clock64());
+      XFC_TRACE_BY(ptid == 0, 0, itemCount, 4, traceEmptyWait);
       kvBase += numTiles;
       if constexpr (!Persistent)
         break;
       if (!published) {
-        if (ptid == 0)
-          XFC_TRACE_AT(0, itemCount, 7, clock64());
+        XFC_TRACE_BY(ptid == 0, 0, itemCount, 7, clock64());
         next = claim(itemCount + 1);
         publish(itemCount + 1, next);
-        if (ptid == 0)
-          XFC_TRACE_AT(0, itemCount, 3, clock64());
+        XFC_TRACE_BY(ptid == 0, 0, itemCount, 3, clock64());
       }
       item = next;
     }
@@ -767,16 +763,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
     long long traceLoadWait = 0, traceTurnWait = 0, traceSWait = 0,
               tracePVWait = 0, traceIssue = 0, traceSoftmax = 0,
               traceRescale = 0, traceFirstKWait = 0;
-    if (traceThread) {
-      XFC_TRACE_AT(warpgroup, itemCount, 0, clock64());
-      XFC_TRACE_AT(warpgroup, itemCount, 10, traceGlobalTime());
-    }
 #endif
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 0, clock64());
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 10, traceGlobalTime());
     sm90::mbarWait(qFull(qb), (itemCount / QBuffers) & 1);
-#if defined(XFC_TRACE)
-    if (traceThread)
-      XFC_TRACE_AT(warpgroup, itemCount, 1, clock64());
-#endif
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 1, clock64());
     if (itemSlot[qb].item >= work.count()) {
       releaseStaged();
       break;
@@ -1061,19 +1052,13 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
         if (!tma)
           sm90::fenceProxyAsync();
         turnBegin();
-#if defined(XFC_TRACE)
-        if (traceThread)
-          XFC_TRACE_AT(warpgroup, itemCount, 20, clock64());
-#endif
+        XFC_TRACE_BY(traceThread, warpgroup, itemCount, 20, clock64());
         sm90::fenceRegs(s);
         sm90::wgmmaFence();
         issueS(stage);
         sm90::fenceRegs(s);
         turnEnd(lastTurn);
-#if defined(XFC_TRACE)
-        if (traceThread)
-          XFC_TRACE_AT(warpgroup, itemCount, 21, clock64());
-#endif
+        XFC_TRACE_BY(traceThread, warpgroup, itemCount, 21, clock64());
         sm90::wgmmaWait<0>();
         sm90::fenceRegs(s);
         release(kEmpty(stage));
@@ -1118,10 +1103,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
 
       if constexpr (QRegs)
         loadQFrag();
-#if defined(XFC_TRACE)
-      if (traceThread)
-        XFC_TRACE_AT(warpgroup, itemCount, 22, clock64());
-#endif
+      XFC_TRACE_BY(traceThread, warpgroup, itemCount, 22, clock64());
 
       if constexpr (Overlap) {
         // Tile 0: S only.
@@ -1129,17 +1111,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           const KvTile tile = advance(0);
           computeS(stageOf(0), phaseOf(0), numTiles == 1);
           releaseStaged();
-#if defined(XFC_TRACE)
-          if (traceThread)
-            XFC_TRACE_AT(warpgroup, itemCount, 2, clock64());
-#endif
+          XFC_TRACE_BY(traceThread, warpgroup, itemCount, 2, clock64());
           float scaleOld[2];
           softmax(tile, rowBits, scaleOld);
           packP();
-#if defined(XFC_TRACE)
-          if (traceThread)
-            XFC_TRACE_AT(warpgroup, itemCount, 3, clock64());
-#endif
+          XFC_TRACE_BY(traceThread, warpgroup, itemCount, 3, clock64());
         }
         for (int idx = 1; idx < numTiles; ++idx) {
           const int stage = stageOf(idx), prev = stageOf(idx - 1);
@@ -1183,16 +1159,10 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           packP();
           XFC_TRACE_ADD(traceRescale, traceRescaleStart);
         }
-#if defined(XFC_TRACE)
-        if (traceThread)
-          XFC_TRACE_AT(warpgroup, itemCount, 4, clock64());
-#endif
+        XFC_TRACE_BY(traceThread, warpgroup, itemCount, 4, clock64());
         // The last P V.
         finishPV(stageOf(numTiles - 1), phaseOf(numTiles - 1));
-#if defined(XFC_TRACE)
-        if (traceThread)
-          XFC_TRACE_AT(warpgroup, itemCount, 5, clock64());
-#endif
+        XFC_TRACE_BY(traceThread, warpgroup, itemCount, 5, clock64());
       } else {
         for (int idx = 0; idx < numTiles; ++idx) {
           const int stage = stageOf(idx);
@@ -1235,10 +1205,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
                      "r"(v)
                      : "memory");
       }
-#if defined(XFC_TRACE)
-    if (traceThread)
-      XFC_TRACE_AT(warpgroup, itemCount, 17, clock64());
-#endif
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 17, clock64());
     if (tmaStore) {
       // The warpgroup's 64 staged rows leave as HeadDim / 64 TMA boxes
       // (the staging layout is a box's swizzled layout; the map clips rows
@@ -1246,10 +1213,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // producer: one thread arrives for the warpgroup's four warps.
       sm90::fenceProxyAsync();
       sm90::namedBarSync(8 + wg, 128);
-#if defined(XFC_TRACE)
-      if (traceThread)
-        XFC_TRACE_AT(warpgroup, itemCount, 18, clock64());
-#endif
+      XFC_TRACE_BY(traceThread, warpgroup, itemCount, 18, clock64());
       if (ctid == 0) {
 #pragma unroll
         for (int c = 0; c < HeadDim / 64; ++c)
@@ -1310,21 +1274,17 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       if (lane == 0)
         sm90::mbarArrive(qEmpty(qb));
     }
-#if defined(XFC_TRACE)
-    if (traceThread) {
-      XFC_TRACE_AT(warpgroup, itemCount, 6, clock64());
-      XFC_TRACE_AT(warpgroup, itemCount, 7, numTiles);
-      XFC_TRACE_AT(warpgroup, itemCount, 8, traceLoadWait);
-      XFC_TRACE_AT(warpgroup, itemCount, 9, traceTurnWait);
-      XFC_TRACE_AT(warpgroup, itemCount, 11, traceGlobalTime());
-      XFC_TRACE_AT(warpgroup, itemCount, 12, traceSWait);
-      XFC_TRACE_AT(warpgroup, itemCount, 13, tracePVWait);
-      XFC_TRACE_AT(warpgroup, itemCount, 14, traceIssue);
-      XFC_TRACE_AT(warpgroup, itemCount, 15, traceSoftmax);
-      XFC_TRACE_AT(warpgroup, itemCount, 16, traceFirstKWait);
-      XFC_TRACE_AT(warpgroup, itemCount, 19, traceRescale);
-    }
-#endif
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 6, clock64());
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 7, numTiles);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 8, traceLoadWait);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 9, traceTurnWait);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 11, traceGlobalTime());
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 12, traceSWait);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 13, tracePVWait);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 14, traceIssue);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 15, traceSoftmax);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 16, traceFirstKWait);
+    XFC_TRACE_BY(traceThread, warpgroup, itemCount, 19, traceRescale);
     kvBase += numTiles;
     if constexpr (!Persistent)
       break;
