@@ -10,7 +10,8 @@
 #          dense        bench/bench_dense.py (xfc beside cuDNN, FA2, xFormers)
 #          hopper       bench/hopper/run.sh (template variants of the wgmma
 #                       kernel, nvcc-built, checked and timed beside cuDNN)
-#          jit          bench/bench_jit.py (JIT compile: cold, disk, memory)
+#          jit          bench/bench_jit.py (JIT compile: cold, compute cache,
+#                       disk, memory)
 #          profile      bench/profile-blocksparse.sh (Nsight Compute on
 #                       block-sparse kernels, source-level stall samples)
 #          variants     bench/bench_variants.py (graph variants vs eager;
