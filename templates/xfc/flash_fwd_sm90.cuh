@@ -738,6 +738,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   int kvBase = 0;
   // OpenTurns: whether the last consumer has opened consumer 0's turns.
   bool turnsOpen = false;
+  // Threads of a turn's named barrier: two consumer warpgroups.
+  constexpr int TurnThreads = 256;
   // DeferStoreWait: the Q buffer whose staged output a TMA store may still
   // be reading (-1: none); freed after the next item's first S.
   int stagedQb = -1;
@@ -853,7 +855,6 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
       // of an item opens consumer 0's first turn of the next (consumer 0
       // takes the last arrive after the loop): consumer 0's first S then
       // waits for its own Q and K, not for the last consumer's epilogue.
-      constexpr int TurnThreads = 256;
       auto turnBegin = [&]() {
         if constexpr (Consumers > 1)
           sm90::namedBarSync(1 + wg, TurnThreads);
@@ -1293,7 +1294,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // that no item took; take it, so that the barrier's phase completes.
   if constexpr (OpenTurns && Consumers > 1) {
     if (turnsOpen && wg == 0)
-      sm90::namedBarSync(1, 256);
+      sm90::namedBarSync(1, TurnThreads);
   }
   // Output tiles stored with TMA must be written before the CTA ends.
   if (tmaStore && ctid == 0)
