@@ -8,6 +8,8 @@
 #          matrix       bench/device-run.sh (the config matrix, fp64 checks)
 #          blocksparse  bench/bench_blocksparse.py (issue 5's table)
 #          dense        bench/bench_dense.py (xfc beside cuDNN, FA2, xFormers)
+#          shortrows    bench/short_rows.py (dense attention over short key
+#                       rows: each kernel against its own long-row time)
 #          hopper       bench/hopper/run.sh (template variants of the wgmma
 #                       kernel, nvcc-built, checked and timed beside cuDNN)
 #          jit          bench/bench_jit.py (JIT compile: cold, compute cache,
@@ -61,6 +63,9 @@ for step in "$@"; do
   dense)
     run_step dense 480 python3 bench/bench_dense.py --xfc "$XFC" \
       --out "$results/dense" ;;
+  shortrows)
+    run_step shortrows 300 python3 bench/short_rows.py --xfc "$XFC" \
+      --out "$results/shortrows" ;;
   profile)
     # PROFILE_LAYOUTS: "NAME@BLOCK;..." of bench_blocksparse.py's layouts.
     run_step profile 300 bash bench/profile-blocksparse.sh "$results/profile" ;;
@@ -89,7 +94,7 @@ for step in "$@"; do
     run_step ceiling 120 bash -c "nvcc -O3 -std=c++17 -arch=sm_90a -o '$root/fill_ceiling' \
       bench/fill_ceiling.cu -lcuda && '$root/fill_ceiling' > '$results/ceiling/fill_ceiling.json' && \
       cat '$results/ceiling/fill_ceiling.json'" ;;
-  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, hopper, jit, variants, profile, ab, ceiling)" ;;
+  *) echo "unknown step '$step' (tests, matrix, blocksparse, dense, shortrows, hopper, jit, variants, profile, ab, trace, ceiling)" ;;
   esac
 done
 echo "packed $(find "$results" -type f | wc -l) files into results.tgz"
