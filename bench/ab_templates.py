@@ -3,13 +3,17 @@
 
   ab_templates.py --xfc build-device/bin/xfc --out DIR \
       --trees head=templates,old=build-device/old-templates \
+      [--compilers new=build-device/bin/xfc-new] \
       [--rows "random d=0.50@64,sliding window@64,full@128,dense@128"]
 
 For each chosen layout (NAME@BLOCK of bench_blocksparse.py's layouts, all
 when --rows is empty) xfc compiles the config (its NVRTC cubin and the
 emitted kernel source); nvcc compiles that source once per template tree;
 every cubin is checked against xfc's output (relative error) and all are
-timed in turns (bench_turns) as the runtime launches them. Two probes run
+timed in turns (bench_turns) as the runtime launches them. --compilers adds
+other xfc binaries (compiler changes: tables, tiles): each compiles every
+layout too, and its NVRTC cubin, with its own tables, is checked and timed in
+the same turns. Two probes run
 only when --rows names them: "dense@B" (the dense kernel) and "full@B" (a
 layout of block B with all but a few blocks on). Writes
 DIR/ab_templates.json and .md.
@@ -69,8 +73,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--xfc", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--trees", required=True,
+    ap.add_argument("--trees", default="",
                     help="comma-separated NAME=DIR template trees (DIR holds xfc/)")
+    ap.add_argument("--compilers", default="",
+                    help="comma-separated NAME=BIN other xfc binaries, whose NVRTC "
+                         "cubins are timed beside the trees")
     ap.add_argument("--rows", default="", help="comma-separated NAME@BLOCK; empty: all")
     ap.add_argument("--extra-shared", default="",
                     help="comma-separated NAME=K: tree NAME's kernels take K more "
@@ -78,6 +85,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     trees = [t.split("=", 1) for t in args.trees.split(",") if t]
+    compilers = [c.split("=", 1) for c in args.compilers.split(",") if c]
     wanted = [r for r in args.rows.split(",") if r]
     extra_tiles = {n: int(k) for n, k in (e.split("=") for e in args.extra_shared.split(",") if e)}
     torch.cuda.init()
@@ -97,17 +105,21 @@ def main():
                       else bbs.config_for(block, layout))
             _, kernel, cubin, _ = bbs.compile_config(args.xfc, workdir, tag, config)
             source = os.path.join(workdir, tag, kernel["source"])
-            cases.append((name, block, kernel, cubin, source))
+            others = [bbs.compile_config(binary, workdir, tag + "-" + cname, config)[1:3]
+                      for cname, binary in compilers]
+            cases.append((name, block, kernel, cubin, source, others))
     # nvcc for every (case, tree) at once: each takes tens of seconds.
     jobs = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        for i, (_, _, _, _, source) in enumerate(cases):
+        for i, (_, _, _, _, source, _) in enumerate(cases):
             for tree, directory in trees:
                 out = os.path.join(workdir, "%d-%s.cubin" % (i, tree))
                 jobs[(i, tree)] = pool.submit(nvcc_cubin, source, directory, out)
     result = {"device": torch.cuda.get_device_name(), "date": time.strftime("%Y-%m-%d %H:%M"),
-              "trees": dict(trees), "rows": []}
-    for i, (name, block, kernel, cubin, _) in enumerate(cases):
+              "trees": dict(trees), "compilers": dict(compilers), "rows": []}
+    # Columns: the trees, then the other compilers' NVRTC cubins.
+    columns = [t for t, _ in trees] + [c for c, _ in compilers]
+    for i, (name, block, kernel, cubin, _, others) in enumerate(cases):
         row = {"layout": name, "block": block,
                "tile": "%dx%ds%d" % (kernel["traits"]["BlockM"], kernel["traits"]["BlockN"],
                                      kernel["traits"]["NumStages"])}
@@ -132,10 +144,20 @@ def main():
             row["%s_rel_err" % tree] = ((o.float() - ref.float()).norm()
                                         / ref.float().norm()).item()
             fns.append(fn)
+        for (cname, _), (other_kernel, other_cubin) in zip(compilers, others):
+            o = torch.full_like(q, float("nan"))
+            row["%s_ptxas" % cname] = "NVRTC"
+            lt, fn = bbs.make_launch(driver, other_kernel, other_cubin, q, k, v, o)
+            loaded.append(lt)
+            fn()
+            torch.cuda.synchronize()
+            row["%s_rel_err" % cname] = ((o.float() - ref.float()).norm()
+                                         / ref.float().norm()).item()
+            fns.append(fn)
         times = bench_turns(fns)
         row["xfc_nvrtc_ms"] = times[0]
-        for (tree, _), ms in zip(trees, times[1:]):
-            row["%s_ms" % tree] = ms
+        for column, ms in zip(columns, times[1:]):
+            row["%s_ms" % column] = ms
         for lk in loaded:
             lk.unload()
         result["rows"].append(row)
@@ -144,16 +166,17 @@ def main():
         json.dump(result, f, indent=1)
     lines = ["# Template trees in turns, %s, %s, %d×%d×%d×%d bf16" % (
         result["device"], result["date"], bbs.B, bbs.H, bbs.S, bbs.D), "",
-        "Trees: " + ", ".join("%s = %s" % tuple(t) for t in trees) + "; ms (relative error "
+        "Trees: " + ", ".join("%s = %s" % tuple(t) for t in trees) + "; compilers: " +
+        ", ".join("%s = %s" % tuple(c) for c in compilers) + "; ms (relative error "
         "against xfc's NVRTC cubin; ptxas remarks: C7511 serialized wgmma, C7519 injected "
         "warpgroup fences)", "",
-        "| layout | block | tiles | xfc (NVRTC) | " + " | ".join(t for t, _ in trees) + " |",
-        "|---|---|---|---|" + "---|" * len(trees)]
+        "| layout | block | tiles | xfc (NVRTC) | " + " | ".join(columns) + " |",
+        "|---|---|---|---|" + "---|" * len(columns)]
     for r in result["rows"]:
         lines.append("| %s | %d | %s | %.3f | %s |" % (
             r["layout"], r["block"], r["tile"], r["xfc_nvrtc_ms"],
             " | ".join("%.3f (%.0e; %s)" % (r["%s_ms" % t], r["%s_rel_err" % t],
-                                            r["%s_ptxas" % t]) for t, _ in trees)))
+                                            r["%s_ptxas" % t]) for t in columns)))
     text = "\n".join(lines) + "\n"
     open(os.path.join(args.out, "ab_templates.md"), "w").write(text)
     print(text)

@@ -35,3 +35,16 @@ def config_for(block, layout, head_dim=None):
 def tag_of(name, block):
     """A file-name tag for layout `name` at `block`."""
     return "%s_b%d" % (name.replace(" ", "_").replace("=", ""), block)
+
+
+def uniform_rows(kind, n, block=128, seq_len=S):
+    """A block layout (nested lists) of seq_len / block rows with n blocks in
+    every row: the first n ("same": the dense problem over n * block keys,
+    through the block-sparse path) or n contiguous ones from the diagonal
+    block, moved left where they would pass the last block ("band")."""
+    blocks = seq_len // block
+    rows = []
+    for r in range(blocks):
+        first = 0 if kind == "same" else min(r, blocks - n)
+        rows.append([1 if first <= c < first + n else 0 for c in range(blocks)])
+    return rows

@@ -64,7 +64,8 @@ for step in "$@"; do
     run_step dense 480 python3 bench/bench_dense.py --xfc "$XFC" \
       --out "$results/dense" ;;
   shortrows)
-    run_step shortrows 300 python3 bench/short_rows.py --xfc "$XFC" \
+    # SHORTROWS_XFC: another xfc binary (default build-device/bin/xfc).
+    run_step shortrows 300 python3 bench/short_rows.py --xfc "${SHORTROWS_XFC:-$XFC}" \
       --out "$results/shortrows" ;;
   profile)
     # PROFILE_LAYOUTS: "NAME@BLOCK;..." of bench_blocksparse.py's layouts.
@@ -76,11 +77,13 @@ for step in "$@"; do
     run_step variants 300 python3 bench/bench_variants.py \
       --out "$results/variants" ${VARIANTS_ONLY:+--only "$VARIANTS_ONLY"} ;;
   ab)
-    # AB_TREES: NAME=DIR template trees; AB_ROWS: NAME@BLOCK layouts;
+    # AB_TREES: NAME=DIR template trees (set and empty: none); AB_COMPILERS:
+    # NAME=BIN other xfc binaries; AB_ROWS: NAME@BLOCK layouts;
     # AB_EXTRA: NAME=K, tree NAME's kernels take K more K/V tiles of shared
     # memory.
     run_step ab 330 python3 bench/ab_templates.py --xfc "$XFC" --out "$results/ab" \
-      --trees "${AB_TREES:-head=templates}" --rows "${AB_ROWS:-}" \
+      --trees "${AB_TREES-head=templates}" --compilers "${AB_COMPILERS:-}" \
+      --rows "${AB_ROWS:-}" \
       --extra-shared "${AB_EXTRA:-}" ;;
   trace)
     # TRACE_TREES: NAME=DIR template trees, one timeline each.

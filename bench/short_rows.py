@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 from cubin_runner import Driver  # noqa: E402
 from timing import bench_turns  # noqa: E402
 from bench_blocksparse import compile_config, make_launch  # noqa: E402
+from blocksparse_layouts import uniform_rows  # noqa: E402
 
 B, H, S, D = 2, 16, 8192, 128
 BLOCK = 128
@@ -58,15 +59,7 @@ def flops(kv_len):
 
 
 def layout(kind, n):
-    """A block layout of S / BLOCK rows with n blocks in every row: the first
-    n ("same") or n contiguous ones starting at the diagonal block, moved left
-    where they would pass the last block ("band")."""
-    blocks = S // BLOCK
-    rows = []
-    for r in range(blocks):
-        first = 0 if kind == "same" else min(r, blocks - n)
-        rows.append([1 if first <= c < first + n else 0 for c in range(blocks)])
-    return rows
+    return uniform_rows(kind, n, BLOCK, S)
 
 
 def rel_err(out, ref):

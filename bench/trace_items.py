@@ -2,10 +2,11 @@
 """Where a wgmma kernel's time goes, item by item (GPU machine).
 
   trace_items.py --xfc build-device/bin/xfc --out DIR [--templates templates]
-      [--rows "sliding window@128,random d=0.05@128,dense@128"]
+      [--rows "sliding window@128,random d=0.05@128,dense@128,band8@128"]
 
-For each row (NAME@BLOCK of bench_blocksparse.py's layouts, or the dense
-kernel "dense@128") xfc compiles the config, nvcc compiles its kernel source
+For each row (NAME@BLOCK of bench_blocksparse.py's layouts, the dense
+kernel "dense@128", or "sameN@B" / "bandN@B", short_rows.py's layouts of N
+blocks in every row) xfc compiles the config, nvcc compiles its kernel source
 again with -DXFC_TRACE, and one launch (as the runtime launches it, after
 warm-up) fills xfcTrace: clock64 stamps per CTA, warpgroup and item
 (templates/xfc/flash_fwd_sm90.cuh). Consumer events (warpgroup >= 1, its
@@ -32,6 +33,7 @@ import argparse
 import ctypes
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 import bench_blocksparse as bbs  # noqa: E402
 from ab_templates import DENSE_CONFIG, nvcc_cubin  # noqa: E402
+from blocksparse_layouts import uniform_rows  # noqa: E402
 from cubin_runner import Driver  # noqa: E402
 from timing import bench  # noqa: E402
 
@@ -169,8 +172,13 @@ def main():
     for wanted in [r for r in args.rows.split(",") if r]:
         name, block = wanted.rsplit("@", 1)
         block = int(block)
+        uniform = re.fullmatch(r"(same|band)(\d+)", name)
         if name == "dense":
             config = DENSE_CONFIG
+        elif uniform:
+            # n blocks in every row (bench/short_rows.py's layouts).
+            config = bbs.config_for(block, None)
+            config["layout"] = uniform_rows(uniform.group(1), int(uniform.group(2)), block)
         else:
             config = bbs.config_for(block, dict(bbs.layouts(block))[name])
         tag = bbs.tag_of(name, block)
