@@ -64,9 +64,10 @@ for step in "$@"; do
     run_step dense 480 python3 bench/bench_dense.py --xfc "$XFC" \
       --out "$results/dense" ;;
   shortrows)
-    # SHORTROWS_XFC: another xfc binary (default build-device/bin/xfc).
+    # SHORTROWS_XFC: another xfc binary (default build-device/bin/xfc);
+    # SHORTROWS_ARGS: e.g. --trees head=templates,new=DIR (dense kernel trees).
     run_step shortrows 300 python3 bench/short_rows.py --xfc "${SHORTROWS_XFC:-$XFC}" \
-      --out "$results/shortrows" ;;
+      --out "$results/shortrows" ${SHORTROWS_ARGS:-} ;;
   profile)
     # PROFILE_LAYOUTS: "NAME@BLOCK;..." of bench_blocksparse.py's layouts.
     run_step profile 300 bash bench/profile-blocksparse.sh "$results/profile" ;;

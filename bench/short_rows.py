@@ -24,6 +24,10 @@ block-sparse path), and "band", n contiguous blocks around the diagonal (a
 sliding window with exactly n blocks a row). Their ratio divides by
 (n / 64) x xfc dense(8192).
 
+--trees NAME=DIR,... adds xfc's dense kernel source compiled by nvcc against
+other template trees (ab_templates.py), as columns "xfc:NAME" in the same
+turns.
+
 Before timing, every xfc output (poisoned with NaN first) is checked: dense and
 "same" against cuDNN over the first L keys, "band" against PyTorch SDPA with
 the layout as an element mask. Writes DIR/short_rows.json and DIR/short_rows.md.
@@ -71,7 +75,11 @@ def main():
     parser.add_argument("--xfc", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--quick", action="store_true", help="L = 8192, 1024, 384 only")
+    parser.add_argument("--trees", default="",
+                        help="comma-separated NAME=DIR template trees for the dense kernel")
     args = parser.parse_args()
+    trees = [t.split("=", 1) for t in args.trees.split(",") if t]
+    peers = PEERS[:1] + ["xfc:" + t for t, _ in trees] + PEERS[1:]
     os.makedirs(args.out, exist_ok=True)
     torch.cuda.init()
     driver = Driver()
@@ -80,6 +88,12 @@ def main():
     _, dense_info, dense_cubin, _ = compile_config(
         args.xfc, workdir, "dense", {"name": "scaled_dot_product", "head_dim": D,
                                      "num_heads": H, "dtype": "bf16"})
+    tree_cubins = {}
+    for tree, directory in trees:
+        from ab_templates import nvcc_cubin
+        source = os.path.join(workdir, "dense", dense_info["source"])
+        tree_cubins["xfc:" + tree] = nvcc_cubin(
+            source, directory, os.path.join(workdir, "dense-%s.cubin" % tree))[0]
     from torch.nn.attention.flex_attention import flex_attention
     flex = torch.compile(flex_attention, dynamic=False)
 
@@ -108,6 +122,13 @@ def main():
         torch.cuda.synchronize()
         ref = fns["cudnn"]()
         checks = {"xfc": (rel_err(o, ref), int(torch.isnan(o).sum().item()))}
+        for name, tree_cubin in tree_cubins.items():
+            o_tree = torch.full_like(q, float("nan"))
+            kernel, fns[name] = make_launch(driver, dense_info, tree_cubin, q, k, v, o_tree)
+            loaded.append(kernel)
+            fns[name]()
+            torch.cuda.synchronize()
+            checks[name] = (rel_err(o_tree, ref), int(torch.isnan(o_tree).sum().item()))
         n = kv_len // BLOCK
         for name in SPARSE:
             kind = name.split()[1]
@@ -140,16 +161,16 @@ def main():
     lengths = [8192, 1024, 384] if args.quick else KEY_LENGTHS
     for kv_len in lengths:
         fns, checks = problem(kv_len)
-        names = PEERS + SPARSE
+        names = peers + SPARSE
         # Each kernel at L and at 8192 in the same turns: the card's clocks
         # drift over a run by a few percent.
-        times = bench_turns([fns[n] for n in names] + [full[n] for n in PEERS])
-        full_ms = dict(zip(PEERS, times[len(names):]))
+        times = bench_turns([fns[n] for n in names] + [full[n] for n in peers])
+        full_ms = dict(zip(peers, times[len(names):]))
         row = {"kv_len": kv_len, "tiles_per_row": kv_len / float(BLOCK),
                "density": kv_len / float(S)}
         for i, n in enumerate(names):
             ms = times[i]
-            base = full_ms[n if n in PEERS else "xfc"]
+            base = full_ms[n if n in peers else "xfc"]
             row[n + "_ms"] = ms
             row[n + "_full_ms"] = base
             row[n + "_tflops"] = flops(kv_len) / ms / 1e9
@@ -163,7 +184,7 @@ def main():
         kernel.unload()
     with open(os.path.join(args.out, "short_rows.json"), "w") as f:
         json.dump(result, f, indent=1)
-    names = PEERS + SPARSE
+    names = peers + SPARSE
     lines = ["# Dense attention over short key rows, %s, torch %s, %s" % (
                  result["device"], result["torch"], result["date"]), "",
              "Queries 2×16×8192×128 bf16, not causal; keys and values 2×16×L×128 for the "
@@ -186,7 +207,7 @@ def main():
     for r in result["rows"]:
         lines.append("- L = %d: " % r["kv_len"] + "; ".join(
             "%s %.1e (%d)" % (n, r[n + "_rel_err"], r[n + "_unwritten"])
-            for n in ["xfc"] + SPARSE))
+            for n in ["xfc"] + ["xfc:" + t for t, _ in trees] + SPARSE))
     text = "\n".join(lines) + "\n"
     open(os.path.join(args.out, "short_rows.md"), "w").write(text)
     print(text)
