@@ -66,7 +66,7 @@ for step in "$@"; do
   shortrows)
     # SHORTROWS_XFC: another xfc binary (default build-device/bin/xfc);
     # SHORTROWS_ARGS: e.g. --trees head=templates,new=DIR (dense kernel trees).
-    run_step shortrows 300 python3 bench/short_rows.py --xfc "${SHORTROWS_XFC:-$XFC}" \
+    run_step shortrows 480 python3 bench/short_rows.py --xfc "${SHORTROWS_XFC:-$XFC}" \
       --out "$results/shortrows" ${SHORTROWS_ARGS:-} ;;
   profile)
     # PROFILE_LAYOUTS: "NAME@BLOCK;..." of bench_blocksparse.py's layouts.

@@ -89,11 +89,17 @@ def main():
         args.xfc, workdir, "dense", {"name": "scaled_dot_product", "head_dim": D,
                                      "num_heads": H, "dtype": "bf16"})
     tree_cubins = {}
-    for tree, directory in trees:
+    if trees:
+        import concurrent.futures
         from ab_templates import nvcc_cubin
         source = os.path.join(workdir, "dense", dense_info["source"])
-        tree_cubins["xfc:" + tree] = nvcc_cubin(
-            source, directory, os.path.join(workdir, "dense-%s.cubin" % tree))[0]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(trees)) as pool:
+            jobs = {tree: pool.submit(nvcc_cubin, source, directory,
+                                      os.path.join(workdir, "dense-%s.cubin" % tree))
+                    for tree, directory in trees}
+            for tree, _ in trees:
+                tree_cubins["xfc:" + tree], remarks = jobs[tree].result()
+                print("xfc:%s ptxas: %s" % (tree, remarks), flush=True)
     from torch.nn.attention.flex_attention import flex_attention
     flex = torch.compile(flex_attention, dynamic=False)
 
