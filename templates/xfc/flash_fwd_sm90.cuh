@@ -308,7 +308,11 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   // They also run their turns on across items and wait for the output's
   // TMA store late (bits 14 and 15, v31: 1-2% faster on block-128 layouts
   // and paired block-64 rows; the late wait alone was 1-3% slower with one
-  // consumer).
+  // consumer). Dense non-causal HeadDim 128 kernels take all three and TMA
+  // stores (ShortRowHandOver, v33): 3-8% faster with 256-2048 keys a row,
+  // level with 8192.
+  constexpr bool ShortRowHandOver =
+      !Traits::Causal && Consumers == 2 && (!Dense || HeadDim == 128);
   constexpr int Knobs =
       KnobsChoice >= 0
           ? KnobsChoice
@@ -320,9 +324,7 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
              : HeadDim == 128 && Stages == 1 && !ElementMasks ? 2
                                                               : 0) |
                 (Dense && HeadDim == 64 ? 8 : 0) |
-                (!Dense && !Traits::Causal && Consumers == 2
-                     ? 512 | 16384 | 32768
-                     : 0);
+                (ShortRowHandOver ? 512 | 16384 | 32768 : 0);
   // Persistent launches (params.persistentCtas) keep the item loop's
   // counters live beside the consumer state: with per-element masks
   // (attn_mask, key padding, dropout, a random pattern or a window) that
@@ -495,11 +497,14 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   const int warpgroup = tid / 128;
   // TMA stores of the output (params.tmaStores): only with TMA loads, whose
   // maps the launcher encodes together with O's, and only for block-sparse
-  // schedules: measured on an H100 (bench/NOTES.md, v21) 0-3% faster there
-  // on all 16 rows of bench_blocksparse, but 2-3% slower at dense D=64 (one
-  // thread's store must be read before the Q buffer is free) and within
-  // +-4% at D=128 and 256.
-  const bool tmaStore = !Dense && params.tmaLoads != 0 && params.tmaStores != 0;
+  // schedules and dense ones that hand items over early: measured on an
+  // H100 (bench/NOTES.md, v21) 0-3% faster on all 16 rows of
+  // bench_blocksparse, but 2-3% slower at dense D=64 (one thread's store
+  // must be read before the Q buffer is free) and within +-4% at D=128 and
+  // 256 alone; with the early hand-over at dense D=128, 1-4% faster on rows
+  // of 256-1152 keys (v33).
+  const bool tmaStore = (!Dense || ShortRowHandOver) && params.tmaLoads != 0 &&
+                        params.tmaStores != 0;
   // TMA loads (the launcher encoded tensor maps): one producer thread
   // issues every copy and the full barriers wait for one arrival plus the
   // bytes; otherwise the 128 producer threads copy with cp.async and each
