@@ -25,6 +25,7 @@ import tempfile
 import time
 
 import torch
+import torch._dynamo
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -104,7 +105,6 @@ def main():
     flex, flex_error = None, ""
     try:
         from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-        import torch._dynamo
         # One compiled graph per shape, dtype and mask (28 here): past
         # dynamo's default limit of 8 it would fall back to eager (the
         # unfused math, 10-50x slower; measured so in a first run).
