@@ -854,13 +854,13 @@ Status AttentionPlan::run(const AttentionArgs &args, void *stream) const {
   // once, each walking work items; the others ignore it.
   launchParams.persistentCtas = (*loadedKernel)->residentCtas;
   if (takesTensorMaps(kernel)) {
-    // Only block-sparse kernels (those with layout tables) store with TMA
-    // (templates/xfc/flash_fwd_sm90.cuh): dense ones skip O's encoding.
-    // Gathered tiles load each half with boxes of its own.
+    // O's map too: the kernel decides whether it stores with TMA
+    // (templates/xfc/flash_fwd_sm90.cuh: block-sparse kernels and dense
+    // non-causal HeadDim 128 ones) and ignores the map otherwise. Gathered
+    // tiles load each half with boxes of its own.
     int kvBoxRows =
         impl->traits().blockN / (kernel.layout ? kernel.layout->tileBlocks : 1);
-    impl->setTensorMaps(**driver, kvBoxRows,
-                        /*output=*/kernel.layout.has_value(), launchParams);
+    impl->setTensorMaps(**driver, kvBoxRows, /*output=*/true, launchParams);
     // The wgmma kernel's persistent launches take items from a counter.
     StatusOr<int *> counter = (*loadedKernel)->getWorkCounter(stream);
     if (!counter)

@@ -1294,8 +1294,11 @@ std::vector<TmaVariant> tmaVariants(const LayoutSpec &layout) {
 TEST(AttentionPlanGpu, TmaAndCpAsyncLoadsAgree) {
   REQUIRE_GPU();
   // On sm_90a the runtime gives the wgmma kernel TMA tensor maps;
-  // XFC_NO_TMA=1 makes it copy with cp.async. Both match the reference, and
-  // each other bit for bit: only the copies differ, not the arithmetic.
+  // XFC_NO_TMA=1 makes it copy with cp.async and store with its threads.
+  // Both match the reference, and each other bit for bit: only the copies
+  // differ, not the arithmetic. The dense non-causal HeadDim 128 case and
+  // the block-sparse one store O with TMA (300 and 450 rows: the last box is
+  // clipped).
   LayoutSpec layout = exampleLayout();
   unsigned seed = 400;
   for (TmaVariant &variant : tmaVariants(layout)) {
