@@ -67,12 +67,15 @@ def rel_err(out, ref):
 
 
 def main():
+    global torch, F, SDPBackend, sdpa_kernel, D
     parser = argparse.ArgumentParser()
     parser.add_argument("--xfc")
     parser.add_argument("--out")
     parser.add_argument("--render", metavar="DIR",
                         help="only write DIR/short_rows.md from DIR/short_rows.json")
     parser.add_argument("--quick", action="store_true", help="L = 8192, 1024, 384 only")
+    parser.add_argument("--head-dim", type=int, default=D,
+                        help="head dimension of every kernel (default %d)" % D)
     parser.add_argument("--trees", default="",
                         help="comma-separated NAME=DIR template trees for the dense kernel")
     args = parser.parse_args()
@@ -82,13 +85,15 @@ def main():
     if not args.xfc or not args.out:
         parser.error("--xfc and --out are required (or --render DIR)")
     # The GPU modules only where something is timed (--render needs none).
-    global torch, F, SDPBackend, sdpa_kernel
     import torch
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from cubin_runner import Driver
     from timing import bench_turns
+    import bench_blocksparse
     from bench_blocksparse import compile_config, make_launch
+    # make_launch's softmax scale follows bench_blocksparse.D.
+    D = bench_blocksparse.D = args.head_dim
     trees = [t.split("=", 1) for t in args.trees.split(",") if t]
     peers = PEERS[:1] + ["xfc:" + t for t, _ in trees] + PEERS[1:]
     os.makedirs(args.out, exist_ok=True)
@@ -219,16 +224,18 @@ def render(result, out_dir):
     result["ratio_divides_by"] = "median 8192-key time over the turns"
     with open(os.path.join(out_dir, "short_rows.json"), "w") as f:
         json.dump(result, f, indent=1)
+    shape = result.get("shape", [B, H, S, D])
     lines = ["# Dense attention over short key rows, %s, torch %s, %s" % (
                  result["device"], result["torch"], result["date"]), "",
-             "Queries 2×16×8192×128 bf16, not causal; keys and values 2×16×L×128 for the "
+             "Queries %s bf16, not causal; keys and values 2×16×L×%d for the "
              "dense kernels. ratio = time(L) / ((L / 8192) × time(8192)), where time(8192) "
              "is the median of the same kernel's 8192-key times, one timed in the turns of "
              "every L: the block-sparse target's ratio for a layout of density L / 8192 "
              "whose rows all hold the same contiguous blocks. \"xfc same\" and \"xfc band\" "
              "are xfc's block-sparse kernel (block 128, 8192 keys) with n = L / 128 blocks "
              "in every row, the first n or n around the diagonal; their ratio divides by "
-             "(n / 64) × xfc dense at 8192 keys.", "",
+             "(n / 64) × xfc dense at 8192 keys." % ("×".join(map(str, shape)), shape[3]),
+             "",
              "Median 8192-key times, ms: " + ", ".join(
                  "%s %.3f" % (n, full[n]) for n in names if n in full and not
                  n.startswith("xfc ")) + ".", "",
