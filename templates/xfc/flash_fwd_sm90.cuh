@@ -745,18 +745,23 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
   bool turnsOpen = false;
   // Threads of a turn's named barrier: two consumer warpgroups.
   constexpr int TurnThreads = 256;
+  // The warpgroup's first thread, once its TMA store has read the output
+  // staged in Q buffer `b`: frees the buffer for the producer, arriving for
+  // the warpgroup's four warps.
+  auto freeStoredQ = [&](int b) {
+    sm90::bulkWaitRead();
+#pragma unroll
+    for (int w = 0; w < 4; ++w)
+      sm90::mbarArrive(qEmpty(b));
+  };
   // DeferStoreWait: the Q buffer whose staged output a TMA store may still
   // be reading (-1: none); freed after the next item's first S.
   int stagedQb = -1;
   auto releaseStaged = [&]() {
     if constexpr (DeferStoreWait) {
       if (stagedQb >= 0) {
-        if (ctid == 0) {
-          sm90::bulkWaitRead();
-#pragma unroll
-          for (int w = 0; w < 4; ++w)
-            sm90::mbarArrive(qEmpty(stagedQb));
-        }
+        if (ctid == 0)
+          freeStoredQ(stagedQb);
         stagedQb = -1;
       }
     }
@@ -1226,12 +1231,8 @@ XFC_DEVICE void flashForwardSm90(const AttentionParams &params) {
           sm90::tmaStore4d(params.tmaO, c * 64, mTile * BlockM + wg * 64, head,
                            batch, sQ + c * BlockM * 128 + wg * 64 * 128);
         sm90::bulkCommit();
-        if constexpr (!DeferStoreWait) {
-          sm90::bulkWaitRead();
-#pragma unroll
-          for (int w = 0; w < 4; ++w)
-            sm90::mbarArrive(qEmpty(qb));
-        }
+        if constexpr (!DeferStoreWait)
+          freeStoredQ(qb);
       }
       if constexpr (DeferStoreWait)
         stagedQb = qb;
