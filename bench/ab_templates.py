@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 import bench_blocksparse as bbs  # noqa: E402
 from cubin_runner import Driver  # noqa: E402
-from timing import bench_turns  # noqa: E402
+from timing import bench_turns, rel_err  # noqa: E402
 
 
 def nvcc_cubin(source, include_dir, out, defines=()):
@@ -139,8 +139,7 @@ def main():
             loaded.append(lt)
             fn()
             torch.cuda.synchronize()
-            row["%s_rel_err" % column] = ((o.float() - ref.float()).norm()
-                                          / ref.float().norm()).item()
+            row["%s_rel_err" % column] = rel_err(o, ref)
             fns.append(fn)
 
         for tree, _ in trees:

@@ -32,7 +32,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "test", "gpu", "harness"))
 from cubin_runner import Driver, attention_params, load_manifest_kernel  # noqa: E402
-from timing import bench, bench_pair, bench_turns  # noqa: E402
+from timing import bench, bench_pair, bench_turns, rel_err  # noqa: E402
 
 from blocksparse_layouts import B, H, S, D, config_for, layouts, tag_of  # noqa: E402,F401
 
@@ -162,8 +162,7 @@ def main():
                 launch()
                 torch.cuda.synchronize()
                 # Rows with no block: xfc gives 0, Flex too.
-                err = ((o.float() - ref.float()).norm() / ref.float().norm()).item()
-                row["xfc_vs_flex_rel_err"] = err
+                row["xfc_vs_flex_rel_err"] = rel_err(o, ref)
                 loaded_np, launch_np = make_launch(driver, kernel, cubin, q, k, v, o, tma=False)
                 # The dense kernel is timed again in turns with every row:
                 # the card's clocks drift over a run (the dense time moved
@@ -180,8 +179,7 @@ def main():
                     loaded_alt, launch_alt = make_launch(driver, k_alt, cubin_alt, q, k, v, o_alt)
                     launch_alt()
                     torch.cuda.synchronize()
-                    row["tile_%s_rel_err" % tile] = (
-                        (o_alt.float() - ref.float()).norm() / ref.float().norm()).item()
+                    row["tile_%s_rel_err" % tile] = rel_err(o_alt, ref)
                     row["tile_%s_tiles" % tile] = len(k_alt["tables"]["TilePartial"])
                     fns.append(launch_alt)
                     alts.append((tile, loaded_alt))

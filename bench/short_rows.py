@@ -62,10 +62,6 @@ def layout(kind, n):
     return uniform_rows(kind, n, BLOCK, S)
 
 
-def rel_err(out, ref):
-    return ((out.float() - ref.float()).norm() / ref.float().norm()).item()
-
-
 def main():
     global torch, F, SDPBackend, sdpa_kernel, D
     parser = argparse.ArgumentParser()
@@ -89,7 +85,7 @@ def main():
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from cubin_runner import Driver
-    from timing import bench_turns
+    from timing import bench_turns, rel_err
     import bench_blocksparse
     from bench_blocksparse import compile_config, make_launch
     # make_launch's softmax scale follows bench_blocksparse.D.

@@ -1,4 +1,5 @@
-"""Timing helpers shared by the benchmarks (bench_dense.py, bench_blocksparse.py)."""
+"""Timing and checking helpers shared by the benchmarks (bench_dense.py,
+bench_blocksparse.py, ab_templates.py, short_rows.py)."""
 
 import triton.testing as tt
 
@@ -6,6 +7,12 @@ import triton.testing as tt
 def bench(fn):
     """Median time of fn in ms (CUDA events, triton.testing.do_bench)."""
     return tt.do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+
+def rel_err(out, ref):
+    """Relative error of out against ref (torch tensors), in fp32:
+    ||out - ref|| / ||ref||. NaN where out has unwritten (poisoned) elements."""
+    return ((out.float() - ref.float()).norm() / ref.float().norm()).item()
 
 
 def bench_turns(fns, rounds=3):
